@@ -1,0 +1,197 @@
+"""Run configuration: one frozen dataclass, three profile presets.
+
+Every field carries its unit and the paper source it comes from. A ``Config``
+travels inside every checkpoint (see :mod:`sslre.checkpoint`), so a result can
+always be traced back to exactly what produced it.
+
+Profiles
+--------
+``full``  -- the paper's scale (App. A): CIFAR-100, RES-5-250, batch 256, SGD
+             lr 0.002 / momentum 0.9 / wd 1e-6, cosine annealing, 1000 epochs.
+``small`` -- real CIFAR-10 (JPEG copy in ``../shared``) on a 2-core CPU, sized
+             to finish the whole claim matrix in about two hours (see
+             :data:`PROFILES` for exact sizes and the reasons).
+``quick`` -- the embedded synthetic hierarchical dataset, tiny models, minutes
+             on 2 cores; proves the machinery, tests directions only.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+METHODS = ("vicreg", "simclr", "supervised")
+PROFILES_NAMES = ("quick", "small", "full")
+DATASETS = ("synthetic", "cifar10", "cifar100", "food101", "cifar10-jpeg")
+_ARCH_RE = re.compile(r"^RES-(\d+)-(\d+)$")
+
+# The paper's checkpoint epochs (Figs. 5, 7, 11, 12: 20, 40, 100, 400, 1000), plus initialization.
+PAPER_EPOCHS = (0, 20, 40, 100, 400, 1000)
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is not allowed; the message names it and the allowed values."""
+
+
+def parse_arch(arch: str) -> tuple[int, int]:
+    """``"RES-L-H"`` -> ``(L, H)``: L residual blocks of width H (App. A.2).
+
+    >>> parse_arch("RES-5-250")
+    (5, 250)
+    """
+    m = _ARCH_RE.match(arch or "")
+    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
+        raise ConfigError(
+            f"arch {arch!r} is not of the form RES-L-H with L >= 1 blocks and H >= 1 channels "
+            "(e.g. RES-5-250, RES-10-250; App. A.2)"
+        )
+    return int(m.group(1)), int(m.group(2))
+
+
+def scale_epochs(epochs: int, paper_epochs: tuple[int, ...] = PAPER_EPOCHS) -> tuple[int, ...]:
+    """The paper's checkpoint epochs scaled from 1000 to ``epochs`` (always with 0 and the last).
+
+    >>> scale_epochs(10)
+    (0, 1, 2, 4, 10)
+    """
+    scaled = {0, epochs}
+    for e in paper_epochs:
+        scaled.add(max(1, round(e * epochs / paper_epochs[-1])) if e else 0)
+    return tuple(sorted(x for x in scaled if 0 <= x <= epochs))
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that determines a training run. Units and sources in the comments."""
+
+    # --- what is trained -------------------------------------------------------------------
+    profile: str = "full"                 # preset this config came from: quick | small | full
+    method: str = "vicreg"                # vicreg | simclr | supervised (Sec. 2.1, Fig. 3 right)
+    arch: str = "RES-5-250"               # RES-L-H backbone (App. A.2); Sec. 4 uses RES-5-250 and RES-10-250
+    proj_hidden: int = 1024               # projection MLP hidden width, units (App. A.2: "two-layer MLP"; width not given)
+    proj_out: int = 1024                  # projection output dim, units (not given in the paper)
+    # --- data ------------------------------------------------------------------------------
+    dataset: str = "cifar100"             # Sec. 3: CIFAR-100; App. B.2: CIFAR-10, Food-101
+    data_root: str = ""                   # where torchvision datasets live; "" = $SSLRE_DATA or ~/.cache/sslre/data
+    train_subset: int = 0                 # images of the train split used (0 = all), chosen by seed 0 per class
+    test_subset: int = 0                  # images of the test split used (0 = all)
+    image_size: int = 32                  # pixels, square (App. A.1: RandomResizedCrop(32))
+    synthetic_classes: int = 10           # synthetic set only: classes (grouped in superclasses)
+    synthetic_superclasses: int = 2       # synthetic set only: superclasses
+    # --- loss ------------------------------------------------------------------------------
+    vicreg_lambda: float = 25.0           # invariance weight lambda (Sec. 4, after Bardes et al. 2022)
+    vicreg_mu: float = 25.0               # variance weight mu (Sec. 4; App. B.3 varies 5/25/100)
+    vicreg_nu: float = 1.0                # covariance weight nu (Sec. 4)
+    simclr_temperature: float = 0.5       # tau (Sec. 2.1; value not given; 0.5 is SimCLR's CIFAR setting)
+    autoaugment: bool = False             # supervised only: AutoAugment CIFAR-10 policy (App. A.1, Fig. 3 right)
+    # --- optimisation (App. A.3) ---------------------------------------------------------
+    epochs: int = 1000                    # epochs (App. A.3)
+    batch_size: int = 256                 # images per step (App. A.3)
+    lr: float = 0.002                     # SGD learning rate (App. A.3)
+    momentum: float = 0.9                 # SGD momentum (App. A.3)
+    weight_decay: float = 1e-6            # SGD weight decay (App. A.3)
+    optimizer: str = "sgd"                # sgd (App. A.3, SSL) | adam (App. A.3, random-target generators)
+    warmup_epochs: int = 0                # linear lr warm-up epochs before cosine (paper: none)
+    checkpoint_epochs: tuple[int, ...] = PAPER_EPOCHS  # epochs whose checkpoint is kept (Figs. 5, 7, 11, 12)
+    # --- execution -------------------------------------------------------------------------
+    seed: int = 0                         # seeds data order, augmentations and init
+    device: str = "auto"                  # auto | cpu | cuda
+    num_threads: int = 0                  # torch CPU threads (0 = all cores)
+    amp: bool = False                     # bf16 autocast on CUDA (never changes the CPU path)
+    channels_last: bool = False           # memory format for convolutions
+    compile: bool = False                 # torch.compile the model (CUDA)
+
+    def __post_init__(self) -> None:
+        _check_choice("profile", self.profile, PROFILES_NAMES)
+        _check_choice("method", self.method, METHODS)
+        _check_choice("optimizer", self.optimizer, ("sgd", "adam"))
+        _check_choice("device", self.device, ("auto", "cpu", "cuda"))
+        if not (self.dataset in DATASETS or self.dataset.startswith("imagefolder:")):
+            raise ConfigError(
+                f"dataset {self.dataset!r} is unknown; allowed: {', '.join(DATASETS)} or imagefolder:<path>"
+            )
+        parse_arch(self.arch)
+        for name in ("epochs", "batch_size", "image_size", "proj_hidden", "proj_out"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size < 2 and self.method != "supervised":
+            raise ConfigError("batch_size must be >= 2 for SSL methods (variance/negatives need a batch)")
+        if not isinstance(self.checkpoint_epochs, tuple):
+            object.__setattr__(self, "checkpoint_epochs", tuple(self.checkpoint_epochs))
+        bad = [e for e in self.checkpoint_epochs if not 0 <= e <= self.epochs]
+        if bad:
+            raise ConfigError(f"checkpoint_epochs {bad} lie outside 0..epochs={self.epochs}")
+
+    @property
+    def depth(self) -> int:
+        return parse_arch(self.arch)[0]
+
+    @property
+    def width(self) -> int:
+        return parse_arch(self.arch)[1]
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with ``changes`` applied; unknown keys raise :class:`ConfigError`."""
+        _check_keys(changes)
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["checkpoint_epochs"] = list(self.checkpoint_epochs)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Config":
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError` naming them."""
+        _check_keys(d)
+        d = dict(d)
+        if "checkpoint_epochs" in d:
+            d["checkpoint_epochs"] = tuple(d["checkpoint_epochs"])
+        return cls(**d)
+
+
+def _check_choice(key: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} {value!r} is not allowed; allowed values: {', '.join(map(str, allowed))}")
+
+
+def _check_keys(d: Mapping[str, Any]) -> None:
+    known = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {unknown}; allowed keys: {', '.join(sorted(known))}")
+
+
+def _profile(**kw: Any) -> Config:
+    epochs = kw.get("epochs", 1000)
+    kw.setdefault("checkpoint_epochs", scale_epochs(epochs))
+    return Config(**kw)
+
+
+PROFILES: dict[str, Config] = {
+    # Paper scale, App. A.
+    "full": _profile(profile="full"),
+    # Real CIFAR-10 on 2 CPU cores. Sizes are settled by issue #6 (small profile); these are the starting point.
+    "small": _profile(
+        profile="small", dataset="cifar10-jpeg", arch="RES-3-64", proj_hidden=512, proj_out=512,
+        train_subset=10000, test_subset=2000, epochs=30, batch_size=256, lr=0.05,
+    ),
+    # Embedded synthetic data, tiny model: minutes on 2 cores. lr raised because 20 epochs of lr 0.002 barely move.
+    "quick": _profile(
+        profile="quick", dataset="synthetic", arch="RES-3-32", proj_hidden=256, proj_out=256,
+        train_subset=2000, test_subset=1000, epochs=20, batch_size=128, lr=0.05,
+    ),
+}
+
+
+def profile_config(profile: str, **overrides: Any) -> Config:
+    """The preset for ``profile`` with ``overrides`` applied (unknown keys raise :class:`ConfigError`).
+
+    Changing ``epochs`` rescales the checkpoint schedule unless ``checkpoint_epochs`` is given too.
+    """
+    _check_choice("profile", profile, PROFILES_NAMES)
+    base = PROFILES[profile]
+    if "epochs" in overrides and "checkpoint_epochs" not in overrides:
+        overrides["checkpoint_epochs"] = scale_epochs(overrides["epochs"])
+    return base.replace(**overrides)
