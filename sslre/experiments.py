@@ -1,0 +1,468 @@
+"""The run registry: which training runs each profile's claims read, and how to make them.
+
+One place names every run the claim tests depend on (``docs/ARCHITECTURE.md``, the pipeline contract):
+
+========================  ==========================================  ========================================
+run name                  what it is (full profile)                   claims that read it
+========================  ==========================================  ========================================
+``vicreg``                VICReg RES-5-250, mu=25, lambda=25, nu=1    almost all (Sec. 3-6)
+``vicreg-deep``           VICReg RES-10-250                           Sec. 4 NCC, Fig. 3 right, Fig. 5, Fig. 7
+``vicreg-mu5/-mu100``     VICReg RES-5-250, mu=5 / mu=100             App. B.3
+``vicreg-narrow/-wide``   VICReg RES-5-50 / RES-5-1000                App. B.1 (width)
+``simclr``                SimCLR RES-5-250                            App. B.4
+``supervised(-aa)``       cross-entropy RES-10-250, +- AutoAugment    Fig. 3 right
+``vicreg-other``          VICReg RES-5-250 on CIFAR-10                App. B.2
+``targets-resnet18/-vit`` supervised random-target generators          Sec. 5, App. B.5
+========================  ==========================================  ========================================
+
+Smaller profiles keep the *structure* (same run names, same relations between runs: deeper = twice the
+blocks, narrow/wide = width / 4 and x 4, mu 5/25/100) on the profile's base architecture from
+:func:`sslre.config.profile_config`, so every claim's comparison exists at every profile.
+
+Run directories are ``<runs_dir>/<name>-s<seed>/`` as written by :func:`sslre.train.train` (SSL and
+supervised runs) or :func:`sslre.targets.train_target_generator` (``targets-*`` runs).
+
+Functions:
+
+- :func:`runs_for` -- ``{name: RunSpec}`` for a profile.
+- :func:`target_settings`, :func:`sample_level_settings`, :func:`measure_settings` -- the per-profile sizes.
+- :func:`ensure_runs` -- trains what is missing (quick) or raises :class:`MissingRunsError` naming the commands.
+- :func:`plan_commands` -- one shell command per (run, seed), for ``sslre plan`` and schedulers.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from sslre.config import PROFILES_NAMES, Config, ConfigError, parse_arch, profile_config
+
+log = logging.getLogger(__name__)
+
+#: The catalogue IDs (``../shared/claims-catalogue.md``); the registry test checks every one is served.
+CLAIM_IDS = (
+    "sample-clusters-first", "sample-neural-collapse", "ncc-linear-ratio", "semantic-gains-not-sample",
+    "regularization-drives-learning", "mine-compression", "ssl-vs-supervised-ncc", "randomness-ordering",
+    "semantic-vs-random-ratios", "depth-ordering", "mu-ablation", "simclr-like-vicreg", "cnn-targets-aligned",
+    "width-and-depth", "other-datasets", "umap-hierarchy",
+)
+
+#: Where the real CIFAR-10 JPEG archive is looked for (same order as the data module).
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class MissingRunsError(RuntimeError):
+    """Runs that the claims need are not trained; ``.commands`` holds the shell commands that make them."""
+
+    def __init__(self, profile: str, runs_dir: Path, missing: list[tuple[str, int]], commands: list[str]):
+        self.profile = profile
+        self.runs_dir = Path(runs_dir)
+        self.missing = missing
+        self.commands = commands
+        lines = "\n".join(f"  {c}" for c in commands)
+        super().__init__(
+            f"{len(missing)} run(s) of profile {profile!r} are missing or unfinished under {self.runs_dir} "
+            f"({', '.join(f'{n}-s{s}' for n, s in missing)}). The {profile} profile never trains by surprise; "
+            f"make them with:\n{lines}\n(or all at once: sslre reproduce --profile {profile} --out reports/{profile} "
+            f"--runs-dir {self.runs_dir} after training, or `sslre plan --profile {profile}` for a scheduler)"
+        )
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    """How a random-target generator (Sec. 5, App. A.3 'Random targets', App. B.5) is trained.
+
+    ``snapshot_epochs`` are the generator epochs whose class predictions become targets; generator epoch k of
+    K has randomness ``1 - k/K`` (1 = initialization, 0 = end of training). ``width`` shrinks ResNet-18's
+    channels (quick only; None = the standard 64) and ``vit_dim``/``vit_depth`` the ViT, so the quick profile
+    trains each generator in well under a minute; full uses the paper's A.2 sizes.
+    """
+
+    kind: str                       # resnet18 | vit
+    epochs: int
+    snapshot_epochs: tuple[int, ...]
+    batch_size: int
+    lr: float                       # App. A.3: ResNet-18 Adam 0.05; ViT Adam 0.001, wd 5e-5
+
+    def kwargs(self) -> dict:
+        return dict(epochs=self.epochs, snapshot_epochs=self.snapshot_epochs, batch_size=self.batch_size,
+                    lr=self.lr)
+
+
+@dataclass(frozen=True)
+class SampleLevelSettings:
+    """Sec. 3 sample-level set: ``n_images`` train images, each augmented ``n_train_aug`` / ``n_test_aug`` times."""
+
+    n_images: int
+    n_train_aug: int
+    n_test_aug: int
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """What :func:`sslre.measure.measure_run` computes at a profile (so it stays affordable).
+
+    ``mine_seeds``: MINE initialization seeds per checkpoint (paper: 5, Fig. 3 middle); ``mine_images``: how many
+    train images MINE sees; ``mine_run_seeds``: which seeds of the ``vicreg`` run get MINE; ``mine_null_seeds``:
+    seeds of the shuffled-pairs null. ``umap_points``: points per level in the UMAP figure (Fig. 1: 5 samples /
+    classes / superclasses). ``probe``: linear probe method (``fast``; ``svc`` is the paper's LinearSVC objective).
+    """
+
+    probe: str = "fast"
+    l2_variant: bool = True
+    mine_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    mine_null_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    mine_images: int = 10000
+    mine_run_seeds: tuple[int, ...] = (0, 1, 2)
+    mine_kwargs: tuple[tuple[str, object], ...] = ()
+    umap_groups: int = 5
+    umap_points_per_group: int = 100
+    umap_neighbors: int = 15
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which (layer, level) cells a run measures (pipeline contract, 'Coverage').
+
+    ``all_layers``: every layer at every epoch (else the last layer at every epoch); ``random``: random-target
+    levels (last layer x every epoch + every layer x last epoch); ``controls``: the ``*-shuffled`` levels (same
+    cells as random); ``sample``: the Sec. 3 sample-level set; ``mine``/``umap``: VICReg only.
+    """
+
+    all_layers: bool = True
+    random: bool = False
+    controls: bool = True
+    sample: bool = True
+    mine: bool = False
+    umap: bool = False
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One named run of the registry: a config per seed, what it is for, what gets measured on it."""
+
+    name: str
+    configs: tuple[Config, ...]           # one per seed, same order as ``seeds``
+    seeds: tuple[int, ...]
+    claims: tuple[str, ...]               # catalogue IDs that read it
+    purpose: str
+    kind: str = "train"                   # train (sslre.train) | targets (sslre.targets) | alias
+    coverage: Coverage = field(default_factory=Coverage)
+    target: TargetSettings | None = None  # kind == "targets"
+    alias_of: str | None = None           # kind == "alias": the same runs as another name (small's vicreg-other)
+
+    @property
+    def config(self) -> Config:
+        """The seed-0 (first seed) config."""
+        return self.configs[0]
+
+    def config_for(self, seed: int) -> Config:
+        try:
+            return self.configs[self.seeds.index(seed)]
+        except ValueError:
+            raise KeyError(f"run {self.name!r} has no seed {seed}; seeds: {list(self.seeds)}") from None
+
+    def run_dir(self, runs_dir: Path | str, seed: int) -> Path:
+        return Path(runs_dir) / f"{self.alias_of or self.name}-s{seed}"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# per-profile settings
+# ------------------------------------------------------------------------------------------------------------
+
+_SEEDS = {"quick": (0, 1), "small": (0, 1, 2), "full": (0, 1, 2)}
+
+
+def sample_level_settings(profile: str) -> SampleLevelSettings:
+    """Sec. 3: 500 images x 100 train / 20 test augmentations at full; scaled down below (same structure)."""
+    _check_profile(profile)
+    return {
+        "full": SampleLevelSettings(500, 100, 20),
+        "small": SampleLevelSettings(200, 50, 10),
+        "quick": SampleLevelSettings(100, 20, 10),
+    }[profile]
+
+
+def measure_settings(profile: str) -> MeasureSettings:
+    """MINE: 5 seeds at small/full (paper), 3 at quick on one vicreg seed (budget: quick must run in minutes)."""
+    _check_profile(profile)
+    if profile == "quick":
+        return MeasureSettings(mine_seeds=(0, 1, 2), mine_null_seeds=(0,), mine_images=1000, mine_run_seeds=(0,),
+                               umap_points_per_group=40, umap_neighbors=10)
+    if profile == "small":
+        return MeasureSettings(mine_images=5000, mine_run_seeds=(0, 1, 2), umap_points_per_group=100)
+    return MeasureSettings()
+
+
+def target_settings(profile: str, kind: str) -> TargetSettings:
+    """Random-target generators per profile (App. A.3). Epoch counts are not in the paper; chosen so the
+    predictions sweep from init (randomness 1) to a trained classifier (randomness 0) in 5-7 snapshots."""
+    _check_profile(profile)
+    if kind not in ("resnet18", "vit"):
+        raise ConfigError(f"target generator kind {kind!r} is unknown; allowed: resnet18, vit")
+    if profile == "full":
+        # App. A.3 learning rates; 100 epochs is our choice (the paper does not state it).
+        return TargetSettings(kind, 100, (0, 1, 2, 5, 10, 20, 50, 100), 256, 0.05 if kind == "resnet18" else 0.001)
+    if profile == "small":
+        return TargetSettings(kind, 20, (0, 1, 2, 4, 8, 20), 256, 0.001 if kind == "resnet18" else 0.001)
+    # quick: Adam 0.05 diverges on tiny data (see sslre.targets); 1e-3 learns the synthetic classes in a few epochs.
+    return TargetSettings(kind, 8, (0, 1, 2, 4, 8), 128, 0.001)
+
+
+def _check_profile(profile: str) -> None:
+    if profile not in PROFILES_NAMES:
+        raise ConfigError(f"profile {profile!r} is unknown; allowed: {', '.join(PROFILES_NAMES)}")
+
+
+def _cifar10_archive_present() -> bool:
+    candidates = [os.environ.get("SSLRE_CIFAR10_JPEG", ""),
+                  str(_REPO_ROOT.parent / "shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz"),
+                  "/work/shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz"]
+    return any(c and Path(c).is_file() for c in candidates)
+
+
+def _arch(depth: int, width: int) -> str:
+    return f"RES-{depth}-{width}"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# the registry
+# ------------------------------------------------------------------------------------------------------------
+
+
+def runs_for(profile: str) -> dict[str, RunSpec]:
+    """Every run the ``profile``'s claims read, by name (see the module docstring for the table).
+
+    >>> sorted(runs_for("quick"))[:3]
+    ['simclr', 'supervised', 'supervised-aa']
+    """
+    _check_profile(profile)
+    base = profile_config(profile)
+    depth, width = parse_arch(base.arch)
+    if profile == "full":
+        deep, narrow, wide = "RES-10-250", "RES-5-50", "RES-5-1000"
+    else:
+        deep, narrow, wide = _arch(2 * depth, width), _arch(depth, max(1, width // 4)), _arch(depth, 4 * width)
+    seeds = _SEEDS[profile]
+    # Auxiliary runs (ablations, baselines) use one seed below full, where the budget is tight; the main run
+    # carries the seed-to-seed noise estimate that the verdicts use.
+    aux_seeds = seeds if profile == "full" else (0,)
+
+    def configs(seed_list, **kw) -> tuple[Config, ...]:
+        return tuple(profile_config(profile, seed=s, **kw) for s in seed_list)
+
+    vic = dict(method="vicreg", vicreg_lambda=25.0, vicreg_mu=25.0, vicreg_nu=1.0)
+    main_cov = Coverage(all_layers=True, random=True, controls=True, sample=True, mine=True, umap=True)
+    specs = [
+        RunSpec("vicreg", configs(seeds, **vic), seeds,
+                ("sample-clusters-first", "sample-neural-collapse", "ncc-linear-ratio", "semantic-gains-not-sample",
+                 "regularization-drives-learning", "mine-compression", "ssl-vs-supervised-ncc",
+                 "randomness-ordering", "semantic-vs-random-ratios", "depth-ordering", "mu-ablation",
+                 "simclr-like-vicreg", "cnn-targets-aligned", "width-and-depth", "umap-hierarchy"),
+                "main VICReg run (Sec. 3-6)", coverage=main_cov),
+        RunSpec("vicreg-deep", configs(seeds, arch=deep, **vic), seeds,
+                ("sample-neural-collapse", "ssl-vs-supervised-ncc", "depth-ordering", "width-and-depth"),
+                "deeper net: Sec. 4 NCC numbers, Fig. 3 right, Fig. 5, Fig. 7 bottom",
+                coverage=Coverage(all_layers=True, random=False, controls=True, sample=True)),
+        RunSpec("vicreg-mu5", configs(aux_seeds, **{**vic, "vicreg_mu": 5.0}), aux_seeds, ("mu-ablation",),
+                "App. B.3 mu=5", coverage=Coverage(all_layers=False, controls=False, sample=False)),
+        RunSpec("vicreg-mu100", configs(aux_seeds, **{**vic, "vicreg_mu": 100.0}), aux_seeds, ("mu-ablation",),
+                "App. B.3 mu=100", coverage=Coverage(all_layers=False, controls=False, sample=False)),
+        RunSpec("vicreg-narrow", configs(aux_seeds, arch=narrow, **vic), aux_seeds, ("width-and-depth",),
+                "App. B.1 narrower net", coverage=Coverage(all_layers=True, controls=False, sample=True)),
+        RunSpec("vicreg-wide", configs(aux_seeds, arch=wide, **vic), aux_seeds, ("width-and-depth",),
+                "App. B.1 wider net", coverage=Coverage(all_layers=True, controls=False, sample=True)),
+        RunSpec("simclr", configs(aux_seeds, method="simclr"), aux_seeds, ("simclr-like-vicreg",),
+                "App. B.4 SimCLR", coverage=Coverage(all_layers=True, random=True, controls=True, sample=True)),
+        RunSpec("supervised", configs(aux_seeds, method="supervised", arch=deep), aux_seeds,
+                ("ssl-vs-supervised-ncc",), "Fig. 3 right: supervised, no augmentation beyond crop+flip",
+                coverage=Coverage(all_layers=False, controls=False, sample=False)),
+        RunSpec("supervised-aa", configs(aux_seeds, method="supervised", arch=deep, autoaugment=True), aux_seeds,
+                ("ssl-vs-supervised-ncc",), "Fig. 3 right: supervised with AutoAugment",
+                coverage=Coverage(all_layers=False, controls=False, sample=False)),
+    ]
+    other_cov = Coverage(all_layers=True, controls=True, sample=True)
+    if profile == "full":
+        specs.append(RunSpec("vicreg-other", configs(aux_seeds, dataset="cifar10", **vic), aux_seeds,
+                             ("other-datasets",), "App. B.2 CIFAR-10", coverage=other_cov))
+    elif profile == "small":
+        # small already runs on CIFAR-10: the App. B.2 run *is* the main run.
+        specs.append(RunSpec("vicreg-other", configs(seeds, **vic), seeds, ("other-datasets",),
+                             "App. B.2 CIFAR-10 (= the small profile's main run)", kind="alias",
+                             coverage=other_cov, alias_of="vicreg"))
+    elif _cifar10_archive_present():
+        # quick: a tiny class-balanced slice of the real CIFAR-10 JPEGs, same tiny arch and schedule.
+        specs.append(RunSpec("vicreg-other", configs(aux_seeds, dataset="cifar10-jpeg", train_subset=base.train_subset,
+                                                     test_subset=base.test_subset, **vic), aux_seeds,
+                             ("other-datasets",), "App. B.2 real CIFAR-10 slice", coverage=other_cov))
+    for kind in ("resnet18", "vit"):
+        # Generators see the SSL train split (the data settings of the main run); method/arch are unused.
+        specs.append(RunSpec(f"targets-{kind}", configs((0,), method="supervised"), (0,),
+                             ("randomness-ordering", "semantic-vs-random-ratios", "simclr-like-vicreg",
+                              "cnn-targets-aligned") if kind == "resnet18" else ("cnn-targets-aligned",),
+                             f"random-target generator {kind} (Sec. 5, App. B.5)", kind="targets",
+                             target=target_settings(profile, kind)))
+    return {s.name: s for s in specs}
+
+
+def claims_served(profile: str) -> dict[str, list[str]]:
+    """``{claim_id: [run names]}`` -- which runs each catalogue claim reads at ``profile``."""
+    out: dict[str, list[str]] = {c: [] for c in CLAIM_IDS}
+    for spec in runs_for(profile).values():
+        for c in spec.claims:
+            out.setdefault(c, []).append(spec.name)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------------
+# commands, state, training
+# ------------------------------------------------------------------------------------------------------------
+
+# CLI flags of `sslre train` and the Config fields they set (sslre/cli.py).
+_FLAG_FIELDS = (("method", "--method"), ("arch", "--arch"), ("vicreg_mu", "--mu"), ("seed", "--seed"),
+                ("dataset", "--dataset"))
+
+
+def train_command(spec: RunSpec, seed: int, runs_dir: Path | str) -> str:
+    """The shell command that makes run ``spec`` at ``seed`` (exactly the registry's config)."""
+    if spec.kind == "alias":
+        raise ValueError(f"run {spec.name!r} is an alias of {spec.alias_of!r}; train that one")
+    config = spec.config_for(seed)
+    run_dir = spec.run_dir(runs_dir, seed)
+    if spec.kind == "targets":
+        args = ["python", "-m", "sslre.experiments", "train-run", "--profile", config.profile, "--run", spec.name,
+                "--seed", str(seed), "--runs-dir", str(runs_dir)]
+        return " ".join(shlex.quote(a) for a in args)
+    base = profile_config(config.profile)
+    args = ["sslre", "train", "--profile", config.profile]
+    done = {"profile"}
+    for fname, flag in _FLAG_FIELDS:
+        value = getattr(config, fname)
+        if fname in ("method", "seed") or value != getattr(base, fname):
+            args += [flag, str(value)]
+        done.add(fname)
+    if config.autoaugment:
+        args.append("--autoaugment")
+    done.add("autoaugment")
+    for fname, value in sorted(config.to_dict().items()):
+        if fname in done or value == base.to_dict()[fname]:
+            continue
+        args += ["--set", f"{fname}={json.dumps(value, separators=(',', ':'))}"]
+    args += ["--run-dir", str(run_dir)]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def run_is_complete(spec: RunSpec, run_dir: Path) -> bool:
+    """A finished run: ``DONE`` from :func:`sslre.train.train`, or ``targets.json`` from the generator."""
+    if spec.kind == "targets":
+        return (run_dir / "targets.json").is_file() and (run_dir / "targets.pt").is_file()
+    return (run_dir / "DONE").is_file()
+
+
+def plan_commands(profile: str, runs_dir: Path | str | None = None) -> list[str]:
+    """One shell command per (run, seed) that ``profile``'s claims need (aliases excluded), generators first
+    only in listing order -- they are independent of the SSL runs and may run in parallel."""
+    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(profile)
+    cmds = []
+    for spec in runs_for(profile).values():
+        if spec.kind == "alias":
+            continue
+        for seed in spec.seeds:
+            cmds.append(train_command(spec, seed, runs_dir))
+    return cmds
+
+
+def default_runs_dir(profile: str) -> Path:
+    """``$SSLRE_RUNS`` if set, else ``runs/<profile>`` under the repository root."""
+    env = os.environ.get("SSLRE_RUNS")
+    return Path(env) if env else _REPO_ROOT / "runs" / profile
+
+
+def train_run(spec: RunSpec, seed: int, runs_dir: Path | str, *, progress: bool = True) -> Path:
+    """Train one (run, seed) into its run dir (resumes / reloads what is there). Returns the run dir."""
+    run_dir = spec.run_dir(runs_dir, seed)
+    config = spec.config_for(seed)
+    t0 = time.perf_counter()
+    if spec.kind == "alias":
+        raise ValueError(f"run {spec.name!r} is an alias of {spec.alias_of!r}; train that one")
+    if spec.kind == "targets":
+        from sslre.data import load_dataset_for
+        from sslre.targets import train_target_generator
+
+        data = load_dataset_for(config)
+        train_target_generator(spec.target.kind, data.train, {"train": data.train, "test": data.test},
+                               seed=seed, out_dir=run_dir, progress=progress, **spec.target.kwargs())
+    else:
+        from sslre.train import train
+
+        train(config, run_dir, progress=progress)
+    log.info("trained %s-s%d in %.1f s", spec.name, seed, time.perf_counter() - t0)
+    return run_dir
+
+
+def ensure_runs(profile: str, runs_dir: Path | str | None = None, train_missing: bool = False, *,
+                names: Iterable[str] | None = None, progress: bool = True) -> dict[str, list[tuple[int, Path]]]:
+    """Make sure every run of ``profile`` (or just ``names``) is trained under ``runs_dir``.
+
+    Missing or unfinished runs are trained when ``train_missing`` (quick: minutes), otherwise
+    :class:`MissingRunsError` lists the exact commands (small/full never train by surprise).
+    Returns ``{name: [(seed, run_dir), ...]}`` for every run, aliases resolved.
+    """
+    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(profile)
+    specs = runs_for(profile)
+    wanted = list(specs) if names is None else list(names)
+    unknown = sorted(set(wanted) - set(specs))
+    if unknown:
+        raise KeyError(f"unknown run name(s) {unknown} for profile {profile!r}; known: {sorted(specs)}")
+    missing = []
+    for name in wanted:
+        spec = specs[name]
+        real = specs[spec.alias_of] if spec.kind == "alias" else spec
+        for seed in spec.seeds:
+            if not run_is_complete(real, real.run_dir(runs_dir, seed)) and (real.name, seed) not in missing:
+                missing.append((real.name, seed))
+    if missing and not train_missing:
+        raise MissingRunsError(profile, runs_dir, missing,
+                               [train_command(specs[n], s, runs_dir) for n, s in missing])
+    for name, seed in missing:
+        train_run(specs[name], seed, runs_dir, progress=progress)
+    return {name: [(s, specs[name].run_dir(runs_dir, s)) for s in specs[name].seeds] for name in wanted}
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """``python -m sslre.experiments train-run|list ...`` (the targets runs have no `sslre train` form)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m sslre.experiments")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train-run", help="train one registry run at one seed")
+    t.add_argument("--profile", choices=PROFILES_NAMES, required=True)
+    t.add_argument("--run", required=True)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--runs-dir", type=Path)
+    t.add_argument("--no-progress", action="store_true")
+    ls = sub.add_parser("list", help="print the commands that make every run of a profile")
+    ls.add_argument("--profile", choices=PROFILES_NAMES, required=True)
+    ls.add_argument("--runs-dir", type=Path)
+    args = p.parse_args(argv)
+    if args.cmd == "list":
+        print("\n".join(plan_commands(args.profile, args.runs_dir)))
+        return 0
+    specs = runs_for(args.profile)
+    if args.run not in specs:
+        print(f"unknown run {args.run!r}; known: {', '.join(sorted(specs))}", file=sys.stderr)
+        return 2
+    runs_dir = args.runs_dir or default_runs_dir(args.profile)
+    train_run(specs[args.run], args.seed, runs_dir, progress=not args.no_progress)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(_main())

@@ -1,0 +1,645 @@
+"""The measurements table: every metric of every run, checkpoint, layer and label level, in one tidy DataFrame.
+
+Flow (``docs/ARCHITECTURE.md``): run dirs -> per-layer features (:class:`sslre.features.FeatureCache`, each
+(checkpoint, split) extracted once) -> metric kernels (:mod:`sslre.metrics`) -> ``<run_dir>/measurements.csv``
+-> :class:`Measurements` (what the claim tests read; they never recompute what the table holds).
+
+Columns (the pipeline contract)::
+
+    run, method, arch, dataset, seed, epoch, layer, level, target, randomness, metric, value, features, probe
+
+- ``layer``: 0 = stem, i = block i; NaN for per-run rows (losses). The last layer is the arch's depth.
+- ``level``: ``sample`` (Sec. 3 sample-level set), ``class``, ``superclass``, ``random`` (``target`` =
+  ``resnet18@k``/``vit@k``, ``randomness`` = 1 - k/K), the negative controls ``sample-shuffled``,
+  ``class-shuffled``, ``superclass-shuffled``, ``random-shuffled`` (labels permuted across images with a fixed
+  seed), and ``""`` for losses / MINE.
+- ``metric``: ``ncc_train_acc``, ``ncc_test_acc`` (Sec. 2.2; class means from the train split),
+  ``linear_test_acc`` (probe ``fast``), ``cdnv``, ``within_var``, ``mean_dist2`` (train split; Galanti et al.),
+  ``loss_*`` (``history.jsonl``), ``mine_mi`` / ``mine_null`` (one row per MINE seed, ``target`` =
+  ``mine-seed<k>``), ``umap_silhouette`` / ``umap_ncc`` (epoch 0 and last; coordinates in ``umap.npz``).
+- ``features``: ``raw`` (Sec. 2.2, default) or ``l2`` (L2-normalized, NCC/CDNV only); ``""`` for losses.
+- ``probe``: ``fast`` for ``linear_test_acc``, ``""`` otherwise.
+
+Splits: ``class``/``superclass``/``random`` levels use the run's train split (probe / class means / CDNV) and
+its test split (held-out accuracy); the ``sample`` level uses the Sec. 3 set (``n_images`` source images,
+``n_train_aug`` augmentations each for train, ``n_test_aug`` for test; labels = source image).
+
+Caching: ``measure_run`` writes ``measurements.csv`` plus ``measurements.meta.json`` holding a fingerprint of
+the checkpoints (name, size, mtime), ``history.jsonl``, the target sets, the measurement settings and
+:data:`MEASUREMENT_VERSION`; a run is recomputed only when that fingerprint changes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from sslre.config import Config, parse_arch
+from sslre.experiments import (MeasureSettings, RunSpec, SampleLevelSettings, default_runs_dir, ensure_runs,
+                               measure_settings, run_is_complete, runs_for, sample_level_settings)
+
+log = logging.getLogger(__name__)
+
+#: Bump when the meaning or computation of any row changes: every cached ``measurements.csv`` is recomputed.
+MEASUREMENT_VERSION = 1
+
+COLUMNS = ["run", "method", "arch", "dataset", "seed", "epoch", "layer", "level", "target", "randomness",
+           "metric", "value", "features", "probe"]
+_STR_COLS = ("run", "method", "arch", "dataset", "level", "target", "metric", "features", "probe")
+LEVELS = ("sample", "class", "superclass", "random")
+SHUFFLED = {lvl: f"{lvl}-shuffled" for lvl in LEVELS}
+LOSS_KEYS = ("loss_invariance", "loss_regularization", "loss_total", "loss_variance", "loss_covariance")
+#: Seed of the label permutations of the ``*-shuffled`` controls (fixed: controls are reproducible).
+SHUFFLE_SEED = 20_230_000
+
+
+@dataclass
+class RunInfo:
+    """One trained (run, seed): what the claims cite as evidence."""
+
+    name: str
+    seed: int
+    config: Config
+    run_dir: Path
+    checkpoints: dict[int, Path]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# small helpers
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.npz")
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _file_fp(path: Path) -> list:
+    st = path.stat()
+    return [path.name, st.st_size, st.st_mtime_ns]
+
+
+def _permuted(labels: torch.Tensor, salt: int) -> torch.Tensor:
+    """``labels`` randomly permuted across images (a fixed-seed control: same input -> same permutation)."""
+    g = torch.Generator().manual_seed(SHUFFLE_SEED + salt)
+    return labels[torch.randperm(labels.numel(), generator=g)]
+
+
+def _salt(name: str) -> int:
+    return int(hashlib.sha1(name.encode()).hexdigest()[:6], 16)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a ``measurements.csv`` back with the contract's dtypes (``""`` stays ``""``, never NaN)."""
+    df = pd.read_csv(path, dtype={c: str for c in _STR_COLS}, keep_default_na=False)
+    for col in ("seed", "epoch"):
+        df[col] = pd.to_numeric(df[col]).astype("int64")
+    for col in ("layer", "randomness", "value"):
+        df[col] = pd.to_numeric(df[col].replace("", np.nan), errors="coerce").astype("float64")
+    return df[COLUMNS]
+
+
+def _empty_table() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="float64" if c in ("layer", "randomness", "value") else
+                                      ("int64" if c in ("seed", "epoch") else "object")) for c in COLUMNS})
+
+
+# ------------------------------------------------------------------------------------------------------------
+# label sets
+# ------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LabelSet:
+    """Labels of one level on a (train split, test split) pair of feature splits."""
+
+    level: str
+    train_split: str                # FeatureCache split names: train/test or sample-train/sample-test
+    test_split: str
+    train_labels: torch.Tensor
+    test_labels: torch.Tensor
+    target: str = ""
+    randomness: float = math.nan
+    everywhere: bool = True         # every layer x every epoch; else last layer x epochs + layers x last epoch
+
+
+def _label_sets(spec: RunSpec, data, sample, targets: Sequence[Any]) -> list[LabelSet]:
+    cov = spec.coverage
+    sets: list[LabelSet] = []
+    if cov.sample and sample is not None:
+        sets.append(LabelSet("sample", "sample-train", "sample-test", sample.train.labels, sample.test.labels))
+    sets.append(LabelSet("class", "train", "test", data.train.labels, data.test.labels))
+    sets.append(LabelSet("superclass", "train", "test", data.train.superlabels, data.test.superlabels))
+    if cov.random:
+        for tset in targets:
+            for lvl in tset.levels:
+                if not getattr(lvl, "usable", True):
+                    log.warning("random target %s skipped: %s", lvl.name, getattr(lvl, "reason", "not usable"))
+                    continue
+                sets.append(LabelSet("random", "train", "test", lvl.labels["train"], lvl.labels["test"],
+                                     target=lvl.name, randomness=float(lvl.randomness), everywhere=False))
+    if cov.controls:
+        for ls in list(sets):
+            salt = _salt(ls.level + ls.target)
+            sets.append(LabelSet(SHUFFLED[ls.level], ls.train_split, ls.test_split,
+                                 _permuted(ls.train_labels, salt), _permuted(ls.test_labels, salt + 1),
+                                 target=ls.target, randomness=ls.randomness, everywhere=False))
+    return sets
+
+
+# ------------------------------------------------------------------------------------------------------------
+# measuring one run
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _metrics_for(train_x, train_y, test_x, test_y, *, probe: str | None) -> dict[str, float]:
+    """The per-cell metrics (Sec. 2.2): NCC train/test accuracy, CDNV and its parts, linear probe."""
+    from sslre.metrics import cdnv_parts, linear_probe_accuracy, ncc_accuracy
+
+    out = {"ncc_train_acc": float(ncc_accuracy(train_x, train_y)),
+           "ncc_test_acc": float(ncc_accuracy(train_x, train_y, test_x, test_y))}
+    try:
+        parts = cdnv_parts(train_x, train_y)
+        out.update({k: float(parts[k]) for k in ("cdnv", "within_var", "mean_dist2")})
+    except Exception as exc:  # identical class means (e.g. a collapsed untrained layer): no CDNV for this cell
+        log.debug("cdnv skipped: %s", exc)
+    if probe:
+        out["linear_test_acc"] = float(linear_probe_accuracy(train_x, train_y, test_x, test_y, method=probe))
+    return out
+
+
+def _history_rows(run_dir: Path) -> list[dict]:
+    path = run_dir / "history.jsonl"
+    rows = []
+    if not path.exists():
+        return rows
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        for key in LOSS_KEYS:
+            v = rec.get(key)
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                continue
+            rows.append(dict(epoch=int(rec["epoch"]), metric=key, value=float(v)))
+    return rows
+
+
+def _fingerprint(spec: RunSpec, info: RunInfo, settings: MeasureSettings, sample_settings: SampleLevelSettings,
+                 targets: Sequence[Any], target_fps: Sequence[Any]) -> dict:
+    hist = info.run_dir / "history.jsonl"
+    return {
+        "measurement_version": MEASUREMENT_VERSION,
+        "run": spec.name, "seed": info.seed, "config": info.config.to_dict(),
+        "checkpoints": {str(e): _file_fp(p) for e, p in sorted(info.checkpoints.items())},
+        "history": _file_fp(hist) if hist.exists() else None,
+        "coverage": asdict(spec.coverage),
+        "settings": json.loads(json.dumps(asdict(settings), default=str)),
+        "sample_level": asdict(sample_settings),
+        "targets": list(target_fps),
+    }
+
+
+def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets: Sequence[Any] = (),
+                target_fps: Sequence[Any] = (), settings: MeasureSettings | None = None,
+                sample_settings: SampleLevelSettings | None = None, loader=None, force: bool = False,
+                progress: bool = True) -> pd.DataFrame:
+    """The tidy table of one trained (run, seed), cached as ``<run_dir>/measurements.csv``.
+
+    Args:
+        spec: the registry entry (:func:`sslre.experiments.runs_for`): which cells to measure.
+        info: the run's seed, config, directory and checkpoints ``{epoch: path}``.
+        data: the run's ``DataSplits`` (default: ``load_dataset_for(info.config)``).
+        sample: the Sec. 3 sample-level ``DataSplits`` (default: ``make_sample_level`` of ``data.train``).
+        targets: ``TargetSet`` s (:mod:`sslre.targets`) whose levels become ``random`` rows (if the coverage asks).
+        target_fps: fingerprints of those target sets (part of the cache key).
+        loader: ``checkpoint_path -> backbone`` for the feature cache (default: ``load_checkpoint(p).model``).
+        force: recompute even when the cached table is current.
+
+    Returns the table (columns :data:`COLUMNS`). Each (checkpoint, split) is extracted once
+    (``<run_dir>/features``); the second call with unchanged inputs reads the CSV and computes nothing.
+    """
+    settings = settings or measure_settings(info.config.profile)
+    sample_settings = sample_settings or sample_level_settings(info.config.profile)
+    if not info.checkpoints:
+        raise FileNotFoundError(f"run {spec.name}-s{info.seed} has no checkpoints under {info.run_dir/'checkpoints'}")
+    csv_path, meta_path = info.run_dir / "measurements.csv", info.run_dir / "measurements.meta.json"
+    fp = _fingerprint(spec, info, settings, sample_settings, targets, target_fps)
+    if not force and csv_path.exists() and meta_path.exists():
+        try:
+            if json.loads(meta_path.read_text()).get("fingerprint") == fp:
+                return read_table(csv_path)
+        except (json.JSONDecodeError, OSError, ValueError, KeyError) as exc:
+            log.warning("cached measurements of %s unreadable (%s); recomputing", info.run_dir, exc)
+
+    t0 = time.perf_counter()
+    from sslre.features import FeatureCache, l2_normalize
+
+    if data is None:
+        from sslre.data import load_dataset_for
+
+        data = load_dataset_for(info.config)
+    if sample is None and spec.coverage.sample:
+        from sslre.data import make_sample_level
+
+        s = sample_settings
+        sample = make_sample_level(data.train, n_images=s.n_images, n_train_aug=s.n_train_aug,
+                                   n_test_aug=s.n_test_aug, seed=s.seed, image_size=info.config.image_size)
+    split_images = {"train": data.train.images, "test": data.test.images}
+    if sample is not None:
+        split_images.update({"sample-train": sample.train.images, "sample-test": sample.test.images})
+
+    label_sets = _label_sets(spec, data, sample, targets)
+    depth = info.config.depth
+    layers_all = list(range(depth + 1)) if spec.coverage.all_layers else [depth]
+    epochs = sorted(info.checkpoints)
+    last_epoch = epochs[-1]
+    needed_splits = {s for ls in label_sets for s in (ls.train_split, ls.test_split)}
+    cache = FeatureCache(info.run_dir / "features", loader=loader, progress=False)
+    base = dict(run=spec.name, method=info.config.method, arch=info.config.arch, dataset=info.config.dataset,
+                seed=info.seed)
+    rows: list[dict] = []
+
+    def add(**kw):
+        row = {**base, "layer": math.nan, "level": "", "target": "", "randomness": math.nan,
+               "features": "", "probe": "", **kw}
+        rows.append(row)
+
+    timings = {"features": 0.0, "metrics": 0.0, "mine": 0.0, "umap": 0.0}
+    last_feats: dict[int, dict[str, list[torch.Tensor]]] = {}
+    iterator = epochs
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(epochs, desc=f"measure {spec.name}-s{info.seed}", unit="ckpt", leave=False)
+    for epoch in iterator:
+        ckpt = info.checkpoints[epoch]
+        t = time.perf_counter()
+        model = None
+        feats: dict[str, list[torch.Tensor]] = {}
+        for split in sorted(needed_splits):
+            if not cache.path_for(ckpt, split).exists() and model is None and loader is None:
+                from sslre.checkpoint import load_checkpoint
+
+                model = load_checkpoint(ckpt).model
+            feats[split] = cache.get(ckpt, split, split_images[split], model=model)
+        timings["features"] += time.perf_counter() - t
+        t = time.perf_counter()
+        for ls in label_sets:
+            if ls.everywhere:
+                layers = layers_all
+            else:  # controls / random targets: last layer x every epoch, every layer x last epoch
+                layers = layers_all if epoch == last_epoch else [depth]
+            for layer in layers:
+                tr, te = feats[ls.train_split][layer], feats[ls.test_split][layer]
+                variants = [("raw", tr, te)]
+                if settings.l2_variant and ls.level in ("sample", "class", "superclass"):
+                    variants.append(("l2", l2_normalize(tr), l2_normalize(te)))
+                for fname, x_tr, x_te in variants:
+                    vals = _metrics_for(x_tr, ls.train_labels, x_te, ls.test_labels,
+                                        probe=settings.probe if fname == "raw" else None)
+                    for metric, value in vals.items():
+                        add(epoch=epoch, layer=layer, level=ls.level, target=ls.target, randomness=ls.randomness,
+                            metric=metric, value=value, features=fname,
+                            probe=settings.probe if metric == "linear_test_acc" else "")
+        timings["metrics"] += time.perf_counter() - t
+        if spec.coverage.mine and info.seed in settings.mine_run_seeds:
+            t = time.perf_counter()
+            for row in _mine_rows(data.train.images, feats["train"][depth], settings):
+                add(epoch=epoch, layer=depth, features="raw", **row)
+            timings["mine"] += time.perf_counter() - t
+        if epoch in (epochs[0], last_epoch):
+            last_feats[epoch] = {k: [v[depth]] for k, v in feats.items()}
+
+    for r in _history_rows(info.run_dir):
+        add(**r)
+    if spec.coverage.umap and info.seed == 0:
+        t = time.perf_counter()
+        for row in _umap(info.run_dir, data, sample, last_feats, epochs[0], last_epoch, settings):
+            add(layer=depth, features="raw", **row)
+        timings["umap"] += time.perf_counter() - t
+
+    df = pd.DataFrame(rows, columns=COLUMNS) if rows else _empty_table()
+    _atomic_write_text(csv_path, df.to_csv(index=False))
+    elapsed = time.perf_counter() - t0
+    _atomic_write_text(meta_path, json.dumps({"fingerprint": fp, "seconds": round(elapsed, 2),
+                                              "timings": {k: round(v, 2) for k, v in timings.items()},
+                                              "rows": len(df)}, indent=1))
+    log.info("measured %s-s%d: %d rows in %.1f s (%s)", spec.name, info.seed, len(df), elapsed,
+             ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
+    return read_table(csv_path)
+
+
+def _mine_rows(images: torch.Tensor, z: torch.Tensor, settings: MeasureSettings) -> list[dict]:
+    """MINE I(X;Z) at the final layer (Sec. 4, Fig. 3 middle): one row per MINE seed, plus the shuffled null."""
+    from sslre.data.augment import normalize
+    from sslre.metrics.mine import mine_multi_seed, mine_shuffled_null
+
+    n = min(settings.mine_images, images.shape[0])
+    # A fixed subset (the first n of a seeded permutation): the same images at every checkpoint.
+    idx = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(0))[:n]
+    x, zz = normalize(images[idx]), z[idx]
+    kw = dict(settings.mine_kwargs)
+    res = mine_multi_seed(x, zz, seeds=settings.mine_seeds, **kw)
+    rows = [dict(metric="mine_mi", target=f"mine-seed{s}", value=float(v))
+            for s, v in zip(res["seeds"], res["values"])]
+    for s in settings.mine_null_seeds:
+        null = mine_shuffled_null(x, zz, seed=s, **kw)
+        value = _scalar(null)
+        rows.append(dict(metric="mine_null", target=f"mine-seed{s}", value=value))
+    return rows
+
+
+def _scalar(result: Any) -> float:
+    """The estimate of a MINE result object / dict / tensor / float."""
+    for attr in ("estimate", "mi", "value", "mean"):
+        if hasattr(result, attr):
+            return float(getattr(result, attr))
+        if isinstance(result, dict) and attr in result:
+            return float(result[attr])
+    return float(result)
+
+
+def _umap_points(labels: torch.Tensor, groups: int, per_group: int, seed: int) -> torch.Tensor:
+    """Indices of ``per_group`` points from each of ``groups`` label values (seeded; Fig. 1 shows 5 groups)."""
+    g = torch.Generator().manual_seed(seed)
+    values = torch.unique(labels)
+    chosen = values[torch.randperm(values.numel(), generator=g)[:groups]]
+    idx = []
+    for v in chosen.tolist():
+        members = torch.nonzero(labels == v).flatten()
+        idx.append(members[torch.randperm(members.numel(), generator=g)[:per_group]])
+    return torch.cat(idx)
+
+
+def _umap(run_dir: Path, data, sample, feats: dict, first: int, last: int, settings: MeasureSettings) -> list[dict]:
+    """Fig. 1: 2-D UMAP of the final-layer embedding before/after training at 3 levels.
+
+    The same points are embedded before and after. Testable numbers per panel: silhouette score and NCC
+    accuracy of the 2-D coordinates w.r.t. the panel's labels. Coordinates go to ``<run_dir>/umap.npz``
+    (keys ``<before|after>/<level>/xy`` and ``.../labels``).
+    """
+    import umap  # umap-learn
+    from sklearn.metrics import silhouette_score
+
+    from sslre.metrics import ncc_accuracy
+
+    panels = []
+    if sample is not None:
+        panels.append(("sample", "sample-train", sample.train.labels))
+    panels += [("class", "train", data.train.labels), ("superclass", "train", data.train.superlabels)]
+    arrays, rows = {}, []
+    for level, split, labels in panels:
+        idx = _umap_points(labels, settings.umap_groups, settings.umap_points_per_group, seed=_salt(level))
+        y = labels[idx]
+        for phase, epoch in (("before", first), ("after", last)):
+            x = feats[epoch][split][0][idx].double().numpy()
+            reducer = umap.UMAP(n_components=2, n_neighbors=min(settings.umap_neighbors, len(idx) - 1),
+                                random_state=0, n_jobs=1)
+            xy = reducer.fit_transform(x).astype(np.float32)
+            arrays[f"{phase}/{level}/xy"], arrays[f"{phase}/{level}/labels"] = xy, y.numpy()
+            rows.append(dict(epoch=epoch, level=level, metric="umap_silhouette",
+                             value=float(silhouette_score(xy, y.numpy()))))
+            rows.append(dict(epoch=epoch, level=level, metric="umap_ncc",
+                             value=float(ncc_accuracy(torch.from_numpy(xy), y))))
+    _atomic_savez(run_dir / "umap.npz", arrays)
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------------------
+# the profile-wide view the claims read
+# ------------------------------------------------------------------------------------------------------------
+
+
+class Measurements:
+    """All runs of a profile in one table, with the selections the claim tests need."""
+
+    def __init__(self, profile: str, dataset: str, table: pd.DataFrame, runs: dict[str, list[RunInfo]],
+                 timings: dict[str, float] | None = None):
+        self.profile = profile
+        self.dataset = dataset
+        self.table = table
+        self.runs = runs
+        self.timings = timings or {}
+        self._depth = {}
+        for name, infos in runs.items():
+            if infos:
+                self._depth[name] = infos[0].config.depth
+        # Runs absent from ``runs`` (hand-made tables): the arch column gives the depth.
+        for name, arch in table[["run", "arch"]].drop_duplicates().itertuples(index=False):
+            self._depth.setdefault(name, parse_arch(arch)[0])
+
+    def __repr__(self) -> str:
+        return f"Measurements(profile={self.profile!r}, dataset={self.dataset!r}, runs={sorted(self.runs)}, rows={len(self.table)})"
+
+    def last_layer(self, run: str) -> int:
+        if run not in self._depth:
+            raise KeyError(f"run {run!r} is not in the measurements; runs: {sorted(self._depth)}")
+        return self._depth[run]
+
+    def select(self, **eq: Any) -> pd.DataFrame:
+        """Rows where ``column == value`` for every keyword (a list/tuple/set value means "is in").
+
+        ``layer="last"`` means each run's last layer (its arch's depth). Unknown column names raise.
+        """
+        df = self.table
+        mask = pd.Series(True, index=df.index)
+        for col, want in eq.items():
+            if col not in df.columns:
+                raise KeyError(f"select(): no column {col!r}; columns: {list(df.columns)}")
+            if col == "layer" and isinstance(want, str):
+                if want != "last":
+                    raise ValueError(f"layer must be an int or 'last', got {want!r}")
+                last = df["run"].map(lambda r: self._depth.get(r, -1))
+                mask &= df["layer"] == last
+            elif isinstance(want, (list, tuple, set, frozenset)):
+                mask &= df[col].isin(list(want))
+            elif isinstance(want, float) and math.isnan(want):
+                mask &= df[col].isna()
+            else:
+                mask &= df[col] == want
+        return df[mask]
+
+    def series(self, run: str, metric: str, level: str | None, *, layer: int | str = "last",
+               target: str | None = None, features: str = "raw") -> pd.DataFrame:
+        """Wide curve: index = epoch, one column per seed (for curves with error bars).
+
+        ``level=None`` does not filter the level; per-run rows (losses, layer NaN / features "") match any
+        ``layer``/``features``. Rows that differ only by ``target`` (e.g. MINE seeds) are averaged unless
+        ``target`` picks one. Raises ``KeyError`` when nothing matches.
+        """
+        df = self.table
+        df = df[(df["run"] == run) & (df["metric"] == metric)]
+        if level is not None:
+            df = df[df["level"] == level]
+        if target is not None:
+            df = df[df["target"] == target]
+        if not df.empty:
+            want_layer = self.last_layer(run) if layer == "last" else layer
+            df = df[df["layer"].isna() | (df["layer"] == want_layer)]
+            df = df[(df["features"] == features) | (df["features"] == "")]
+        if df.empty:
+            raise KeyError(f"no rows for run={run!r} metric={metric!r} level={level!r} layer={layer!r} "
+                           f"target={target!r} features={features!r}")
+        wide = df.pivot_table(index="epoch", columns="seed", values="value", aggfunc="mean")
+        wide.columns = [int(c) for c in wide.columns]
+        wide.columns.name = "seed"
+        return wide.sort_index()
+
+    def seeds(self, run: str) -> list[int]:
+        if run in self.runs:
+            return sorted(i.seed for i in self.runs[run])
+        return sorted(int(s) for s in self.table.loc[self.table["run"] == run, "seed"].unique())
+
+    def checkpoints(self, run: str) -> list[str]:
+        """Paths of every checkpoint of every seed of ``run`` (the evidence a verdict cites)."""
+        return [str(p) for info in self.runs.get(run, []) for _, p in sorted(info.checkpoints.items())]
+
+    def has(self, run: str) -> bool:
+        return bool((self.table["run"] == run).any())
+
+    def umap(self, run: str = "vicreg") -> dict:
+        """``{("before"|"after", level): (xy (N, 2), labels (N,))}`` from the seed-0 ``umap.npz``."""
+        infos = [i for i in self.runs.get(run, []) if (i.run_dir / "umap.npz").exists()]
+        if not infos:
+            raise KeyError(f"no umap.npz for run {run!r}")
+        info = min(infos, key=lambda i: i.seed)
+        out = {}
+        with np.load(info.run_dir / "umap.npz") as z:
+            for key in z.files:
+                phase, level, kind = key.split("/")
+                if kind == "xy":
+                    out[(phase, level)] = (z[key], z[f"{phase}/{level}/labels"])
+        return out
+
+
+def _data_key(config: Config) -> tuple:
+    return (config.dataset, config.data_root, config.train_subset, config.test_subset, config.image_size,
+            config.synthetic_classes, config.synthetic_superclasses)
+
+
+def _load_targets(spec: RunSpec, run_dir: Path, data, progress: bool):
+    """The finished generator's ``TargetSet`` (``train_target_generator`` reloads a finished out_dir)."""
+    from sslre.targets import train_target_generator
+
+    return train_target_generator(spec.target.kind, data.train, {"train": data.train, "test": data.test},
+                                  seed=spec.seeds[0], out_dir=run_dir, progress=progress, **spec.target.kwargs())
+
+
+def build_measurements(profile: str, runs_dir: Path | str | None = None, *, train_missing: bool | None = None,
+                       names: Iterable[str] | None = None, progress: bool = True) -> Measurements:
+    """Train (quick only, unless ``train_missing``) / check the runs, measure each, assemble :class:`Measurements`.
+
+    small/full never train here: a missing run raises :class:`sslre.experiments.MissingRunsError` with the
+    commands. Timings per stage are in ``.timings`` and logged.
+    """
+    from sslre.checkpoint import list_checkpoints
+
+    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(profile)
+    train_missing = (profile == "quick") if train_missing is None else train_missing
+    specs = runs_for(profile)
+    if names is not None:
+        names = list(names)
+        specs = {k: v for k, v in specs.items() if k in names or
+                 any(specs[n].alias_of == k for n in names if n in specs)}
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    ensure_runs(profile, runs_dir, train_missing, names=list(specs), progress=progress)
+    timings["train"] = time.perf_counter() - t0
+
+    from sslre.data import load_dataset_for, make_sample_level
+
+    data_cache: dict[tuple, Any] = {}
+    sample_cache: dict[tuple, Any] = {}
+    s_set = sample_level_settings(profile)
+    settings = measure_settings(profile)
+
+    def data_for(config):
+        key = _data_key(config)
+        if key not in data_cache:
+            data_cache[key] = load_dataset_for(config)
+        return data_cache[key]
+
+    def sample_for(config):
+        key = _data_key(config)
+        if key not in sample_cache:
+            sample_cache[key] = make_sample_level(data_for(config).train, n_images=s_set.n_images,
+                                                  n_train_aug=s_set.n_train_aug, n_test_aug=s_set.n_test_aug,
+                                                  seed=s_set.seed, image_size=config.image_size)
+        return sample_cache[key]
+
+    t = time.perf_counter()
+    target_sets: dict[tuple, list] = {}
+    target_fps: dict[tuple, list] = {}
+    for spec in specs.values():
+        if spec.kind != "targets":
+            continue
+        run_dir = spec.run_dir(runs_dir, spec.seeds[0])
+        tset = _load_targets(spec, run_dir, data_for(spec.config), progress)
+        key = _data_key(spec.config)
+        target_sets.setdefault(key, []).append(tset)
+        target_fps.setdefault(key, []).append([spec.name, _file_fp(run_dir / "targets.pt")])
+    timings["targets"] = time.perf_counter() - t
+
+    runs: dict[str, list[RunInfo]] = {}
+    frames = []
+    t = time.perf_counter()
+    for spec in specs.values():
+        if spec.kind in ("targets", "alias"):
+            continue
+        runs[spec.name] = []
+        for seed in spec.seeds:
+            run_dir = spec.run_dir(runs_dir, seed)
+            info = RunInfo(spec.name, seed, spec.config_for(seed), run_dir, dict(list_checkpoints(run_dir)))
+            runs[spec.name].append(info)
+            key = _data_key(info.config)
+            ts = time.perf_counter()
+            frames.append(measure_run(spec, info, data=data_for(info.config),
+                                      sample=sample_for(info.config) if spec.coverage.sample else None,
+                                      targets=target_sets.get(key, []) if spec.coverage.random else (),
+                                      target_fps=target_fps.get(key, []) if spec.coverage.random else (),
+                                      settings=settings, sample_settings=s_set, progress=progress))
+            timings[f"measure:{spec.name}-s{seed}"] = time.perf_counter() - ts
+    for spec in specs.values():
+        if spec.kind == "alias" and spec.alias_of in runs:
+            runs[spec.name] = [RunInfo(spec.name, i.seed, i.config, i.run_dir, i.checkpoints)
+                               for i in runs[spec.alias_of]]
+            src = [f for f in frames if not f.empty and f["run"].iloc[0] == spec.alias_of]
+            frames += [f.assign(run=spec.name) for f in src]
+    timings["measure"] = time.perf_counter() - t
+    table = pd.concat([f for f in frames if not f.empty], ignore_index=True) if frames else _empty_table()
+    log.info("measurements of %s: %d rows; timings %s", profile, len(table),
+             {k: round(v, 1) for k, v in timings.items()})
+    main = specs.get("vicreg")
+    return Measurements(profile, main.config.dataset if main else "", table, runs, timings)

@@ -1,0 +1,62 @@
+"""``sslre reproduce``: train (or reuse) what a profile's claims need, run the claim tests, leave the report.
+
+Steps:
+
+1. :func:`sslre.experiments.ensure_runs` -- quick trains missing runs; small/full with ``train=True``
+   (``sslre reproduce`` is an explicit request) train them too, otherwise the missing commands are printed.
+2. ``python -m pytest claims -m <profile>`` in a subprocess with ``SSLRE_RUNS=<runs_dir>`` and
+   ``SSLRE_REPORT_DIR=<out>``; the claims plugin (:mod:`sslre.claims.plugin`) writes ``out/reproduction.json``
+   and ``out/reproduction.html``.
+3. The return value is pytest's exit code. Inconclusive claims are ``xfail`` in pytest, which never makes
+   the session fail, so only supported-vs-refuted (and errors) decide the code: 0 = every claim that ran is
+   supported or inconclusive, 1 = some claim refuted or errored, 2+ = pytest usage/internal problems.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from sslre.experiments import MissingRunsError, default_runs_dir, ensure_runs
+
+log = logging.getLogger(__name__)
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+#: pytest's exit code when the run was fine but no tests were selected / collected.
+_NO_TESTS = 5
+
+
+def claims_command(profile: str, pytest_args: Sequence[str] = ()) -> list[str]:
+    """The pytest command line :func:`reproduce` runs."""
+    return [sys.executable, "-m", "pytest", str(_REPO_ROOT / "claims"), "-m", profile, "-p", "no:cacheprovider",
+            *pytest_args]
+
+
+def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None, pytest_args: Sequence[str] = (),
+              *, train: bool = True, progress: bool = True) -> int:
+    """Train what ``profile`` needs (or reuse it), run its claim tests, write ``out/reproduction.{json,html}``.
+
+    Returns pytest's exit code (xfailed = inconclusive claims do not fail it); 3 if runs are missing and
+    ``train`` is False (the commands are printed to stderr).
+    """
+    out = Path(out).resolve()
+    runs_dir = Path(runs_dir).resolve() if runs_dir is not None else default_runs_dir(profile).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    try:
+        ensure_runs(profile, runs_dir, train_missing=train, progress=progress)
+    except MissingRunsError as exc:
+        print(f"sslre reproduce: {exc}", file=sys.stderr)
+        return 3
+    log.info("runs ready in %.1f s under %s", time.perf_counter() - t0, runs_dir)
+    env = {**os.environ, "SSLRE_RUNS": str(runs_dir), "SSLRE_REPORT_DIR": str(out)}
+    cmd = claims_command(profile, pytest_args)
+    print("sslre reproduce:", " ".join(cmd), flush=True)
+    rc = subprocess.call(cmd, cwd=_REPO_ROOT, env=env)
+    for name in ("reproduction.json", "reproduction.html"):
+        if not (out / name).exists():
+            print(f"sslre reproduce: warning: {out / name} was not written", file=sys.stderr)
+    return rc
