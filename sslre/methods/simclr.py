@@ -1,0 +1,55 @@
+"""SimCLR's NT-Xent loss (Chen et al., 2020) split into invariance and regularization (Sec. 2.1).
+
+For 2B anchors (each view of each image), with u = normalize(z) and sim(a, b) = a.b / (|a| |b|):
+
+    invariance     = -1/(2B) sum_anchors sim(u_i, u_i+) / tau                       (positive pair)
+    regularization =  1/(2B) sum_anchors log sum_{k != i} exp(sim(u_i, u_k) / tau)  (all 2B-1 other samples)
+    total          = invariance + regularization   ==   NT-Xent cross-entropy
+
+**Positive pair in the denominator.** The paper writes the log-sum-exp over j != i of the *other view's*
+samples, i.e. without the positive. SimCLR's NT-Xent, and lightly's ``NTXentLoss(memory_bank_size=0)``, put the
+positive in the denominator together with the 2B-2 negatives (both views of every other image). This module
+follows NT-Xent: the regularization term's log-sum-exp runs over all 2B-1 samples other than the anchor itself,
+*including* the positive, so ``total`` equals lightly's loss exactly (pinned by ``tests/methods/test_simclr.py``).
+The split itself is the paper's: the invariance term holds only the positive similarity.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def simclr_loss(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> dict[str, Tensor]:
+    """NT-Xent for two views split into ``invariance``, ``regularization``, ``total`` (scalars).
+
+    Args:
+        z1, z2: ``(B, D)`` projections; row b of each is a view of the same image. B >= 2.
+        temperature: tau > 0.
+
+    Returns:
+        ``invariance`` in [-1/tau, 1/tau] (lower = views agree), ``regularization`` (log-sum-exp, lower =
+        samples spread out), ``total`` = their sum (>= 0, the cross-entropy of picking the positive).
+
+    Example:
+        >>> import torch
+        >>> z = torch.eye(4)
+        >>> round(float(simclr_loss(z, z, temperature=1.0)["invariance"]), 4)
+        -1.0
+    """
+    if z1.dim() != 2 or z1.shape != z2.shape:
+        raise ValueError(f"simclr_loss expects two (B, D) tensors of equal shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    if z1.shape[0] < 2:
+        raise ValueError(f"simclr_loss needs a batch of >= 2 (negatives come from the batch), got B={z1.shape[0]}")
+    if not temperature > 0:
+        raise ValueError(f"simclr_loss temperature must be > 0, got {temperature}")
+    b = z1.shape[0]
+    u = F.normalize(torch.cat([z1, z2]).float(), dim=1)  # (2B, D) unit vectors: views 1 then views 2
+    logits = u @ u.T / temperature  # (2B, 2B) cosine similarity / tau
+    idx = torch.arange(2 * b, device=u.device)
+    pos = (idx + b) % (2 * b)  # (2B,) index of each anchor's other view
+    inv = -logits[idx, pos].mean()
+    # Exclude only the anchor itself (self-similarity is always 1/tau); the positive stays in, as in NT-Xent.
+    logits = logits.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=u.device), float("-inf"))
+    reg = torch.logsumexp(logits, dim=1).mean()  # (2B,) -> scalar
+    return {"invariance": inv, "regularization": reg, "total": inv + reg}
