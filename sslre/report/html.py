@@ -1,0 +1,436 @@
+"""Render ``reproduction.json`` into one self-contained ``reproduction.html``.
+
+The page is built from the JSON alone (schema: ``docs/reproduction-schema.md``): inline CSS, figures as
+``data:`` PNGs, no scripts and no network at view time. Verdicts carry a word and a symbol as well as a
+colour, so the report reads in greyscale and in print. Missing keys are shown as "—" / "not recorded";
+only a file that is not a reproduction JSON at all raises :class:`ReportError`.
+
+Entry point: :func:`render_report` (used by ``sslre report`` and by the claims plugin).
+"""
+from __future__ import annotations
+
+import html
+import os
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any, Mapping
+
+from sslre.report.figures import figure_html
+from sslre.report.load import (CATALOGUE_IDS, MISSING, SCHEMA_VERSION, VERDICTS, ReportError, fmt_duration,
+                               fmt_number, get, load_reproduction, normalize_verdict, write_atomic)
+
+__all__ = ["render_report", "render_html", "ReportError"]
+
+_SYMBOL = {"supported": "✔", "refuted": "✘", "inconclusive": "≈", "not run": "○", "error": "⚠",
+           "not recorded": "?"}
+
+_CSS = """
+:root { --fg:#1b1f24; --muted:#5b636d; --line:#d5d9de; --bg:#fff; --soft:#f5f6f8;
+  --sup:#1a7f37; --sup-bg:#e6f4ea; --ref:#b42318; --ref-bg:#fdecea; --inc:#8a6100; --inc-bg:#fff4d6;
+  --nr:#57606a; --nr-bg:#eef0f2; --err:#6e2bb0; --err-bg:#f1e8fb; }
+* { box-sizing: border-box; }
+body { margin: 0; color: var(--fg); background: var(--bg);
+  font: 15px/1.55 "DejaVu Sans", "Liberation Sans", "Helvetica Neue", Arial, sans-serif; }
+main { max-width: 1120px; margin: 0 auto; padding: 24px 28px 64px; }
+h1 { font-size: 1.7em; margin: 0.2em 0 0.1em; line-height: 1.25; }
+h2 { font-size: 1.3em; margin: 2.2em 0 0.6em; padding-bottom: 0.2em; border-bottom: 2px solid var(--line); }
+h3 { font-size: 1.12em; margin: 0 0 0.4em; }
+a { color: #0b5cad; }
+code, .mono { font-family: "DejaVu Sans Mono", "Liberation Mono", Menlo, monospace; font-size: 0.88em; }
+.subtitle { color: var(--muted); margin: 0 0 1.2em; }
+.banner { border: 2px dashed var(--ref); background: var(--ref-bg); padding: 10px 14px; margin: 12px 0;
+  font-weight: bold; }
+.warn { border-left: 4px solid var(--inc); background: var(--inc-bg); padding: 6px 12px; margin: 8px 0; }
+dl.meta { display: grid; grid-template-columns: 11em 1fr; gap: 4px 16px; margin: 0; padding: 14px 16px;
+  background: var(--soft); border: 1px solid var(--line); border-radius: 6px; }
+dl.meta dt { font-weight: bold; color: var(--muted); }
+dl.meta dd { margin: 0; overflow-wrap: anywhere; }
+.summary { display: flex; flex-wrap: wrap; gap: 10px; margin: 16px 0; }
+.summary .count { border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; min-width: 8.5em; }
+.summary .count b { font-size: 1.6em; display: block; line-height: 1.1; }
+.verdict { display: inline-block; white-space: nowrap; font-weight: bold; border-radius: 4px; padding: 0 7px;
+  border: 1px solid currentColor; }
+.v-supported { color: var(--sup); background: var(--sup-bg); }
+.v-refuted { color: var(--ref); background: var(--ref-bg); }
+.v-inconclusive { color: var(--inc); background: var(--inc-bg); }
+.v-not-run, .v-not-recorded, .v-unknown { color: var(--nr); background: var(--nr-bg); border-style: dashed; }
+.v-error { color: var(--err); background: var(--err-bg); border-style: double; border-width: 3px; }
+table { border-collapse: collapse; width: 100%; font-size: 0.9em; }
+th, td { border: 1px solid var(--line); padding: 5px 7px; vertical-align: top; text-align: left; }
+th { background: var(--soft); }
+table.claims td.statement { max-width: 26em; }
+.muted { color: var(--muted); }
+.small { font-size: 0.85em; }
+section.claim { border: 1px solid var(--line); border-radius: 8px; padding: 16px 20px; margin: 22px 0; }
+section.claim .head { display: flex; justify-content: space-between; gap: 12px; align-items: baseline;
+  flex-wrap: wrap; }
+section.claim blockquote { margin: 8px 0 12px; padding: 6px 14px; border-left: 4px solid var(--line);
+  color: #2d333b; font-style: italic; }
+dl.facts { display: grid; grid-template-columns: 9.5em 1fr; gap: 3px 14px; margin: 10px 0; }
+dl.facts dt { color: var(--muted); font-weight: bold; }
+dl.facts dd { margin: 0; overflow-wrap: anywhere; }
+.figures { display: flex; flex-wrap: wrap; gap: 14px; margin-top: 10px; }
+figure.figure { margin: 0; flex: 1 1 460px; max-width: 100%; }
+figure.figure img { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); }
+figcaption { font-size: 0.85em; color: var(--muted); margin-top: 4px; }
+.figure-note { border: 1px dashed var(--line); padding: 10px; color: var(--muted); }
+details summary { cursor: pointer; color: var(--muted); }
+ul.checkpoints { margin: 4px 0; padding-left: 1.2em; }
+.howto li { margin-bottom: 4px; }
+footer { margin-top: 40px; color: var(--muted); font-size: 0.85em; border-top: 1px solid var(--line);
+  padding-top: 10px; }
+@media print { section.claim { break-inside: avoid; } a { color: inherit; } }
+"""
+
+
+def _e(value: Any) -> str:
+    """HTML-escaped text of any value; ``—`` for None / empty."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return MISSING
+    return html.escape(str(value))
+
+
+def _slug(value: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", str(value)).strip("-") or "unnamed"
+
+
+def _verdict_badge(verdict: Any) -> str:
+    v = normalize_verdict(verdict)
+    css = v if v in VERDICTS or v == "not recorded" else "unknown"
+    symbol = _SYMBOL.get(v, "?")
+    return (f'<span class="verdict v-{css.replace(" ", "-")}" title="verdict: {html.escape(v)}">'
+            f"{symbol} {html.escape(v)}</span>")
+
+
+def _statistic(stat: Any) -> str:
+    """``name = value ± noise`` (noise = seed-to-seed spread), or — when absent."""
+    if not isinstance(stat, Mapping):
+        return MISSING if stat is None else _e(stat)
+    name = stat.get("name")
+    value = stat.get("value")
+    if value is None and name is None:
+        return MISSING
+    text = f"{html.escape(str(name))} = " if name is not None else ""
+    text += html.escape(fmt_number(value))
+    if stat.get("noise") is not None:
+        text += f" ± {html.escape(fmt_number(stat['noise']))} <span class=\"muted small\">(noise)</span>"
+    return text
+
+
+def _threshold(th: Any, with_source: bool = True) -> str:
+    if not isinstance(th, Mapping):
+        return MISSING if th is None else _e(th)
+    op = th.get("op")
+    val = th.get("value")
+    text = f"{html.escape(str(op)) + ' ' if op else ''}{html.escape(fmt_number(val))}" if (op or val is not None) else MISSING
+    if with_source:
+        src = th.get("source")
+        text += f'<div class="muted small">source: {_e(src) if src else "not recorded"}</div>'
+    return text
+
+
+def _seeds(seeds: Any) -> str:
+    if isinstance(seeds, list):
+        return html.escape(", ".join(str(s) for s in seeds)) if seeds else MISSING
+    return _e(seeds)
+
+
+def _claim_anchor_ids(claims: list) -> list[str]:
+    """``claim-<id>`` for each claim, unique even when a file repeats an ID."""
+    seen: Counter = Counter()
+    out = []
+    for i, c in enumerate(claims):
+        base = "claim-" + _slug(c.get("id") if isinstance(c, Mapping) and c.get("id") else f"unnamed-{i + 1}")
+        seen[base] += 1
+        out.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+    return out
+
+
+def _count_verdicts(claims: list[Mapping]) -> Counter:
+    return Counter(normalize_verdict(c.get("verdict")) for c in claims)
+
+
+def _meta_block(data: Mapping, claims: list[Mapping]) -> str:
+    env = data.get("environment") if isinstance(data.get("environment"), Mapping) else {}
+    runs = data.get("runs") if isinstance(data.get("runs"), Mapping) else {}
+    hw = env.get("hardware") if isinstance(env.get("hardware"), Mapping) else {}
+
+    run_list = [r for r in runs.values() if isinstance(r, Mapping)]
+    archs = sorted({str(r["arch"]) for r in run_list if r.get("arch")})
+    methods = sorted({str(r["method"]) for r in run_list if r.get("method")})
+    epochs = sorted({r["epochs"] for r in run_list if isinstance(r.get("epochs"), int)})
+    images = sorted({r["train_images"] for r in run_list if isinstance(r.get("train_images"), int)})
+    if run_list:
+        models = (f"{html.escape(', '.join(archs) or MISSING)} "
+                  f'<span class="muted">· methods {html.escape(", ".join(methods) or MISSING)}'
+                  f" · {len(run_list)} run{'s' if len(run_list) != 1 else ''}"
+                  f" · epochs {html.escape(', '.join(map(str, epochs)) or MISSING)}"
+                  f" · train images {html.escape(', '.join(map(str, images)) or MISSING)}</span>")
+    else:
+        models = "not recorded"
+
+    seeds = {s for r in run_list for s in ([r.get("seed")] if r.get("seed") is not None else [])}
+    for c in claims:
+        if isinstance(c.get("seeds"), list):
+            seeds.update(s for s in c["seeds"] if isinstance(s, (int, str)))
+    seeds_txt = html.escape(", ".join(str(s) for s in sorted(seeds, key=str))) if seeds else "not recorded"
+
+    if hw:
+        mem = hw.get("memory_gb")
+        hardware = (f"{_e(hw.get('cpu'))} · {_e(hw.get('cores'))} cores · "
+                    f"{html.escape(fmt_number(mem, 3)) + ' GB' if mem is not None else MISSING + ' memory'} · "
+                    f"GPU: {_e(hw.get('gpu')) if hw.get('gpu') else 'none'}")
+    else:
+        hardware = "not recorded"
+
+    version_keys = ("python", "torch", "torchvision", "lightly", "sklearn", "numpy", "sslre")
+    versions = [f"{k} {html.escape(str(env[k]))}" for k in version_keys if env.get(k)]
+    versions_txt = " · ".join(versions) if versions else "not recorded"
+
+    sha = env.get("git_sha")
+    dirty = env.get("git_dirty")
+    sha_txt = (f"<code>{html.escape(str(sha))}</code>" + (" <b>(uncommitted changes)</b>" if dirty else "")
+               if sha else "not recorded")
+
+    schema = data.get("schema_version")
+    schema_txt = _e(schema) if schema is not None else "not recorded"
+    if schema != SCHEMA_VERSION:
+        schema_txt += f' <span class="muted">(this renderer knows version {SCHEMA_VERSION}; shown as far as it can be read)</span>'
+
+    rows = [
+        ("Profile", _e(data.get("profile")) if data.get("profile") else "not recorded"),
+        ("Dataset", _e(data.get("dataset")) if data.get("dataset") else "not recorded"),
+        ("Model sizes", models),
+        ("Seeds", seeds_txt),
+        ("Hardware", hardware),
+        ("Versions", versions_txt),
+        ("Platform", _e(env.get("platform")) if env.get("platform") else "not recorded"),
+        ("Git SHA", sha_txt),
+        ("Wall time", fmt_duration(env.get("wall_time_s")) if env.get("wall_time_s") is not None else "not recorded"),
+        ("Command", f"<code>{html.escape(str(data['command']))}</code>" if data.get("command") else "not recorded"),
+        ("Generated", _e(data.get("generated_at")) if data.get("generated_at") else "not recorded"),
+        ("Schema version", schema_txt),
+    ]
+    body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
+    return f'<dl class="meta" id="run-metadata">{body}</dl>'
+
+
+def _summary_block(data: Mapping, claims: list[Mapping]) -> str:
+    counts = _count_verdicts(claims)
+    order = list(VERDICTS) + sorted(k for k in counts if k not in VERDICTS)
+    boxes = []
+    for v in order:
+        n = counts.get(v, 0)
+        boxes.append(f'<div class="count"><b>{n}</b>{_verdict_badge(v)}</div>')
+    out = f'<div class="summary" id="summary">{"".join(boxes)}</div>'
+    out += f'<p class="muted small">{len(claims)} claim{"s" if len(claims) != 1 else ""} in this file.</p>'
+    recorded = data.get("summary")
+    if isinstance(recorded, Mapping) and claims:
+        diff = [f"{k}: file says {recorded.get(k)}, claims list has {counts.get(k, 0)}"
+                for k in VERDICTS if isinstance(recorded.get(k), int) and recorded.get(k) != counts.get(k, 0)]
+        if diff:
+            out += f'<div class="warn">The file\'s summary disagrees with its claims list ({html.escape("; ".join(diff))}); the counts above are from the claims list.</div>'
+    elif isinstance(recorded, Mapping) and not claims and recorded:
+        rec = ", ".join(f"{html.escape(str(k))}: {html.escape(str(v))}" for k, v in recorded.items())
+        out += f'<div class="warn">No claims are recorded in this file; its summary says: {rec}.</div>'
+    present = {c.get("id") for c in claims}
+    absent = [cid for cid in CATALOGUE_IDS if cid not in present]
+    if absent:
+        out += (f'<div class="warn">Catalogue claims not recorded in this file ({len(absent)} of {len(CATALOGUE_IDS)}): '
+                + ", ".join(f"<code>{html.escape(a)}</code>" for a in absent) + ".</div>")
+    return out
+
+
+_HOWTO = """
+<ul class="howto">
+<li>{sup} — the effect the paper describes is present, in the paper's direction, beyond seed-to-seed noise
+(the statistic passes its threshold by more than its noise).</li>
+<li>{ref} — the opposite effect is present, beyond noise.</li>
+<li>{inc} — the statistic is within noise, or the profile is too small to decide.</li>
+<li>{nr} — the claim's test did not run in this session (shown so that coverage is visible);
+{err} — the test crashed; the reason says where.</li>
+<li><b>Controls.</b> Each claim has a negative control (e.g. labels replaced by a random permutation, or an
+untrained network) that must <em>not</em> come out supported; a supported control means the test cannot
+discriminate and its claim's verdict should not be trusted.</li>
+<li><b>Profiles.</b> The <code>quick</code> and <code>small</code> profiles use synthetic data or CIFAR-10, tiny
+networks and few epochs: they test the <em>direction</em> of each effect, never the paper's absolute numbers
+(CIFAR-100, RES-L-H, 1000 epochs). Paper values are printed beside ours for orientation only.</li>
+<li><b>Thresholds</b> are fixed before a run and state their source (the paper's sentence or number); every number
+comes from checkpoints fixed in advance, never a "best epoch".</li>
+</ul>
+"""
+
+
+def _claims_table(claims: list[Mapping], anchors: list[str]) -> str:
+    if not claims:
+        return '<p class="muted">No claims recorded in this file.</p>'
+    head = ("<tr><th>ID</th><th>Paper</th><th>Claim (the paper's sentence)</th><th>Verdict</th>"
+            "<th>Statistic</th><th>Threshold (source)</th><th>Seeds</th><th>Control</th></tr>")
+    rows = []
+    for c, anchor in zip(claims, anchors):
+        control = c.get("control") if isinstance(c.get("control"), Mapping) else None
+        ctrl = _verdict_badge(control.get("verdict")) if control else '<span class="muted">not recorded</span>'
+        rows.append(
+            f'<tr id="row-{anchor}"><td><a href="#{anchor}"><code>{_e(c.get("id"))}</code></a></td>'
+            f"<td>{_e(c.get('paper_ref'))}</td><td class=\"statement\">{_e(c.get('statement'))}</td>"
+            f"<td>{_verdict_badge(c.get('verdict'))}</td><td>{_statistic(c.get('statistic'))}</td>"
+            f"<td>{_threshold(c.get('threshold'))}</td><td>{_seeds(c.get('seeds'))}</td><td>{ctrl}</td></tr>"
+        )
+    return f'<table class="claims" id="claims-table"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _checkpoints(cps: Any) -> str:
+    if not isinstance(cps, list) or not cps:
+        return "not recorded" if not isinstance(cps, list) else MISSING
+    items = "".join(f"<li><code>{html.escape(str(p))}</code></li>" for p in cps)
+    if len(cps) <= 4:
+        return f'<ul class="checkpoints">{items}</ul>'
+    return f'<details><summary>{len(cps)} checkpoints</summary><ul class="checkpoints">{items}</ul></details>'
+
+
+def _control(control: Any) -> str:
+    if not isinstance(control, Mapping):
+        return "not recorded"
+    out = f"{_e(control.get('description'))} — {_verdict_badge(control.get('verdict'))}"
+    if control.get("statistic") is not None:
+        out += f"<div class=\"small\">{_statistic(control.get('statistic'))}</div>"
+    if normalize_verdict(control.get("verdict")) == "supported":
+        out += ('<div class="warn"><b>⚠ The control came out supported:</b> this test does not discriminate, '
+                "so the claim's verdict is not evidence.</div>")
+    return out
+
+
+def _claim_section(c: Mapping, anchor: str) -> str:
+    figs = c.get("figures")
+    if isinstance(figs, list) and figs:
+        fig_html = "".join(figure_html(f, f"{anchor}-fig-{i + 1}") for i, f in enumerate(figs))
+        figures = f'<div class="figures">{fig_html}</div>'
+    elif isinstance(figs, list):
+        figures = '<p class="muted">No figure for this claim.</p>'
+    else:
+        figures = '<p class="muted">Figures: not recorded.</p>'
+    extra = ""
+    if c.get("profile") and c.get("dataset"):
+        extra = f"{_e(c.get('profile'))} profile · {_e(c.get('dataset'))}"
+    elif c.get("profile") or c.get("dataset"):
+        extra = _e(c.get("profile") or c.get("dataset"))
+    facts = [
+        ("Verdict", _verdict_badge(c.get("verdict"))),
+        ("Reason", _e(c.get("reason")) if c.get("reason") else "not recorded"),
+        ("Statistic", _statistic(c.get("statistic"))),
+        ("Threshold", _threshold(c.get("threshold"))),
+        ("Paper's value", _e(c.get("paper_value")) if c.get("paper_value") is not None else "not given"),
+        ("Seeds", _seeds(c.get("seeds"))),
+        ("Checkpoints", _checkpoints(c.get("checkpoints"))),
+        ("Protocol", _e(c.get("protocol")) if c.get("protocol") else "not recorded"),
+        ("Control", _control(c.get("control"))),
+        ("Run", f"{extra or MISSING} · {fmt_duration(c.get('duration_s'))}"
+                + (f" · <code>{html.escape(str(c['nodeid']))}</code>" if c.get("nodeid") else "")),
+    ]
+    body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
+    return (f'<section class="claim" id="{anchor}"><div class="head"><h3><code>{_e(c.get("id"))}</code>'
+            f' <span class="muted">· {_e(c.get("paper_ref"))}</span></h3>{_verdict_badge(c.get("verdict"))}</div>'
+            f"<blockquote>{_e(c.get('statement'))}</blockquote>"
+            f'<dl class="facts">{body}</dl>{figures}'
+            f'<p class="small"><a href="#claims-table">↑ back to the claims table</a></p></section>')
+
+
+def _protocol_section(claims: list[Mapping], anchors: list[str]) -> str:
+    if not claims:
+        return '<p class="muted">No claims recorded.</p>'
+    rows = "".join(
+        f'<tr><td><a href="#{a}"><code>{_e(c.get("id"))}</code></a></td>'
+        f"<td>{_e(c.get('protocol')) if c.get('protocol') else 'not recorded'}</td></tr>"
+        for c, a in zip(claims, anchors)
+    )
+    return (f'<table id="protocol-table"><thead><tr><th>Claim</th><th>Evaluation protocol</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table>")
+
+
+def _runs_section(data: Mapping) -> str:
+    runs = data.get("runs")
+    if not isinstance(runs, Mapping) or not runs:
+        return '<p class="muted">Runs: not recorded.</p>'
+    cols = ("method", "arch", "dataset", "seed", "epochs", "train_images", "run_dir")
+    head = "<tr><th>Run</th>" + "".join(f"<th>{c.replace('_', ' ')}</th>" for c in cols) + "</tr>"
+    rows = "".join(
+        f"<tr><td><code>{html.escape(str(name))}</code></td>"
+        + "".join(f"<td>{_e(r.get(c)) if isinstance(r, Mapping) else MISSING}</td>" for c in cols) + "</tr>"
+        for name, r in runs.items()
+    )
+    return f'<table id="runs-table"><thead>{head}</thead><tbody>{rows}</tbody></table>'
+
+
+def render_html(data: Mapping, source_name: str = "reproduction.json") -> str:
+    """The complete HTML page for an already-loaded reproduction mapping (see :func:`render_report`)."""
+    raw_claims = data.get("claims") if isinstance(data.get("claims"), list) else []
+    claims = [c for c in raw_claims if isinstance(c, Mapping)]
+    skipped = len(raw_claims) - len(claims)
+    anchors = _claim_anchor_ids(claims)
+
+    banner = ""
+    if data.get("fixture"):
+        banner = ('<div class="banner">FIXTURE — hand-made test data for the report renderer. '
+                  "These are not results of any run.</div>")
+    if skipped:
+        banner += (f'<div class="warn">{skipped} entr{"y" if skipped == 1 else "ies"} of "claims" '
+                   f"{'is' if skipped == 1 else 'are'} not an object and could not be shown.</div>")
+    title = "Reproduction report — Reverse Engineering Self-Supervised Learning"
+    profile = data.get("profile") or "unknown profile"
+    sections = "".join(_claim_section(c, a) for c, a in zip(claims, anchors)) or '<p class="muted">No claims recorded.</p>'
+    howto = _HOWTO.format(**{k: _verdict_badge(v) for k, v in (("sup", "supported"), ("ref", "refuted"),
+                                                                 ("inc", "inconclusive"), ("nr", "not run"),
+                                                                 ("err", "error"))})
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)} ({html.escape(str(profile))})</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<main>
+<header>
+<h1>{html.escape(title)}</h1>
+<p class="subtitle">Ben-Shaul, Shwartz-Ziv, Galanti, Dekel, LeCun — claim by claim, as tested by <code>sslre</code>
+at the <b>{_e(data.get("profile"))}</b> profile.</p>
+{banner}
+</header>
+<h2 id="run">Run</h2>
+{_meta_block(data, claims)}
+<h2 id="summary-heading">Summary</h2>
+{_summary_block(data, claims)}
+<h2 id="how-to-read">How to read this</h2>
+{howto}
+<h2 id="claims">Claims</h2>
+{_claims_table(claims, anchors)}
+<h2 id="claim-sections">Claim by claim</h2>
+{sections}
+<h2 id="protocol">Evaluation protocol</h2>
+{_protocol_section(claims, anchors)}
+<h2 id="runs">Trained runs</h2>
+{_runs_section(data)}
+<footer>Rendered by <code>sslre report</code> from <code>{html.escape(source_name)}</code> alone; self-contained
+(no scripts, no network). Paper: <i>Reverse Engineering Self-Supervised Learning</i> (NeurIPS 2023).</footer>
+</main>
+</body>
+</html>
+"""
+
+
+def render_report(json_path: str | os.PathLike, output_path: str | os.PathLike | None = None) -> Path:
+    """Render ``json_path`` (a ``reproduction.json``) into a self-contained HTML file; return its path.
+
+    ``output_path`` defaults to the JSON's path with ``.html``. The file is written atomically (temp file
+    in the same folder, then ``os.replace``). Raises :class:`ReportError` when the JSON cannot be read
+    or is not a reproduction file; missing or unknown keys inside it are rendered, never fatal.
+    """
+    src = Path(json_path)
+    out = Path(output_path) if output_path is not None else src.with_suffix(".html")
+    if out.resolve() == src.resolve():
+        raise ReportError(f"{out}: the output path is the input JSON; choose another (e.g. {src.with_suffix('.html')})")
+    data = load_reproduction(src)
+    write_atomic(out, render_html(data, source_name=src.name))
+    return out
