@@ -1,0 +1,492 @@
+"""pytest plugin for claim tests (registered as the ``pytest11`` entry point ``sslre_claims``).
+
+What it adds
+------------
+* the ``claim`` marker, validated at collection: ``@pytest.mark.claim(id="<catalogue id>", paper="Sec. 4, ...")``.
+  ``id`` is required and must be an ID of the claim catalogue (:mod:`sslre.claims.catalogue`);
+  ``paper`` is optional; any other keyword, or a positional argument, is a usage error naming it.
+* the ``claim_record`` fixture (:class:`ClaimRecord`): a claim test records its evidence on it
+  (statistic, threshold and its source, paper value, seeds, checkpoints, protocol, figures, control)
+  and ends with :meth:`ClaimRecord.conclude`, which **maps the verdict to the pytest outcome**:
+
+  ==================  =========================================================================
+  verdict             pytest outcome
+  ==================  =========================================================================
+  supported           pass
+  refuted             ``pytest.fail(reason)`` (a failed test)
+  inconclusive        ``pytest.xfail(reason)`` (reported as xfailed, with the reason)
+  control supported   ``pytest.fail("control supported: the claim would prove nothing ...")``;
+                      the claim is recorded as inconclusive with that reason
+  (exception)         the test errors/fails as usual; recorded with verdict ``error``
+  ==================  =========================================================================
+
+* at session end, when any claim test ran, ``reproduction.json`` (schema: ``docs/reproduction-schema.md``)
+  is written atomically to ``--sslre-report-dir``, else ``$SSLRE_REPORT_DIR``, else ``<rootdir>/reports``;
+  catalogue claims that did not run appear as ``"not run"``. Then ``reproduction.html`` is rendered
+  beside it with :func:`sslre.report.html.render_report` when that is importable; a failure there is
+  a warning and never hides the claims' results.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pytest
+
+from sslre.claims.catalogue import BY_ID, CATALOGUE, CLAIM_IDS
+from sslre.claims.verdict import Decision, Verdict, combine
+
+SCHEMA_VERSION = 1
+ALLOWED_KEYWORDS = ("id", "paper")
+_STATE = pytest.StashKey["ClaimSession"]()
+
+
+# ----------------------------------------------------------------------------------------- records
+class ClaimRecord:
+    """Evidence and verdict of one claim test instance; see the module docstring for the outcome mapping."""
+
+    def __init__(self, claim_id: str, nodeid: str, paper_ref: str = "", profile: str | None = None):
+        cat = BY_ID[claim_id]
+        self.data: dict[str, Any] = {
+            "id": claim_id, "paper_ref": paper_ref or cat.paper, "statement": cat.statement,
+            "profile": profile, "dataset": None, "verdict": None, "reason": None,
+            "statistic": None, "threshold": None, "paper_value": None, "seeds": [],
+            "checkpoints": [], "protocol": "", "figures": [], "control": None, "parts": [],
+            "notes": [], "duration_s": None, "nodeid": nodeid,
+        }
+        self.runs: dict[str, dict] = {}
+        self.concluded = False
+
+    # --- evidence ----------------------------------------------------------------------------
+    def use(self, measurements: Any, *runs: str) -> list[str]:
+        """Note that the claim reads ``runs`` of ``measurements``: profile, dataset, seeds, checkpoints
+        and the run descriptions for the JSON ``runs`` section. Returns the runs that are present."""
+        self.data["profile"] = getattr(measurements, "profile", self.data["profile"])
+        self.data["dataset"] = getattr(measurements, "dataset", self.data["dataset"])
+        present = []
+        for run in runs:
+            if not measurements.has(run):
+                continue
+            present.append(run)
+            seeds = sorted(set(self.data["seeds"]) | {int(s) for s in measurements.seeds(run)})
+            self.data["seeds"] = seeds
+            for ck in measurements.checkpoints(run):
+                if str(ck) not in self.data["checkpoints"]:
+                    self.data["checkpoints"].append(str(ck))
+            for info in getattr(measurements, "runs", {}).get(run, []):
+                self.runs[f"{run}-s{info.seed}"] = _run_entry(run, info)
+        return present
+
+    def set(self, **fields: Any) -> None:
+        """Set schema fields directly (``paper_value``, ``protocol``, ``seeds``, ``checkpoints``, ...)."""
+        unknown = set(fields) - set(self.data)
+        if unknown:
+            raise KeyError(f"claim_record has no field(s) {sorted(unknown)}; fields: {sorted(self.data)}")
+        self.data.update(fields)
+
+    def note(self, text: str) -> None:
+        self.data["notes"].append(text)
+
+    def part(self, decision: Decision, *, label: str = "") -> Decision:
+        """Add one decided sub-statement of the claim (combined at :meth:`conclude`)."""
+        d = {"label": label or decision.name, "verdict": decision.verdict.value, "reason": decision.reason,
+             "statistic": decision.statistic(), "threshold": decision.threshold_dict()}
+        self.data["parts"].append(d)
+        self._decisions.append(decision)
+        return decision
+
+    @property
+    def _decisions(self) -> list[Decision]:
+        if not hasattr(self, "_dec"):
+            self._dec: list[Decision] = []
+        return self._dec
+
+    def figure(self, id: str, title: str, series: Sequence[dict], *, kind: str = "line", x_label: str = "",
+               y_label: str = "", paper: Sequence[dict] | None = None, **extra: Any) -> None:
+        """Add a figure: ``series`` items ``{"label", "x", "y", "yerr"?}`` (scatter: ``"c"``, ``"panel"``)."""
+        if kind not in ("line", "bar", "scatter"):
+            raise ValueError(f"figure kind {kind!r} is not allowed; allowed: line, bar, scatter")
+        fig = {"id": id, "title": title, "kind": kind, "x_label": x_label, "y_label": y_label,
+               "series": [_jsonable(s) for s in series]}
+        if paper:
+            fig["paper"] = [_jsonable(p) for p in paper]
+        fig.update(_jsonable(extra))
+        self.data["figures"].append(fig)
+
+    def control(self, description: str, decisions: Decision | Sequence[Decision] | None = None, *,
+                verdict: Verdict | None = None, reason: str = "") -> Verdict:
+        """Record the negative control: its decided statement(s) (combined like the claim's parts), or an
+        explicit ``verdict`` (e.g. ``Verdict.NOT_RUN`` where the control's series is absent)."""
+        if isinstance(decisions, Decision):
+            decisions = [decisions]
+        decisions = list(decisions or [])
+        v = verdict if verdict is not None else combine(decisions)
+        head = _headline(decisions, v) if decisions else None
+        self.data["control"] = {
+            "description": description, "verdict": Verdict(v).value,
+            "statistic": head.statistic() if head else None,
+            "reason": reason or (head.reason if head else ""),
+            "parts": [{"label": d.name, "verdict": d.verdict.value, "statistic": d.statistic(),
+                       "reason": d.reason} for d in decisions],
+        }
+        return Verdict(v)
+
+    # --- verdict ---------------------------------------------------------------------------------
+    def conclude(self, verdict: Verdict | None = None, reason: str | None = None) -> Verdict:
+        """Combine the parts (or take ``verdict``), store everything, and apply the outcome mapping."""
+        decisions = self._decisions
+        v = Verdict(verdict) if verdict is not None else combine(decisions)
+        head = _headline(decisions, v) if decisions else None
+        if head is not None:
+            self.data["statistic"] = head.statistic()
+            self.data["threshold"] = head.threshold_dict()
+        if reason is None:
+            if head is None:
+                reason = "no statistic was recorded"
+            elif len(decisions) == 1:
+                reason = head.reason
+            else:
+                n_sup = sum(d.verdict is Verdict.SUPPORTED for d in decisions)
+                reason = f"{n_sup}/{len(decisions)} parts supported; " + (
+                    f"decisive part: {head.reason}" if v is not Verdict.SUPPORTED else head.reason)
+        ctrl = self.data["control"]
+        if ctrl is not None and ctrl["verdict"] == Verdict.SUPPORTED.value:
+            self.data["claim_verdict_before_control"] = v.value
+            v = Verdict.INCONCLUSIVE
+            reason = ("control supported: the claim would prove nothing "
+                      f"(control: {ctrl['description']}; {ctrl['reason']}); claim statistic: {reason}")
+            self._store(v, reason)
+            pytest.fail(reason, pytrace=False)
+        self._store(v, reason)
+        if v is Verdict.SUPPORTED:
+            return v
+        if v is Verdict.REFUTED:
+            pytest.fail(f"refuted: {reason}", pytrace=False)
+        if v in (Verdict.INCONCLUSIVE, Verdict.NOT_RUN):
+            pytest.xfail(f"{v.value}: {reason}")
+        raise ValueError(f"a claim test cannot conclude with verdict {v.value!r}")
+
+    def inconclusive(self, reason: str) -> None:
+        """Shortcut: no statistic can be computed here (e.g. a run absent at this profile)."""
+        self.conclude(Verdict.INCONCLUSIVE, reason)
+
+    def _store(self, v: Verdict, reason: str) -> None:
+        self.data["verdict"] = v.value
+        self.data["reason"] = reason
+        self.concluded = True
+
+
+def _headline(decisions: Sequence[Decision], v: Verdict) -> Decision:
+    """The part that explains the verdict: first refuted, else first non-supported, else the first."""
+    if v is Verdict.REFUTED:
+        return next(d for d in decisions if d.verdict is Verdict.REFUTED)
+    if v is not Verdict.SUPPORTED:
+        for d in decisions:
+            if d.verdict is not Verdict.SUPPORTED:
+                return d
+    return decisions[0]
+
+
+def _run_entry(name: str, info: Any) -> dict:
+    cfg = getattr(info, "config", None)
+    g = (lambda k, default=None: getattr(cfg, k, default)) if cfg is not None else (lambda k, default=None: default)
+    ckpts = getattr(info, "checkpoints", {}) or {}
+    return {"name": name, "method": g("method"), "arch": g("arch"), "dataset": g("dataset"),
+            "seed": getattr(info, "seed", None), "epochs": g("epochs"), "train_images": g("train_subset"),
+            "run_dir": str(getattr(info, "run_dir", "")), "checkpoint_epochs": sorted(int(e) for e in ckpts)}
+
+
+def _jsonable(x: Any) -> Any:
+    """Plain JSON values: numpy/pandas to lists and floats, NaN/inf to None."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if hasattr(x, "tolist") and not isinstance(x, (str, bytes)):
+        return _jsonable(x.tolist())
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(float(x)) else None
+    if isinstance(x, Path):
+        return str(x)
+    if isinstance(x, enum_types()):
+        return x.value
+    return x
+
+
+def enum_types() -> tuple:
+    return (Verdict,)
+
+
+# ----------------------------------------------------------------------------------------- session
+class ClaimSession:
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.started = time.time()
+        self.records: dict[str, ClaimRecord] = {}   # nodeid -> record
+        self.durations: dict[str, float] = {}
+
+    def report_dir(self) -> Path:
+        opt = self.config.getoption("sslre_report_dir", None)
+        d = opt or os.environ.get("SSLRE_REPORT_DIR") or str(self.config.rootpath / "reports")
+        return Path(d)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sslre", "sslre claim tests")
+    group.addoption("--sslre-report-dir", dest="sslre_report_dir", default=None,
+                    help="folder for reproduction.json/html (default: $SSLRE_REPORT_DIR or <rootdir>/reports)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "claim(id, paper): a claim test; id from the claim catalogue")
+    config.stash[_STATE] = ClaimSession(config)
+
+
+def validate_claim_marker(mark: pytest.Mark, where: str) -> None:
+    """Raise :class:`pytest.UsageError` naming the problem when ``mark`` is not a valid claim marker."""
+    if mark.args:
+        raise pytest.UsageError(f"{where}: @pytest.mark.claim takes keywords only (id=..., paper=...), "
+                                f"got positional argument(s) {mark.args!r}")
+    unknown = sorted(set(mark.kwargs) - set(ALLOWED_KEYWORDS))
+    if unknown:
+        raise pytest.UsageError(f"{where}: @pytest.mark.claim got unknown keyword(s) {unknown}; "
+                                f"allowed: {', '.join(ALLOWED_KEYWORDS)}")
+    cid = mark.kwargs.get("id")
+    if cid is None:
+        raise pytest.UsageError(f"{where}: @pytest.mark.claim needs the keyword id=<catalogue id>")
+    if cid not in BY_ID:
+        raise pytest.UsageError(f"{where}: @pytest.mark.claim id={cid!r} is not a catalogue ID; "
+                                f"known: {', '.join(CLAIM_IDS)}")
+    paper = mark.kwargs.get("paper")
+    if paper is not None and not isinstance(paper, str):
+        raise pytest.UsageError(f"{where}: @pytest.mark.claim paper= must be a string, got {paper!r}")
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    for item in items:
+        marks = list(item.iter_markers("claim"))
+        if len(marks) > 1:
+            raise pytest.UsageError(f"{item.nodeid}: more than one @pytest.mark.claim marker")
+        for mark in marks:
+            validate_claim_marker(mark, item.nodeid)
+
+
+def _profile_of(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "profile" in callspec.params:
+        return str(callspec.params["profile"])
+    return None
+
+
+@pytest.fixture
+def claim_record(request: pytest.FixtureRequest) -> ClaimRecord:
+    """The record of this claim test (see :class:`ClaimRecord`); the test must carry ``@pytest.mark.claim``."""
+    mark = request.node.get_closest_marker("claim")
+    if mark is None:
+        raise pytest.UsageError(f"{request.node.nodeid}: claim_record needs @pytest.mark.claim(id=...) on the test")
+    state = request.config.stash[_STATE]
+    rec = state.records.get(request.node.nodeid)
+    if rec is None:  # normally created in the setup hook; kept here for direct use
+        rec = ClaimRecord(mark.kwargs["id"], request.node.nodeid, mark.kwargs.get("paper", ""), _profile_of(request.node))
+        state.records[request.node.nodeid] = rec
+    return rec
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    mark = item.get_closest_marker("claim")
+    if mark is None:
+        return
+    state = item.config.stash[_STATE]
+    state.records[item.nodeid] = ClaimRecord(mark.kwargs["id"], item.nodeid, mark.kwargs.get("paper", ""),
+                                             _profile_of(item))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    if item.get_closest_marker("claim") is None:
+        return
+    rep = outcome.get_result()
+    state = item.config.stash[_STATE]
+    rec = state.records.get(item.nodeid)
+    if rec is None:
+        return
+    state.durations[item.nodeid] = state.durations.get(item.nodeid, 0.0) + float(rep.duration)
+    rec.data["duration_s"] = round(state.durations[item.nodeid], 3)
+    if rec.concluded:
+        return
+    if rep.skipped and call.excinfo is not None and call.when in ("setup", "call") \
+            and not hasattr(rep, "wasxfail"):
+        rec._store(Verdict.NOT_RUN, f"skipped: {_skip_reason(rep)}")
+        rec.data["verdict_kind"] = "skipped"
+    elif rep.failed or (call.excinfo is not None and not rep.skipped):
+        msg = call.excinfo.exconly() if call.excinfo is not None else str(rep.longrepr)
+        rec._store(Verdict.ERROR, f"{call.when} raised {msg.strip()[:2000]}")
+    elif call.when == "call" and rep.passed:
+        rec._store(Verdict.ERROR, "the claim test ended without claim_record.conclude(): no verdict was recorded")
+        rep.outcome = "failed"
+        rep.longrepr = f"{item.nodeid}: claim test ended without claim_record.conclude(); no verdict recorded"
+
+
+def _skip_reason(rep: pytest.TestReport) -> str:
+    lr = rep.longrepr
+    if isinstance(lr, tuple) and len(lr) == 3:
+        return str(lr[2])
+    return str(lr)
+
+
+# ----------------------------------------------------------------------------------------- JSON
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _version(dist: str) -> str | None:
+    from importlib import metadata
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def hardware() -> dict:
+    """CPU model, cores, memory (GB) and GPU name (or None)."""
+    cpu = platform.processor() or None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = None
+    try:
+        mem = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1)
+    except (ValueError, OSError, AttributeError):
+        pass
+    gpu = None
+    try:
+        import torch
+        if torch.cuda.is_available():
+            gpu = torch.cuda.get_device_name(0)
+    except Exception:  # noqa: BLE001 - a broken CUDA driver must not hide the results
+        gpu = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem, "gpu": gpu}
+
+
+def environment(root: Path, wall_time_s: float) -> dict:
+    sha = _git(["rev-parse", "HEAD"], root)
+    status = _git(["status", "--porcelain"], root)
+    return {
+        "python": platform.python_version(), "torch": _version("torch"), "torchvision": _version("torchvision"),
+        "lightly": _version("lightly"), "sklearn": _version("scikit-learn"), "sslre": _version("sslre"),
+        "numpy": _version("numpy"), "pandas": _version("pandas"), "platform": platform.platform(),
+        "hardware": hardware(), "git_sha": sha, "git_dirty": (bool(status) if status is not None else None),
+        "wall_time_s": round(wall_time_s, 2),
+    }
+
+
+def _not_run_entry(claim_id: str) -> dict:
+    e = BY_ID[claim_id]
+    return {"id": claim_id, "paper_ref": e.paper, "statement": e.statement, "profile": None, "dataset": None,
+            "verdict": Verdict.NOT_RUN.value, "reason": "not run in this session", "statistic": None,
+            "threshold": None, "paper_value": None, "seeds": [], "checkpoints": [], "protocol": "",
+            "figures": [], "control": None, "duration_s": None, "nodeid": None}
+
+
+def build_report(records: Iterable[ClaimRecord], *, command: str, env: dict) -> dict:
+    """The ``reproduction.json`` document (schema version 1) from the session's claim records."""
+    records = list(records)
+    claims = [_jsonable(r.data) for r in records]
+    ran = {c["id"] for c in claims}
+    order = {cid: i for i, cid in enumerate(CLAIM_IDS)}
+    claims += [_not_run_entry(cid) for cid in CLAIM_IDS if cid not in ran]
+    claims.sort(key=lambda c: (order.get(c["id"], len(order)), str(c.get("profile"))))
+    for c in claims:
+        if c.get("verdict") is None:
+            c["verdict"], c["reason"] = Verdict.ERROR.value, "the claim test did not record a verdict"
+    runs: dict[str, dict] = {}
+    for r in records:
+        runs.update(_jsonable(r.runs))
+    summary = {v.value: 0 for v in Verdict}
+    for c in claims:
+        summary[c["verdict"]] = summary.get(c["verdict"], 0) + 1
+    profiles = {c["profile"] for c in claims if c.get("profile")}
+    datasets = {c["dataset"] for c in claims if c.get("dataset")}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "profile": profiles.pop() if len(profiles) == 1 else ("mixed" if profiles else None),
+        "dataset": datasets.pop() if len(datasets) == 1 else ("mixed" if datasets else None),
+        "command": command, "environment": env, "runs": runs, "summary": summary, "claims": claims,
+    }
+
+
+def write_json_atomic(doc: dict, path: Path) -> Path:
+    """Write ``doc`` to ``path`` via a temp file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=1, allow_nan=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _render_html(json_path: Path, config: pytest.Config) -> str | None:
+    """Render the HTML beside the JSON; returns a warning text on failure (never raises)."""
+    try:
+        from sslre.report.html import render_report
+    except ImportError as exc:
+        return f"HTML report not rendered: sslre.report.html.render_report is not importable ({exc})"
+    try:
+        render_report(json_path, json_path.with_suffix(".html"))
+    except Exception as exc:  # noqa: BLE001 - the claims' results are already written; report, never hide
+        return f"HTML report not rendered: render_report failed: {type(exc).__name__}: {exc}"
+    return None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    state = config.stash.get(_STATE, None)
+    if state is None or not state.records:
+        return
+    command = " ".join(["pytest", *config.invocation_params.args])
+    env = environment(config.rootpath, time.time() - state.started)
+    doc = build_report(state.records.values(), command=command, env=env)
+    path = write_json_atomic(doc, state.report_dir() / "reproduction.json")
+    problem = _render_html(path, config)
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None:
+        tr.write_line(f"sslre: claims report written to {path} ({doc['summary']})")
+        if problem:
+            tr.write_line(f"sslre WARNING: {problem}", yellow=True)
+    if problem and "not importable" not in problem:
+        warnings.warn(problem, RuntimeWarning, stacklevel=1)
