@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from sslre.config import METHODS, PROFILES_NAMES, ConfigError
+from sslre.report.load import ReportError
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -112,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"sslre: config error: {e}", file=sys.stderr)
         return 2
+    except ReportError as e:
+        print(f"sslre: report error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 
