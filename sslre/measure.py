@@ -185,7 +185,7 @@ def _label_sets(spec: RunSpec, data, sample, targets: Sequence[Any]) -> list[Lab
 
 def _metrics_for(train_x, train_y, test_x, test_y, *, probe: str | None) -> dict[str, float]:
     """The per-cell metrics (Sec. 2.2): NCC train/test accuracy, CDNV and its parts, linear probe."""
-    from sslre.metrics import cdnv_parts, linear_probe_accuracy, ncc_accuracy
+    from sslre.metrics import cdnv_parts, ncc_accuracy
 
     out = {"ncc_train_acc": float(ncc_accuracy(train_x, train_y)),
            "ncc_test_acc": float(ncc_accuracy(train_x, train_y, test_x, test_y))}
@@ -195,6 +195,8 @@ def _metrics_for(train_x, train_y, test_x, test_y, *, probe: str | None) -> dict
     except Exception as exc:  # identical class means (e.g. a collapsed untrained layer): no CDNV for this cell
         log.debug("cdnv skipped: %s", exc)
     if probe:
+        from sslre.metrics import linear_probe_accuracy
+
         out["linear_test_acc"] = float(linear_probe_accuracy(train_x, train_y, test_x, test_y, method=probe))
     return out
 
@@ -286,7 +288,22 @@ def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets
     epochs = sorted(info.checkpoints)
     last_epoch = epochs[-1]
     needed_splits = {s for ls in label_sets for s in (ls.train_split, ls.test_split)}
-    cache = FeatureCache(info.run_dir / "features", loader=loader, progress=False)
+    loaded: dict[Path, Any] = {}
+
+    def load_model(path: Path):
+        """One load per checkpoint, shared by all its splits (only on a cache miss)."""
+        if path not in loaded:
+            loaded.clear()
+            if loader is not None:
+                loaded[path] = loader(path)
+            else:
+                from sslre.checkpoint import load_checkpoint
+
+                loaded[path] = load_checkpoint(path).model
+        return loaded[path]
+
+    cache = FeatureCache(info.run_dir / "features", loader=load_model, progress=False)
+
     base = dict(run=spec.name, method=info.config.method, arch=info.config.arch, dataset=info.config.dataset,
                 seed=info.seed)
     rows: list[dict] = []
@@ -306,14 +323,9 @@ def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets
     for epoch in iterator:
         ckpt = info.checkpoints[epoch]
         t = time.perf_counter()
-        model = None
         feats: dict[str, list[torch.Tensor]] = {}
         for split in sorted(needed_splits):
-            if not cache.path_for(ckpt, split).exists() and model is None and loader is None:
-                from sslre.checkpoint import load_checkpoint
-
-                model = load_checkpoint(ckpt).model
-            feats[split] = cache.get(ckpt, split, split_images[split], model=model)
+            feats[split] = cache.get(ckpt, split, split_images[split])
         timings["features"] += time.perf_counter() - t
         t = time.perf_counter()
         for ls in label_sets:
@@ -363,13 +375,12 @@ def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets
 
 def _mine_rows(images: torch.Tensor, z: torch.Tensor, settings: MeasureSettings) -> list[dict]:
     """MINE I(X;Z) at the final layer (Sec. 4, Fig. 3 middle): one row per MINE seed, plus the shuffled null."""
-    from sslre.data.augment import normalize
     from sslre.metrics.mine import mine_multi_seed, mine_shuffled_null
 
     n = min(settings.mine_images, images.shape[0])
     # A fixed subset (the first n of a seeded permutation): the same images at every checkpoint.
     idx = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(0))[:n]
-    x, zz = normalize(images[idx]), z[idx]
+    x, zz = images[idx], z[idx]  # uint8 images: MINE standardizes them per channel itself
     kw = dict(settings.mine_kwargs)
     res = mine_multi_seed(x, zz, seeds=settings.mine_seeds, **kw)
     rows = [dict(metric="mine_mi", target=f"mine-seed{s}", value=float(v))
