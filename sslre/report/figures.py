@@ -200,7 +200,7 @@ def _draw_scatter(fig: Mapping, f: Figure) -> None:
     if not series:
         raise FigureDataError("no scatter series to draw")
     rows, cols = _scatter_layout(series)
-    f.set_size_inches(3.0 * len(cols) + 0.4, 2.6 * len(rows) + 0.6)
+    f.set_size_inches(3.0 * len(cols) + 1.2, 2.6 * len(rows) + 0.6)
     cmap = plt.get_cmap("tab10")
     for s in series:
         x, y, _ = _xy(s, "scatter")
@@ -216,7 +216,11 @@ def _draw_scatter(fig: Mapping, f: Figure) -> None:
             idx = [i for i, v in enumerate(c) if str(v) == lab]
             # Colour and marker both encode the label: the panel stays readable in greyscale.
             ax.scatter([x[i] for i in idx], [y[i] for i in idx], s=7, color=cmap(k % 10),
-                       marker=_MARKERS[k % len(_MARKERS)], linewidths=0, alpha=0.8)
+                       marker=_MARKERS[k % len(_MARKERS)], linewidths=0, alpha=0.8, label=lab)
+        if col == len(cols) - 1 and len(labels) <= 10:
+            # One key per row (its labels differ from the other rows'), beside the last panel.
+            ax.legend(title=str(s.get("label") or "label"), fontsize=6, title_fontsize=7, markerscale=1.6,
+                      loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         ax.set_title(" — ".join(p for p in (s.get("label"), s.get("panel")) if p), fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])

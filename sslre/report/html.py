@@ -59,7 +59,13 @@ dl.meta dd { margin: 0; overflow-wrap: anywhere; }
 table { border-collapse: collapse; width: 100%; font-size: 0.9em; }
 th, td { border: 1px solid var(--line); padding: 5px 7px; vertical-align: top; text-align: left; }
 th { background: var(--soft); }
-table.claims td.statement { max-width: 26em; }
+table.claims { table-layout: fixed; }
+table.claims col.c-id { width: 12%; } table.claims col.c-ref { width: 9%; }
+table.claims col.c-stmt { width: 29%; } table.claims col.c-verdict { width: 10.5%; }
+table.claims col.c-stat { width: 15%; } table.claims col.c-thr { width: 11.5%; }
+table.claims col.c-seeds { width: 5%; } table.claims col.c-ctrl { width: 10.5%; }
+table.claims td { overflow-wrap: anywhere; }
+table.claims .verdict { white-space: normal; }
 .muted { color: var(--muted); }
 .small { font-size: 0.85em; }
 section.claim { border: 1px solid var(--line); border-radius: 8px; padding: 16px 20px; margin: 22px 0; }
@@ -277,7 +283,8 @@ def _claims_table(claims: list[Mapping], anchors: list[str]) -> str:
             f"<td>{_verdict_badge(c.get('verdict'))}</td><td>{_statistic(c.get('statistic'))}</td>"
             f"<td>{_threshold(c.get('threshold'))}</td><td>{_seeds(c.get('seeds'))}</td><td>{ctrl}</td></tr>"
         )
-    return f'<table class="claims" id="claims-table"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+    cols = "".join(f'<col class="c-{c}">' for c in ("id", "ref", "stmt", "verdict", "stat", "thr", "seeds", "ctrl"))
+    return f'<table class="claims" id="claims-table"><colgroup>{cols}</colgroup><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def _checkpoints(cps: Any) -> str:
