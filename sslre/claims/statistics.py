@@ -225,3 +225,58 @@ def errbar_series(w: pd.DataFrame, label: str) -> dict:
     err = w.std(axis=1, ddof=1) if w.shape[1] > 1 else pd.Series(np.nan, index=w.index)
     return {"label": label, "x": [float(x) for x in w.index], "y": [float(v) for v in mean.values],
             "yerr": [float(v) for v in err.fillna(0.0).values]}
+
+
+# ----------------------------------------------------------------------------------------- claim helpers
+def pick_run(m: Any, *names: str) -> str | None:
+    """The first of ``names`` present in the table (e.g. ``vicreg-deep``, falling back to ``vicreg``)."""
+    for n in names:
+        if m.has(n):
+            return n
+    return None
+
+
+def missing(name: str, exc: Exception | str, source: str = "", op: str = ">", threshold: float = 0.0) -> Decision:
+    """An inconclusive part whose series is absent at this profile (never a fake pass)."""
+    from sslre.claims.verdict import Verdict
+    return Decision(name, float("nan"), float("nan"), threshold, op, Verdict.INCONCLUSIVE,
+                    f"{name}: series absent at this profile ({exc})", source, [])
+
+
+def guarded(name: str, fn, *, source: str = "", op: str = ">", threshold: float = 0.0) -> Decision:
+    """``fn()`` (returning a Decision), or an inconclusive :func:`missing` part if a series is absent."""
+    try:
+        return fn()
+    except (MissingSeries, KeyError) as exc:
+        return missing(name, exc, source, op, threshold)
+
+
+def main_noise(fn, m: Any, run: str = "vicreg") -> float:
+    """Fallback noise for a single-seed auxiliary run: the seed spread of the same statistic ``fn(m, run)``
+    (seed -> value) on the main run, which carries the profile's seed-to-seed noise estimate."""
+    try:
+        return seed_noise(list(fn(m, run).values))
+    except (MissingSeries, KeyError):
+        return float("nan")
+
+
+def decide_aux(values: pd.Series, fallback: float, threshold: float = 0.0, direction: str = ">", **kw: Any) -> Decision:
+    """:func:`decide_series` where a single seed borrows ``fallback`` (from :func:`main_noise`)."""
+    return decide_seeds([float(v) for v in values.values], threshold, direction, fallback_noise=fallback, **kw)
+
+
+def decide_diff_aux(a: pd.Series, b: pd.Series, fallback_sd: float, threshold: float = 0.0,
+                    direction: str = ">", **kw: Any) -> Decision:
+    """``a - b`` where a side with one seed borrows ``fallback_sd`` (the main run's seed spread)."""
+    common = sorted(set(a.dropna().index) & set(b.dropna().index))
+    if len(common) >= 2:
+        return decide_diff(a, b, threshold, direction, **kw)
+    sa = seed_noise(list(a.dropna())) if a.dropna().size > 1 else fallback_sd
+    sb = seed_noise(list(b.dropna())) if b.dropna().size > 1 else fallback_sd
+    eff = float(a.mean() - b.mean())
+    return decide(eff, float(np.hypot(sa, sb)), threshold, direction, per_seed=[eff], **kw)
+
+
+def fig_curves(frames: dict[str, pd.DataFrame]) -> list[dict]:
+    """Figure series (mean +- seed std) from ``{label: index x seed frame}``."""
+    return [errbar_series(w, label) for label, w in frames.items()]
