@@ -20,7 +20,6 @@ import platform
 import random
 import re
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,10 +46,10 @@ def library_versions() -> dict[str, str]:
     import sslre
 
     return {
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "lightly": getattr(lightly, "__version__", "unknown"),
-        "sslre": sslre.__version__,
+        "torch": str(torch.__version__),
+        "torchvision": str(torchvision.__version__),
+        "lightly": str(getattr(lightly, "__version__", "unknown")),
+        "sslre": str(sslre.__version__),
         "python": platform.python_version(),
     }
 
@@ -153,7 +152,15 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"no checkpoint file at {str(path)!r}" + (" (it is a directory)" if path.is_dir() else ""))
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as e:
+    except pickle.UnpicklingError as e:
+        if "Weights only load failed" not in str(e):
+            raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupt and cannot be read ({e})") from e
+        # A complete torch file that pickles arbitrary Python objects: sslre checkpoints never do.
+        raise CheckpointError(
+            f"{str(path)!r} is a torch file but not an sslre checkpoint: it holds Python objects beyond tensors "
+            f"and plain values (refused without executing them)"
+        ) from e
+    except Exception as e:  # torch.load on damaged bytes raises many types (EOFError, RuntimeError, IndexError...)
         raise CheckpointError(
             f"checkpoint {str(path)!r} is truncated or corrupt and cannot be read ({type(e).__name__}: "
             f"{str(e).splitlines()[0][:200] if str(e) else 'no detail'}); delete it and resume from another checkpoint"
