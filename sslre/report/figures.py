@@ -239,6 +239,12 @@ def figure_png(fig: Mapping) -> bytes:
     kind = fig.get("kind")
     if kind not in _DRAW:
         raise FigureDataError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    ys = [v for key in ("series", "paper") for sr in _series_list(fig, key) if isinstance(sr.get("y"), list)
+          for v in sr["y"]]
+    numeric = all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in ys)
+    if ys and numeric and not any(v is not None and math.isfinite(v) for v in ys):
+        # An all-NaN panel would look like a drawn result; say instead that nothing was measured.
+        raise FigureDataError("no finite y values (all missing or NaN)")
     f = Figure(figsize=(6.4, 3.6), dpi=_DPI, layout="constrained")
     try:
         _DRAW[kind](fig, f)
@@ -256,10 +262,11 @@ def figure_html(fig: Any, anchor: str) -> str:
     esc_title = html.escape(title)
     try:
         png = figure_png(fig)
-    except (FigureDataError, ValueError, TypeError) as e:
+    except Exception as e:  # noqa: BLE001 - one bad figure (or a matplotlib limit) must not sink the report
         # Partial/older files must still render: say which figure is missing and why, keep going.
+        why = str(e) if isinstance(e, FigureDataError) else f"{type(e).__name__}: {e}"
         return (f'<figure class="figure missing" id="{html.escape(anchor)}"><div class="figure-note">'
-                f"Figure not drawn: {esc_title} — {html.escape(str(e))}</div></figure>")
+                f"Figure not drawn: {esc_title} — {html.escape(why)}</div></figure>")
     data = base64.b64encode(png).decode("ascii")
     notes = []
     if isinstance(fig, Mapping) and fig.get("paper"):

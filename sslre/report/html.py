@@ -38,7 +38,8 @@ h2 { font-size: 1.3em; margin: 2.2em 0 0.6em; padding-bottom: 0.2em; border-bott
 h3 { font-size: 1.12em; margin: 0 0 0.4em; }
 a { color: #0b5cad; }
 code, .mono { font-family: "DejaVu Sans Mono", "Liberation Mono", Menlo, monospace; font-size: 0.88em; }
-.subtitle { color: var(--muted); margin: 0 0 1.2em; }
+.subtitle { color: var(--muted); margin: 0 0 0.6em; }
+nav.toc { margin: 0 0 1em; }
 .banner { border: 2px dashed var(--ref); background: var(--ref-bg); padding: 10px 14px; margin: 12px 0;
   font-weight: bold; }
 .warn { border-left: 4px solid var(--inc); background: var(--inc-bg); padding: 6px 12px; margin: 8px 0; }
@@ -59,13 +60,12 @@ dl.meta dd { margin: 0; overflow-wrap: anywhere; }
 table { border-collapse: collapse; width: 100%; font-size: 0.9em; }
 th, td { border: 1px solid var(--line); padding: 5px 7px; vertical-align: top; text-align: left; }
 th { background: var(--soft); }
-table.claims { table-layout: fixed; }
-table.claims col.c-id { width: 12%; } table.claims col.c-ref { width: 9%; }
-table.claims col.c-stmt { width: 29%; } table.claims col.c-verdict { width: 10.5%; }
-table.claims col.c-stat { width: 15%; } table.claims col.c-thr { width: 11.5%; }
-table.claims col.c-seeds { width: 5%; } table.claims col.c-ctrl { width: 10.5%; }
-table.claims td { overflow-wrap: anywhere; }
-table.claims .verdict { white-space: normal; }
+table.claims { table-layout: fixed; font-size: 0.86em; }
+table.claims col.c-id { width: 11%; } table.claims col.c-ref { width: 8%; }
+table.claims col.c-stmt { width: 25%; } table.claims col.c-verdict { width: 12.5%; }
+table.claims col.c-stat { width: 14%; } table.claims col.c-thr { width: 11%; }
+table.claims col.c-seeds { width: 6%; } table.claims col.c-ctrl { width: 12.5%; }
+table.claims td.wrap { overflow-wrap: anywhere; }
 .muted { color: var(--muted); }
 .small { font-size: 0.85em; }
 section.claim { border: 1px solid var(--line); border-radius: 8px; padding: 16px 20px; margin: 22px 0; }
@@ -278,10 +278,11 @@ def _claims_table(claims: list[Mapping], anchors: list[str]) -> str:
         control = c.get("control") if isinstance(c.get("control"), Mapping) else None
         ctrl = _verdict_badge(control.get("verdict")) if control else '<span class="muted">not recorded</span>'
         rows.append(
-            f'<tr id="row-{anchor}"><td><a href="#{anchor}"><code>{_e(c.get("id"))}</code></a></td>'
+            f'<tr id="row-{anchor}"><td class="wrap"><a href="#{anchor}"><code>{_e(c.get("id"))}</code></a></td>'
             f"<td>{_e(c.get('paper_ref'))}</td><td class=\"statement\">{_e(c.get('statement'))}</td>"
-            f"<td>{_verdict_badge(c.get('verdict'))}</td><td>{_statistic(c.get('statistic'))}</td>"
-            f"<td>{_threshold(c.get('threshold'))}</td><td>{_seeds(c.get('seeds'))}</td><td>{ctrl}</td></tr>"
+            f"<td>{_verdict_badge(c.get('verdict'))}</td><td class=\"wrap\">{_statistic(c.get('statistic'))}</td>"
+            f"<td class=\"wrap\">{_threshold(c.get('threshold'))}</td><td class=\"wrap\">{_seeds(c.get('seeds'))}</td>"
+            f"<td>{ctrl}</td></tr>"
         )
     cols = "".join(f'<col class="c-{c}">' for c in ("id", "ref", "stmt", "verdict", "stat", "thr", "seeds", "ctrl"))
     return f'<table class="claims" id="claims-table"><colgroup>{cols}</colgroup><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
@@ -337,8 +338,9 @@ def _claim_section(c: Mapping, anchor: str) -> str:
     ]
     body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
     return (f'<section class="claim" id="{anchor}"><div class="head"><h3><code>{_e(c.get("id"))}</code>'
-            f' <span class="muted">· {_e(c.get("paper_ref"))}</span></h3>{_verdict_badge(c.get("verdict"))}</div>'
-            f"<blockquote>{_e(c.get('statement'))}</blockquote>"
+            f' <span class="muted">· {_e(c.get("paper_ref")) if c.get("paper_ref") else "paper reference not recorded"}'
+            f'</span></h3>{_verdict_badge(c.get("verdict"))}</div>'
+            f"<blockquote>{_e(c.get('statement')) if c.get('statement') else 'Statement not recorded.'}</blockquote>"
             f'<dl class="facts">{body}</dl>{figures}'
             f'<p class="small"><a href="#claims-table">↑ back to the claims table</a></p></section>')
 
@@ -404,6 +406,9 @@ def render_html(data: Mapping, source_name: str = "reproduction.json") -> str:
 <p class="subtitle">Ben-Shaul, Shwartz-Ziv, Galanti, Dekel, LeCun — claim by claim, as tested by <code>sslre</code>
 at the <b>{_e(data.get("profile"))}</b> profile.</p>
 {banner}
+<nav class="toc small"><a href="#run">Run</a> · <a href="#summary-heading">Summary</a> ·
+<a href="#how-to-read">How to read this</a> · <a href="#claims">Claims</a> · <a href="#claim-sections">Claim by claim</a> ·
+<a href="#protocol">Evaluation protocol</a> · <a href="#runs">Trained runs</a></nav>
 </header>
 <h2 id="run">Run</h2>
 {_meta_block(data, claims)}

@@ -82,6 +82,7 @@ def test_scatter_grid_grows_with_panels():
     ({"kind": "scatter", "series": [{"label": "a", "x": [0, 1], "y": [1, 2], "c": [0]}]}, "'c' must be a list of 2"),
     ({"kind": "line", "series": "oops"}, "must be a list"),
     ("not a dict", "expected an object"),
+    ({"kind": "line", "series": [{"label": "a", "x": [0, 1], "y": [None, float("nan")]}]}, "no finite y values"),
 ])
 def test_malformed_figures_raise_naming_the_problem(fig, message):
     with pytest.raises(FigureDataError, match=message.replace("(", r"\(")):
@@ -99,3 +100,10 @@ def test_figure_html_embeds_png_or_shows_a_note():
 def test_none_values_are_gaps_not_errors():
     fig = {**LINE, "series": [{"label": "a", "x": [0, 1, 2], "y": [1.0, None, 1.2]}]}
     assert png_size(figure_png(fig))[0] > 0
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_matplotlib_failures_become_a_note_not_a_crash():
+    # Values this far apart overflow matplotlib's tick computation (a ValueError inside matplotlib).
+    out = figure_html({"id": "fig9", "kind": "line", "series": [{"label": "a", "x": [0, 1], "y": [1e308, -1e308]}]}, "a")
+    assert "Figure not drawn: Fig. 9" in out and "<img" not in out
