@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from sslre.report.figures import figure_html
-from sslre.report.load import (CATALOGUE_IDS, MISSING, SCHEMA_VERSION, VERDICTS, ReportError, fmt_duration,
-                               fmt_number, get, load_reproduction, normalize_verdict, write_atomic)
+from sslre.report.load import (CATALOGUE_IDS, MISSING, SCHEMA_VERSION, VERDICTS, ReportError, catalogue_field,
+                               fmt_duration, fmt_number, load_reproduction, normalize_verdict, write_atomic)
 
 __all__ = ["render_report", "render_html", "ReportError"]
 
@@ -142,6 +142,16 @@ def _seeds(seeds: Any) -> str:
     return _e(seeds)
 
 
+def _from_file_or_catalogue(c: Mapping, key: str, field: str, missing: str) -> str:
+    """The claim's own ``key``; else the catalogue's text, marked as such (older files lack it); else ``missing``."""
+    if c.get(key):
+        return _e(c.get(key))
+    fallback = catalogue_field(c.get("id"), field)
+    if fallback:
+        return f'{html.escape(fallback)} <span class="muted small">(from the catalogue; not in this file)</span>'
+    return missing
+
+
 def _claim_anchor_ids(claims: list) -> list[str]:
     """``claim-<id>`` for each claim, unique even when a file repeats an ID."""
     seen: Counter = Counter()
@@ -190,7 +200,7 @@ def _meta_block(data: Mapping, claims: list[Mapping]) -> str:
     else:
         hardware = "not recorded"
 
-    version_keys = ("python", "torch", "torchvision", "lightly", "sklearn", "numpy", "sslre")
+    version_keys = ("python", "torch", "torchvision", "lightly", "sklearn", "numpy", "pandas", "sslre")
     versions = [f"{k} {html.escape(str(env[k]))}" for k in version_keys if env.get(k)]
     versions_txt = " · ".join(versions) if versions else "not recorded"
 
@@ -279,7 +289,8 @@ def _claims_table(claims: list[Mapping], anchors: list[str]) -> str:
         ctrl = _verdict_badge(control.get("verdict")) if control else '<span class="muted">not recorded</span>'
         rows.append(
             f'<tr id="row-{anchor}"><td class="wrap"><a href="#{anchor}"><code>{_e(c.get("id"))}</code></a></td>'
-            f"<td>{_e(c.get('paper_ref'))}</td><td class=\"statement\">{_e(c.get('statement'))}</td>"
+            f"<td>{_from_file_or_catalogue(c, 'paper_ref', 'paper', MISSING)}</td>"
+            f"<td class=\"statement\">{_from_file_or_catalogue(c, 'statement', 'statement', MISSING)}</td>"
             f"<td>{_verdict_badge(c.get('verdict'))}</td><td class=\"wrap\">{_statistic(c.get('statistic'))}</td>"
             f"<td class=\"wrap\">{_threshold(c.get('threshold'))}</td><td class=\"wrap\">{_seeds(c.get('seeds'))}</td>"
             f"<td>{ctrl}</td></tr>"
@@ -338,9 +349,9 @@ def _claim_section(c: Mapping, anchor: str) -> str:
     ]
     body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
     return (f'<section class="claim" id="{anchor}"><div class="head"><h3><code>{_e(c.get("id"))}</code>'
-            f' <span class="muted">· {_e(c.get("paper_ref")) if c.get("paper_ref") else "paper reference not recorded"}'
+            f' <span class="muted">· {_from_file_or_catalogue(c, "paper_ref", "paper", "paper reference not recorded")}'
             f'</span></h3>{_verdict_badge(c.get("verdict"))}</div>'
-            f"<blockquote>{_e(c.get('statement')) if c.get('statement') else 'Statement not recorded.'}</blockquote>"
+            f"<blockquote>{_from_file_or_catalogue(c, 'statement', 'statement', 'Statement not recorded.')}</blockquote>"
             f'<dl class="facts">{body}</dl>{figures}'
             f'<p class="small"><a href="#claims-table">↑ back to the claims table</a></p></section>')
 

@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
+from sslre.claims.catalogue import BY_ID, CLAIM_IDS
+
 #: The schema version this renderer was written against (``docs/reproduction-schema.md``).
 SCHEMA_VERSION = 1
 
@@ -24,25 +26,9 @@ VERDICTS = ("supported", "refuted", "inconclusive", "not run", "error")
 #: Shown wherever a value is absent from the JSON.
 MISSING = "—"
 
-#: Every claim ID of ``claims-catalogue.md`` (fixed IDs); the report lists the ones a file lacks.
-CATALOGUE_IDS = (
-    "sample-clusters-first",
-    "sample-neural-collapse",
-    "ncc-linear-ratio",
-    "semantic-gains-not-sample",
-    "regularization-drives-learning",
-    "mine-compression",
-    "ssl-vs-supervised-ncc",
-    "randomness-ordering",
-    "semantic-vs-random-ratios",
-    "depth-ordering",
-    "mu-ablation",
-    "simclr-like-vicreg",
-    "cnn-targets-aligned",
-    "width-and-depth",
-    "other-datasets",
-    "umap-hierarchy",
-)
+#: Every claim ID of ``claims-catalogue.md`` (fixed IDs, from the package's embedded copy); the report
+#: lists the ones a file lacks and fills a missing paper reference / statement from it.
+CATALOGUE_IDS: tuple[str, ...] = CLAIM_IDS
 
 
 class ReportError(ValueError):
@@ -169,3 +155,9 @@ def write_atomic(path: Path, text: str) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def catalogue_field(claim_id: Any, field: str) -> str | None:
+    """``paper`` or ``statement`` of a catalogue claim, or None for an unknown ID."""
+    entry = BY_ID.get(claim_id) if isinstance(claim_id, str) else None
+    return getattr(entry, field, None) if entry is not None else None

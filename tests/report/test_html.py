@@ -123,6 +123,13 @@ def test_partial_fixture_renders_with_gaps_marked(tmp_path):
     assert "3 x values and 2 y values" in text and "heatmap" in text
     assert "Catalogue claims not recorded in this file (13 of 16)" in text
     assert "this renderer knows version 1" in text
+    # Missing statement / paper reference come from the embedded catalogue, marked as such.
+    section = text.split('id="claim-mine-compression"')[1].split("</section>")[0]
+    assert "Mutual information between input and representation decreases" in section
+    assert "Sec. 4, Fig. 3 middle" in section and "(from the catalogue; not in this file)" in section
+    # A claim ID unknown to the catalogue gets the plain placeholders.
+    odd = render_html({"claims": [{"id": "not-in-catalogue"}]})
+    assert "Statement not recorded." in odd and "paper reference not recorded" in odd
     # One valid figure still drawn.
     assert text.count('<img src="data:image/png;base64,') == 1
 
