@@ -280,3 +280,49 @@ def decide_diff_aux(a: pd.Series, b: pd.Series, fallback_sd: float, threshold: f
 def fig_curves(frames: dict[str, pd.DataFrame]) -> list[dict]:
     """Figure series (mean +- seed std) from ``{label: index x seed frame}``."""
     return [errbar_series(w, label) for label, w in frames.items()]
+
+
+def decide_all(cells: dict[Any, pd.Series], threshold: float = 0.0, direction: str = ">", *, name: str,
+               source: str = "", fallback_noise: float | None = None) -> Decision:
+    """A 'for every cell' statement (every layer, epoch, randomness level): each cell decided on its own
+    per-seed values, then combined (all supported -> supported; any refuted -> refuted; else inconclusive).
+
+    Why not the per-seed min/max over cells: under no effect at all, the minimum of several noisy cells is
+    biased below zero by more than its seed spread, so a flat series would be "refuted" (and a max "supported").
+    The returned statistic is the worst cell (smallest margin toward the claimed direction).
+
+    Noise: the seed spread **pooled over cells** (root mean of the per-cell variances). A std from 2-3 seeds
+    is itself very noisy; with one such estimate per cell, some cell of a flat series gets a tiny std by chance
+    and is wrongly decided. Pooling gives cells x (seeds - 1) degrees of freedom.
+    """
+    from sslre.claims.verdict import Verdict, combine
+    if not cells:
+        raise MissingSeries(f"{name}: no cells to decide")
+    variances = [seed_noise(list(s.dropna().values)) ** 2 for s in cells.values()]
+    variances = [v for v in variances if np.isfinite(v)]
+    pooled = float(np.sqrt(np.mean(variances))) if variances else float("nan")
+    if not np.isfinite(pooled) and fallback_noise is not None:
+        pooled = float(fallback_noise)
+    decs = {}
+    for k, s in cells.items():
+        vals = [float(v) for v in s.dropna().values]
+        decs[k] = decide(float(np.mean(vals)) if vals else float("nan"), pooled, threshold, direction,
+                         name=f"{name} [{k}]", source=source, per_seed=vals)
+    v = combine(decs.values())
+    sign = 1.0 if direction == ">" else -1.0
+    worst_key = min(decs, key=lambda k: sign * (decs[k].value - threshold) if np.isfinite(decs[k].value) else -np.inf)
+    w = decs[worst_key]
+    counts = {s.value: sum(d.verdict is s for d in decs.values()) for s in (Verdict.SUPPORTED, Verdict.REFUTED,
+                                                                             Verdict.INCONCLUSIVE)}
+    reason = (f"{name}: {counts['supported']}/{len(decs)} cells supported, {counts['refuted']} refuted; "
+              f"worst cell {worst_key}: {w.reason}")
+    return Decision(f"{name} (worst of {len(decs)} cells: {worst_key})", w.value, w.noise, threshold, direction, v,
+                    reason, source, w.per_seed)
+
+
+def cells(df: pd.DataFrame, by: str | Sequence[str], value: str = "value") -> dict[Any, pd.Series]:
+    """``{cell key: seed -> value}`` from a tidy frame with a ``seed`` column."""
+    out = {}
+    for key, g in df.groupby(by):
+        out[key] = g.groupby("seed")[value].mean()
+    return out
