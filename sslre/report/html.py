@@ -321,6 +321,15 @@ def _control(control: Any) -> str:
 
 
 def _claim_section(c: Mapping, anchor: str) -> str:
+    head = (f'<section class="claim" id="{anchor}"><div class="head"><h3><code>{_e(c.get("id"))}</code>'
+            f' <span class="muted">· {_from_file_or_catalogue(c, "paper_ref", "paper", "paper reference not recorded")}'
+            f'</span></h3>{_verdict_badge(c.get("verdict"))}</div>'
+            f"<blockquote>{_from_file_or_catalogue(c, 'statement', 'statement', 'Statement not recorded.')}</blockquote>")
+    back = '<p class="small"><a href="#claims-table">↑ back to the claims table</a></p></section>'
+    if normalize_verdict(c.get("verdict")) == "not run" and not c.get("statistic") and not c.get("figures"):
+        # Coverage entry only: a compact section instead of ten rows of "—".
+        reason = _e(c.get("reason")) if c.get("reason") else "no reason recorded"
+        return f'{head}<p class="muted">Not run: {reason}. Nothing was measured for this claim.</p>{back}'
     figs = c.get("figures")
     if isinstance(figs, list) and figs:
         fig_html = "".join(figure_html(f, f"{anchor}-fig-{i + 1}") for i, f in enumerate(figs))
@@ -348,12 +357,7 @@ def _claim_section(c: Mapping, anchor: str) -> str:
                 + (f" · <code>{html.escape(str(c['nodeid']))}</code>" if c.get("nodeid") else "")),
     ]
     body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
-    return (f'<section class="claim" id="{anchor}"><div class="head"><h3><code>{_e(c.get("id"))}</code>'
-            f' <span class="muted">· {_from_file_or_catalogue(c, "paper_ref", "paper", "paper reference not recorded")}'
-            f'</span></h3>{_verdict_badge(c.get("verdict"))}</div>'
-            f"<blockquote>{_from_file_or_catalogue(c, 'statement', 'statement', 'Statement not recorded.')}</blockquote>"
-            f'<dl class="facts">{body}</dl>{figures}'
-            f'<p class="small"><a href="#claims-table">↑ back to the claims table</a></p></section>')
+    return f'{head}<dl class="facts">{body}</dl>{figures}{back}'
 
 
 def _protocol_section(claims: list[Mapping], anchors: list[str]) -> str:

@@ -107,7 +107,8 @@ def test_claim_without_figures_and_not_run_and_error(quick_html):
     section = quick_html.split('id="claim-sample-neural-collapse"')[1].split("</section>")[0]
     assert "No figure for this claim." in section and "<img" not in section
     not_run = quick_html.split('id="claim-cnn-targets-aligned"')[1].split("</section>")[0]
-    assert "○ not run" in not_run and "not recorded" in not_run
+    assert "○ not run" in not_run and "Not run: not selected in this session" in not_run
+    assert "Nothing was measured" in not_run and "<dl" not in not_run  # compact coverage entry
     err = quick_html.split('id="claim-width-and-depth"')[1].split("</section>")[0]
     assert "⚠ error" in err and "CheckpointError" in err and "Figures: not recorded." in err
 

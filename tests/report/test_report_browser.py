@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+fcntl = pytest.importorskip("fcntl", reason="the DevTools pipe needs POSIX file descriptors")
+
 from sslre.report.html import render_report
 from sslre.report.load import CATALOGUE_IDS
 
@@ -44,16 +46,19 @@ class _PipeBrowser:
         self._from_browser, from_browser_w = os.pipe()
         self.timeout = timeout
 
-        def _fds():  # in the child: put the pipe ends where Chromium expects them
-            os.dup2(to_browser_r, 3)
-            os.dup2(from_browser_w, 4)
+        def _fds():  # in the child: put the pipe ends where Chromium expects them (fd 3 in, fd 4 out)
+            # Move both ends above 4 first, so that dup2-ing one cannot clobber the other.
+            high_r = fcntl.fcntl(to_browser_r, fcntl.F_DUPFD, 10)
+            high_w = fcntl.fcntl(from_browser_w, fcntl.F_DUPFD, 10)
+            os.dup2(high_r, 3)
+            os.dup2(high_w, 4)
 
         args = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-extensions",
                 "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio", "--remote-debugging-pipe",
                 f"--user-data-dir={user_data_dir}", "about:blank"]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, preexec_fn=_fds, close_fds=False)
+                                     stderr=subprocess.PIPE, preexec_fn=_fds, close_fds=True, pass_fds=(3, 4))
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buf = b""
