@@ -328,7 +328,7 @@ def _claim_section(c: Mapping, anchor: str) -> str:
     back = '<p class="small"><a href="#claims-table">↑ back to the claims table</a></p></section>'
     if normalize_verdict(c.get("verdict")) == "not run" and not c.get("statistic") and not c.get("figures"):
         # Coverage entry only: a compact section instead of ten rows of "—".
-        reason = _e(c.get("reason")) if c.get("reason") else "no reason recorded"
+        reason = _e(str(c["reason"]).rstrip(". ")) if c.get("reason") else "no reason recorded"
         return f'{head}<p class="muted">Not run: {reason}. Nothing was measured for this claim.</p>{back}'
     figs = c.get("figures")
     if isinstance(figs, list) and figs:

@@ -219,6 +219,6 @@ def test_screenshot(browser_page):
     assert height > 3000  # 16 claim sections with figures: a long page, not an empty one
     full = browser.send("Page.captureScreenshot", {
         "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": 1280, "height": min(height, 16000), "scale": 0.5}}, session=session)
+        "clip": {"x": 0, "y": 0, "width": 1280, "height": min(height, 32000), "scale": 0.5}}, session=session)
     (SCREENSHOTS / "report-full.png").write_bytes(base64.b64decode(full["data"]))
     assert (SCREENSHOTS / "report-full.png").stat().st_size > 10_000
