@@ -282,8 +282,15 @@ def fig_curves(frames: dict[str, pd.DataFrame]) -> list[dict]:
     return [errbar_series(w, label) for label, w in frames.items()]
 
 
+def pooled_noise(cells: dict[Any, pd.Series]) -> float:
+    """Seed spread pooled over cells: sqrt(mean over cells of the per-cell seed variance); NaN if none."""
+    variances = [seed_noise(list(s.dropna().values)) ** 2 for s in cells.values()]
+    variances = [v for v in variances if np.isfinite(v)]
+    return float(np.sqrt(np.mean(variances))) if variances else float("nan")
+
+
 def decide_all(cells: dict[Any, pd.Series], threshold: float = 0.0, direction: str = ">", *, name: str,
-               source: str = "", fallback_noise: float | None = None) -> Decision:
+               source: str = "", fallback_noise: float | None = None, noise_scale: float = 1.0) -> Decision:
     """A 'for every cell' statement (every layer, epoch, randomness level): each cell decided on its own
     per-seed values, then combined (all supported -> supported; any refuted -> refuted; else inconclusive).
 
@@ -293,16 +300,16 @@ def decide_all(cells: dict[Any, pd.Series], threshold: float = 0.0, direction: s
 
     Noise: the seed spread **pooled over cells** (root mean of the per-cell variances). A std from 2-3 seeds
     is itself very noisy; with one such estimate per cell, some cell of a flat series gets a tiny std by chance
-    and is wrongly decided. Pooling gives cells x (seeds - 1) degrees of freedom.
+    and is wrongly decided. Pooling gives cells x (seeds - 1) degrees of freedom. ``noise_scale`` widens it,
+    e.g. sqrt(2) when cells are differences against a single-seed run assumed to share the main run's spread.
     """
     from sslre.claims.verdict import Verdict, combine
     if not cells:
         raise MissingSeries(f"{name}: no cells to decide")
-    variances = [seed_noise(list(s.dropna().values)) ** 2 for s in cells.values()]
-    variances = [v for v in variances if np.isfinite(v)]
-    pooled = float(np.sqrt(np.mean(variances))) if variances else float("nan")
+    pooled = pooled_noise(cells)
     if not np.isfinite(pooled) and fallback_noise is not None:
         pooled = float(fallback_noise)
+    pooled *= noise_scale
     decs = {}
     for k, s in cells.items():
         vals = [float(v) for v in s.dropna().values]
