@@ -452,6 +452,9 @@ def write_json_atomic(doc: dict, path: Path) -> Path:
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)          # mkstemp makes 0600; the report is an ordinary readable file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
