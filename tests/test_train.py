@@ -1,0 +1,150 @@
+import json
+import math
+
+import pytest
+import torch
+
+import sslre.train as train_mod
+from sslre.checkpoint import list_checkpoints, load_checkpoint, read_checkpoint
+from sslre.config import ConfigError, profile_config
+from sslre.data.base import ImageSet
+from sslre.methods import build_method
+from sslre.train import RunDirError, lr_factor, train
+
+
+def tiny_data(n=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 4
+    return ImageSet(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g), labels, labels // 2,
+                    ("a", "b", "c", "d"), ("x", "y"), "tiny/train")
+
+
+def tiny_config(**kw):
+    base = dict(arch="RES-1-8", proj_hidden=16, proj_out=8, batch_size=16, epochs=3, checkpoint_epochs=(0, 2, 3),
+                num_threads=1, device="cpu", lr=0.01)
+    base.update(kw)
+    return profile_config("quick", **base)
+
+
+def final_state(run_dir):
+    return read_checkpoint(run_dir / "checkpoints" / "last.pt")["model"]
+
+
+def test_run_layout_history_and_checkpoints(tmp_path):
+    cfg = tiny_config()
+    run = train(cfg, tmp_path / "run", progress=False, data=tiny_data())
+    assert (run / "DONE").exists()
+    assert json.loads((run / "config.json").read_text()) == cfg.to_dict()
+    rows = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+    for r in rows:
+        for k in ("loss_invariance", "loss_regularization", "loss_total", "loss_variance", "loss_covariance",
+                  "lr", "seconds", "images_per_s"):
+            assert r[k] is not None and math.isfinite(r[k]), (r["epoch"], k)
+        assert r["loss_total"] == pytest.approx(r["loss_invariance"] + r["loss_regularization"], rel=1e-6)
+        assert r["steps"] == 4 and r["images"] == 64  # 64 images / batch 16, drop_last
+    assert rows[0]["lr"] == 0.0  # epoch 0 measures without updates
+    assert rows[1]["lr"] == pytest.approx(0.01) and rows[1]["lr"] > rows[2]["lr"] > rows[3]["lr"] > 0
+    assert list(list_checkpoints(run)) == [0, 2, 3]
+    assert (run / "checkpoints" / "last.pt").exists()
+    assert not [p for p in run.rglob("*.tmp")]
+    ck = load_checkpoint(run / "checkpoints" / "epoch_0003.pt")
+    assert ck.epoch == 3 and ck.config == cfg and [h["epoch"] for h in ck.history] == [0, 1, 2, 3]
+
+
+def test_epoch0_checkpoint_is_the_initialization(tmp_path):
+    cfg = tiny_config(seed=7)
+    run = train(cfg, tmp_path / "run", progress=False, data=tiny_data())
+    torch.manual_seed(7)
+    init = build_method(cfg).state_dict()
+    saved = load_checkpoint(run / "checkpoints" / "epoch_0000.pt").method.state_dict()
+    for k, v in init.items():
+        assert torch.equal(saved[k], v), k  # includes BN running stats: the epoch-0 pass did not move them
+    trained = load_checkpoint(run / "checkpoints" / "epoch_0003.pt").method.state_dict()
+    assert not torch.equal(trained["backbone.blocks.0.conv1.weight"], init["backbone.blocks.0.conv1.weight"])
+
+
+def test_same_config_same_weights_other_seed_other_weights(tmp_path):
+    data = tiny_data()
+    a = final_state(train(tiny_config(), tmp_path / "a", progress=False, data=data))
+    b = final_state(train(tiny_config(), tmp_path / "b", progress=False, data=data))
+    c = final_state(train(tiny_config(seed=1), tmp_path / "c", progress=False, data=data))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_resume_after_interruption_is_exact(tmp_path, monkeypatch):
+    data = tiny_data()
+    cfg = tiny_config(epochs=4, checkpoint_epochs=(0, 1, 4))
+    ref_run = train(cfg, tmp_path / "ref", progress=False, data=data)
+    ref = final_state(ref_run)
+
+    real = train_mod.run_epoch
+
+    def dying(method, images, labels, config, epoch, **kw):
+        if epoch == 3:
+            raise KeyboardInterrupt("simulated kill during epoch 3")
+        return real(method, images, labels, config, epoch, **kw)
+
+    monkeypatch.setattr(train_mod, "run_epoch", dying)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "run", progress=False, data=data)
+    assert not (tmp_path / "run" / "DONE").exists()
+    assert read_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["epoch"] == 2
+    monkeypatch.setattr(train_mod, "run_epoch", real)
+    run = train(cfg, tmp_path / "run", progress=False, data=data)
+    got = final_state(run)
+    assert all(torch.equal(got[k], ref[k]) for k in ref)
+    rows = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    ref_rows = [json.loads(line) for line in (ref_run / "history.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1, 2, 3, 4]
+    assert [r["loss_total"] for r in rows] == [r["loss_total"] for r in ref_rows]
+
+
+def test_other_config_in_run_dir_is_refused(tmp_path):
+    train(tiny_config(), tmp_path / "run", progress=False, data=tiny_data())
+    with pytest.raises(RunDirError, match=r"vicreg_mu: 25.0 \(run\) vs 5.0"):
+        train(tiny_config(vicreg_mu=5.0), tmp_path / "run", progress=False, data=tiny_data())
+
+
+def test_finished_run_is_not_retrained(tmp_path):
+    run = train(tiny_config(), tmp_path / "run", progress=False, data=tiny_data())
+    before = (run / "checkpoints" / "last.pt").stat().st_mtime_ns
+    train(tiny_config(num_threads=1), run, progress=False, data=tiny_data())
+    assert (run / "checkpoints" / "last.pt").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("method", ["simclr", "supervised"])
+def test_other_methods_train(tmp_path, method):
+    run = train(tiny_config(method=method, epochs=2, checkpoint_epochs=(0, 2)), tmp_path / method,
+                progress=False, data=tiny_data())
+    rows = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    if method == "supervised":
+        assert rows[-1]["loss_invariance"] is None and 0 <= rows[-1]["accuracy"] <= 1
+        assert load_checkpoint(run / "checkpoints" / "epoch_0002.pt").method.head.num_classes == 4
+    else:
+        assert rows[-1]["loss_variance"] is None and math.isfinite(rows[-1]["loss_regularization"])
+
+
+def test_adam_and_warmup(tmp_path):
+    cfg = tiny_config(optimizer="adam", lr=1e-3, warmup_epochs=1, epochs=2, checkpoint_epochs=(0, 2))
+    run = train(cfg, tmp_path / "run", progress=False, data=tiny_data())
+    raw = read_checkpoint(run / "checkpoints" / "last.pt")
+    assert "betas" in raw["optimizer"]["param_groups"][0]  # Adam, not SGD
+    rows = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    assert rows[1]["lr"] == pytest.approx(1e-3 / 4)  # warm-up: first of 4 steps gets 1/4 of the lr
+
+
+def test_lr_factor_schedule():
+    assert lr_factor(0, 100, 0) == 1.0
+    assert lr_factor(50, 100, 0) == pytest.approx(0.5)
+    assert lr_factor(99, 100, 0) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.99)))
+    assert [lr_factor(s, 100, 4) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert lr_factor(4, 100, 4) == 1.0
+
+
+def test_batch_larger_than_data_and_size_mismatch(tmp_path):
+    with pytest.raises(ConfigError, match="batch_size=128 is larger than the 64"):
+        train(tiny_config(batch_size=128), tmp_path / "a", progress=False, data=tiny_data())
+    with pytest.raises(ConfigError, match="image_size=16"):
+        train(tiny_config(image_size=16), tmp_path / "b", progress=False, data=tiny_data())
