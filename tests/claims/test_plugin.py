@@ -1,0 +1,216 @@
+"""The claims pytest plugin (sslre/claims/plugin.py), exercised through pytester sessions."""
+import json
+import os
+
+import pytest
+
+from sslre.claims.catalogue import CLAIM_IDS
+from sslre.claims.plugin import build_report, write_json_atomic
+
+pytest_plugins = ["pytester"]
+
+HEADER = """
+import pytest
+from sslre.claims.verdict import Verdict, decide
+"""
+
+
+def _run(pytester, body, *args):
+    pytester.makepyfile(test_c=HEADER + body)
+    report_dir = pytester.path / "out"
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", f"--sslre-report-dir={report_dir}", *args)
+    path = report_dir / "reproduction.json"
+    return result, (json.loads(path.read_text()) if path.exists() else None)
+
+
+def _claim(doc, cid):
+    (c,) = [c for c in doc["claims"] if c["id"] == cid]
+    return c
+
+
+def test_unknown_keyword_is_a_usage_error(pytester):
+    result, _ = _run(pytester, """
+@pytest.mark.claim(id="mu-ablation", figure="10")
+def test_x(claim_record):
+    pass
+""")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown keyword(s) ?'figure'?; allowed: id, paper*"])
+
+
+def test_id_must_be_in_catalogue(pytester):
+    result, _ = _run(pytester, """
+@pytest.mark.claim(id="made-up-claim", paper="Sec. 9")
+def test_x(claim_record):
+    pass
+""")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*id='made-up-claim' is not a catalogue ID*"])
+
+
+@pytest.mark.parametrize("marker,message", [
+    ('@pytest.mark.claim("mu-ablation")', "*keywords only*"),
+    ('@pytest.mark.claim(paper="Sec. 4")', "*needs the keyword id=*"),
+])
+def test_positional_or_missing_id(pytester, marker, message):
+    result, _ = _run(pytester, f"""
+{marker}
+def test_x(claim_record):
+    pass
+""")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+OUTCOMES = """
+@pytest.mark.claim(id="mu-ablation", paper="App. B.3")
+def test_supported(claim_record):
+    claim_record.part(decide(0.5, 0.1, name="gap", source="paper words"))
+    claim_record.control("untrained", decide(0.0, 0.1, name="ctrl"))
+    claim_record.set(paper_value="0.41", protocol="p")
+    claim_record.figure("f", "t", [{"label": "a", "x": [0, 1], "y": [0.1, float("nan")]}])
+    claim_record.conclude()
+
+@pytest.mark.claim(id="depth-ordering")
+def test_refuted(claim_record):
+    claim_record.part(decide(-0.5, 0.1, name="slope"))
+    claim_record.conclude()
+
+@pytest.mark.claim(id="mine-compression")
+def test_inconclusive(claim_record):
+    claim_record.part(decide(0.05, 0.1, name="drop"))
+    claim_record.conclude()
+
+@pytest.mark.claim(id="umap-hierarchy")
+def test_control_supported(claim_record):
+    claim_record.part(decide(0.5, 0.1, name="gain"))
+    claim_record.control("labels permuted", decide(0.5, 0.1, name="ctrl gain"))
+    claim_record.conclude()
+
+@pytest.mark.claim(id="width-and-depth")
+def test_crashes(claim_record):
+    raise RuntimeError("boom in the statistic")
+
+@pytest.mark.claim(id="other-datasets")
+def test_absent_run(claim_record):
+    claim_record.inconclusive("vicreg-other is absent at this profile")
+"""
+
+
+@pytest.fixture
+def outcome_session(pytester):
+    return _run(pytester, OUTCOMES, "-rA")
+
+
+def test_outcome_mapping(outcome_session):
+    result, _ = outcome_session
+    result.assert_outcomes(passed=1, failed=3, xfailed=2)
+    out = result.stdout.str()
+    assert "refuted: slope = -0.5" in out
+    assert "inconclusive: drop = 0.05" in out                    # the xfail reason is shown
+    assert "control supported: the claim would prove nothing" in out
+    assert "boom in the statistic" in out
+
+
+def test_json_verdicts_and_evidence(outcome_session):
+    _, doc = outcome_session
+    assert doc["schema_version"] == 1
+    assert _claim(doc, "mu-ablation")["verdict"] == "supported"
+    assert _claim(doc, "depth-ordering")["verdict"] == "refuted"
+    assert _claim(doc, "mine-compression")["verdict"] == "inconclusive"
+    ctrl = _claim(doc, "umap-hierarchy")
+    assert ctrl["verdict"] == "inconclusive" and ctrl["reason"].startswith("control supported")
+    assert ctrl["claim_verdict_before_control"] == "supported" and ctrl["control"]["verdict"] == "supported"
+    err = _claim(doc, "width-and-depth")
+    assert err["verdict"] == "error" and "RuntimeError: boom" in err["reason"]
+    assert _claim(doc, "other-datasets")["reason"] == "vicreg-other is absent at this profile"
+    sup = _claim(doc, "mu-ablation")
+    assert sup["statistic"]["value"] == pytest.approx(0.5) and sup["statistic"]["noise"] == pytest.approx(0.1)
+    assert sup["threshold"] == {"op": ">", "value": 0.0, "source": "paper words"}
+    assert sup["paper_value"] == "0.41" and sup["paper_ref"] == "App. B.3"
+    assert sup["control"]["verdict"] == "inconclusive"
+    assert sup["figures"][0]["series"][0]["y"] == [pytest.approx(0.1), None]     # NaN -> null
+    assert sup["nodeid"].endswith("test_supported") and sup["duration_s"] >= 0
+
+
+def test_json_lists_every_catalogue_claim(outcome_session):
+    _, doc = outcome_session
+    assert {c["id"] for c in doc["claims"]} == set(CLAIM_IDS)
+    not_run = [c for c in doc["claims"] if c["verdict"] == "not run"]
+    assert len(not_run) == 16 - 6
+    assert all(c["statistic"] is None and c["statement"] for c in not_run)
+    assert doc["summary"] == {"supported": 1, "refuted": 1, "inconclusive": 3, "not run": 10, "error": 1}
+    env = doc["environment"]
+    for key in ("python", "torch", "hardware", "git_sha", "git_dirty", "wall_time_s"):
+        assert key in env
+    assert env["hardware"]["cores"] >= 1
+    assert doc["command"].startswith("pytest")
+
+
+def test_no_claims_no_report(pytester):
+    result, doc = _run(pytester, "def test_plain():\n    assert 1 + 1 == 2\n")
+    result.assert_outcomes(passed=1)
+    assert doc is None
+
+
+def test_report_dir_from_environment(pytester, monkeypatch):
+    target = pytester.path / "from-env"
+    monkeypatch.setenv("SSLRE_REPORT_DIR", str(target))
+    pytester.makepyfile(test_c=HEADER + """
+@pytest.mark.claim(id="mu-ablation")
+def test_s(claim_record):
+    claim_record.conclude(Verdict.SUPPORTED, "given")
+""")
+    pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    doc = json.loads((target / "reproduction.json").read_text())
+    assert _claim(doc, "mu-ablation")["verdict"] == "supported"
+
+
+def test_test_without_conclude_is_an_error(pytester):
+    result, doc = _run(pytester, """
+@pytest.mark.claim(id="mu-ablation")
+def test_forgot(claim_record):
+    claim_record.part(decide(1.0, 0.1))
+""")
+    result.assert_outcomes(failed=1)
+    assert _claim(doc, "mu-ablation")["verdict"] == "error"
+
+
+def test_html_failure_is_a_warning_not_a_loss(pytester, monkeypatch):
+    import sslre.report.html as html
+
+    def broken(json_path, output_path):
+        raise RuntimeError("renderer exploded")
+
+    monkeypatch.setattr(html, "render_report", broken)
+    result, doc = _run(pytester, """
+@pytest.mark.claim(id="mu-ablation")
+def test_s(claim_record):
+    claim_record.conclude(Verdict.SUPPORTED, "given")
+""")
+    assert result.ret == 0
+    assert _claim(doc, "mu-ablation")["verdict"] == "supported"
+    result.stdout.fnmatch_lines(["*HTML report not rendered*renderer exploded*"])
+
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
+    path = tmp_path / "r" / "reproduction.json"
+    write_json_atomic({"a": 1}, path)
+    write_json_atomic({"a": 2}, path)
+    assert json.loads(path.read_text()) == {"a": 2}
+    assert sorted(os.listdir(path.parent)) == ["reproduction.json"]
+
+
+def test_atomic_write_failure_keeps_old_file(tmp_path):
+    path = tmp_path / "reproduction.json"
+    write_json_atomic({"a": 1}, path)
+    with pytest.raises(ValueError):
+        write_json_atomic({"a": float("nan")}, path)          # JSON has no NaN: the dump fails midway
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert os.listdir(tmp_path) == ["reproduction.json"]
+
+
+def test_build_report_without_records_lists_all_as_not_run():
+    doc = build_report([], command="pytest claims", env={})
+    assert [c["id"] for c in doc["claims"]] == list(CLAIM_IDS)
+    assert doc["summary"]["not run"] == 16 and doc["profile"] is None
