@@ -114,7 +114,10 @@ class SimCLRMethod(_TwoViewMethod):
     name = "simclr"
 
     def loss(self, z1: Tensor, z2: Tensor) -> dict[str, Tensor]:
-        t = simclr_loss(z1, z2, temperature=self.config.simclr_temperature)
+        from sslre.distributed import gather_cat, rank
+
+        # Negatives from the global batch under DDP (identity in one process).
+        t = simclr_loss(z1, z2, temperature=self.config.simclr_temperature, gather=gather_cat, rank=rank())
         return {
             "loss_total": t["total"], "loss_invariance": t["invariance"], "loss_regularization": t["regularization"],
             "loss_variance": _nan(z1), "loss_covariance": _nan(z1), "accuracy": _nan(z1),

@@ -15,17 +15,26 @@ The split itself is the paper's: the invariance term holds only the positive sim
 """
 from __future__ import annotations
 
+from typing import Callable, Optional
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 
-def simclr_loss(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> dict[str, Tensor]:
+def simclr_loss(
+    z1: Tensor, z2: Tensor, temperature: float = 0.5, *, gather: Optional[Callable[[Tensor], Tensor]] = None,
+    rank: int = 0,
+) -> dict[str, Tensor]:
     """NT-Xent for two views split into ``invariance``, ``regularization``, ``total`` (scalars).
 
     Args:
         z1, z2: ``(B, D)`` projections; row b of each is a view of the same image. B >= 2.
         temperature: tau > 0.
+        gather: optional callable mapping a local ``(B, D)`` tensor to the global ``(W * B, D)`` batch in rank
+            order, keeping gradients (``sslre.distributed.gather_cat``). Under DDP the negatives are then every
+            other sample of the *global* batch, as in SimCLR; the anchors stay local. ``None``: one process.
+        rank: this process's rank (its slice of the gathered batch starts at ``rank * B``).
 
     Returns:
         ``invariance`` in [-1/tau, 1/tau] (lower = views agree), ``regularization`` (log-sum-exp, lower =
@@ -44,12 +53,18 @@ def simclr_loss(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> dict[str, T
     if not temperature > 0:
         raise ValueError(f"simclr_loss temperature must be > 0, got {temperature}")
     b = z1.shape[0]
-    u = F.normalize(torch.cat([z1, z2]).float(), dim=1)  # (2B, D) unit vectors: views 1 then views 2
-    logits = u @ u.T / temperature  # (2B, 2B) cosine similarity / tau
-    idx = torch.arange(2 * b, device=u.device)
-    pos = (idx + b) % (2 * b)  # (2B,) index of each anchor's other view
-    inv = -logits[idx, pos].mean()
+    u1, u2 = F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1)  # (B, D) unit vectors per view
+    g1, g2 = (gather(u1), gather(u2)) if gather is not None else (u1, u2)  # (N, D) global batch, N = W * B
+    n = g1.shape[0]
+    anchors = torch.cat([u1, u2])  # (2B, D) local anchors: views 1 then views 2
+    candidates = torch.cat([g1, g2])  # (2N, D) every sample of the global batch, same layout
+    logits = anchors @ candidates.T / temperature  # (2B, 2N) cosine similarity / tau
+    rows = torch.arange(2 * b, device=u1.device)
+    local = torch.arange(b, device=u1.device) + rank * b  # (B,) this rank's images in the global batch
+    self_idx = torch.cat([local, local + n])  # (2B,) each anchor's own column
+    pos_idx = torch.cat([local + n, local])  # (2B,) each anchor's other view
+    inv = -logits[rows, pos_idx].mean()
     # Exclude only the anchor itself (self-similarity is always 1/tau); the positive stays in, as in NT-Xent.
-    logits = logits.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=u.device), float("-inf"))
+    logits = logits.index_put((rows, self_idx), torch.tensor(float("-inf"), device=u1.device))
     reg = torch.logsumexp(logits, dim=1).mean()  # (2B,) -> scalar
     return {"invariance": inv, "regularization": reg, "total": inv + reg}
