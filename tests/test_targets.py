@@ -31,6 +31,15 @@ def _synth(n: int, seed: int, size: int = 16, noise: float = 30.0) -> ImageSet:
                     f"synth/{seed}")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Tiny models: intra-op threads only add synchronisation cost (and contend on a shared 2-core box).
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 TRAIN = _synth(160, 0)
 TEST = _synth(80, 1)
 SETS = {"train": TRAIN, "test": TEST}
@@ -307,3 +316,26 @@ def test_cuda_generator_matches_shapes(tmp_path):
     assert ts.meta["device"].startswith("cuda")
     assert ts.levels[-1].labels["test"].device.type == "cpu"
     assert ts.levels[-1].accuracy["test"] > ts.levels[0].accuracy["test"]
+
+
+def test_probe_mask_drops_rare_classes():
+    from sslre.targets import TargetLevel
+
+    train_y = torch.tensor([0, 0, 0, 1, 1, 2])  # class 2 predicted once: not usable as a whole
+    test_y = torch.tensor([2, 1, 0, 3])
+    ok, _ = check_usable(train_y)
+    lv = TargetLevel("resnet18@0", "resnet18", 0, 1.0, {"train": train_y, "test": test_y}, {}, {},
+                     {"train": [3, 2, 1, 0], "test": [1, 1, 1, 1]}, ok)
+    assert not lv.usable
+    assert lv.probe_mask("train").tolist() == [True] * 5 + [False]
+    assert lv.probe_mask("test").tolist() == [False, True, True, False]
+    assert check_usable(train_y[lv.probe_mask("train")]) == (True, "")
+    assert not lv.probe_mask("train", min_per_class=3).any()  # only class 0 survives: < 2 classes
+
+
+def test_num_threads_restored(tmp_path):
+    before = torch.get_num_threads()
+    _train(tmp_path, num_threads=before + 1, epochs=1, snapshot_epochs=(0, 1))
+    assert torch.get_num_threads() == before
+    with pytest.raises(TargetError, match="num_threads"):
+        _train(tmp_path, "t2", num_threads=0)
