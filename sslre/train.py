@@ -17,6 +17,22 @@ continues the exact same trajectory as an uninterrupted run, whatever happened b
 ``loss_variance``, ``loss_covariance``, ``accuracy`` (mean over the epoch's steps; ``null`` where the method has
 no such term), ``lr`` (learning rate at the epoch's first step), ``steps``, ``images``, ``seconds`` (wall time of
 the epoch), ``images_per_s``.
+
+Devices (one code path): every epoch runs :func:`train_step` on :class:`StepModule` whatever the device.
+``config.device`` picks where the uint8 split and the model live (the batched augmentation runs on the images'
+device); ``amp`` (bf16 autocast, CUDA only -- ignored on CPU), ``channels_last`` (any device) and ``compile``
+(CUDA only) change only *how* the same step runs.
+
+Several processes (``torchrun --nproc_per_node=N -m sslre.cli train ...``, ``WORLD_SIZE > 1``): the run joins
+the process group (:func:`sslre.distributed.setup_from_env`; NCCL on CUDA, gloo on CPU) and wraps
+:class:`StepModule` in ``DistributedDataParallel`` -- one forward (both views, backbone + head + loss) per
+backward. ``config.batch_size`` stays the *global* batch: every rank draws the same permutation from the epoch
+generator and takes its contiguous shard of each global batch, so the union of the shards is the 1-process
+batch; the losses gather projections over ranks (:func:`sslre.distributed.gather_cat`). Augmentations come from
+a per-rank generator seeded from ``(seed, epoch, rank)`` (:func:`rank_seed`). BatchNorm becomes
+``SyncBatchNorm`` on CUDA only (it has no CPU kernel): on CPU each rank normalises over its own shard. Only rank
+0 writes ``config.json``, history, checkpoints (the unwrapped ``SSLMethod`` state, same keys as one process)
+and progress bars; resume reads ``last.pt`` on every rank. History rows are the mean over ranks.
 """
 from __future__ import annotations
 
@@ -40,6 +56,7 @@ from sslre.checkpoint import (
     set_rng_states,
 )
 from sslre.config import Config, ConfigError
+from sslre.distributed import DistInfo, setup_from_env
 from sslre.methods import STEP_KEYS, SSLMethod, build_method
 
 # Fields that do not change a CPU run's numbers: a resumed run may differ in these.
@@ -53,6 +70,15 @@ class RunDirError(ConfigError):
 def epoch_seed(seed: int, epoch: int) -> int:
     """Seed of the epoch's generator (batch order + augmentations): a fixed function of (seed, epoch) only."""
     return (int(seed) * 1_000_003 + int(epoch) * 7_919 + 12_345) % (2**63 - 1)
+
+
+def rank_seed(seed: int, epoch: int, rank: int) -> int:
+    """Seed of rank ``rank``'s augmentation generator in a multi-process run: a fixed function of (seed, epoch, rank).
+
+    Different from :func:`epoch_seed` (which every rank uses for the shared batch order), so the ranks' views are
+    independent draws.
+    """
+    return (epoch_seed(seed, epoch) * 31 + 1_000_000_007 * (int(rank) + 1)) % (2**63 - 1)
 
 
 def resolve_device(config: Config) -> torch.device:
@@ -82,19 +108,64 @@ def build_optimizer(config: Config, params) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
-def steps_per_epoch(config: Config, n_images: int) -> int:
-    """Optimizer steps per epoch: full batches only for SSL (``drop_last``); supervised keeps a last batch >= 2."""
+def steps_per_epoch(config: Config, n_images: int, world: int = 1) -> int:
+    """Optimizer steps per epoch: full batches only for SSL (``drop_last``); supervised keeps a last batch >= 2
+    (and, with ``world`` processes, >= ``world`` so that no rank's shard is empty)."""
     b = config.batch_size
     if config.method == "supervised":
         full, rest = divmod(n_images, b)
-        return full + (1 if rest >= 2 else 0)
+        return full + (1 if rest >= max(2, world) else 0)
     return n_images // b
 
 
-def _batches(n: int, config: Config, generator: torch.Generator) -> list[torch.Tensor]:
+def _batches(n: int, config: Config, generator: torch.Generator, world: int = 1) -> list[torch.Tensor]:
     perm = torch.randperm(n, generator=generator)  # (N,) this epoch's order, from the epoch generator
-    k = steps_per_epoch(config, n)
+    k = steps_per_epoch(config, n, world)
     return [perm[i * config.batch_size:(i + 1) * config.batch_size] for i in range(k)]
+
+
+def _shard(idx: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    # Contiguous equal shards (the last supervised batch may split unevenly, never empty): rank r's rows are
+    # rows r*B/W..(r+1)*B/W of the global batch, the order in which gather_cat concatenates the projections.
+    return idx.tensor_split(info.world_size)[info.rank] if info.enabled else idx
+
+
+class StepModule(torch.nn.Module):
+    """``forward(images_uint8, labels, generator) -> method.step(...)``: the whole training step's forward as one
+    module call, so ``DistributedDataParallel`` sees one forward (both views) per backward. Holds ``method``
+    itself (no copy): its parameters and state dict are the method's, prefixed ``method.``."""
+
+    def __init__(self, method: SSLMethod) -> None:
+        super().__init__()
+        self.method = method
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict:
+        return self.method.step(images, labels, generator)
+
+
+def train_step(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    generator: torch.Generator,
+    config: Config,
+    *,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    scheduler: Any = None,
+) -> dict[str, torch.Tensor]:
+    """One step on any device: forward of ``model`` (a :class:`StepModule`, possibly inside DDP / compiled parts)
+    under bf16 autocast when ``config.amp`` and the batch is on CUDA, then -- with ``optimizer`` -- backward,
+    optimizer step and per-step scheduler step. ``images``: ``(B, 3, H, W)`` uint8 on the training device.
+    Returns the method's step dict (scalar tensors, not synchronised to the host)."""
+    with _autocast(images.device, config):
+        out = model(images, labels, generator)
+    if optimizer is not None:
+        optimizer.zero_grad(set_to_none=True)
+        out["loss_total"].backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+    return out
 
 
 def _json_value(v: Any) -> Any:
@@ -147,17 +218,27 @@ def run_epoch(
     optimizer: Optional[torch.optim.Optimizer] = None,
     scheduler: Any = None,
     progress: bool = False,
+    model: Optional[torch.nn.Module] = None,
+    dist_info: Optional[DistInfo] = None,
 ) -> dict[str, float]:
     """One pass over ``images`` (``(N, 3, H, W)`` uint8 on the training device) in this epoch's order.
 
     With ``optimizer`` it trains (one step per batch, scheduler stepped per batch); without, it only measures
     the loss terms under ``torch.no_grad`` (used for epoch 0). Returns the epoch's row for ``history.jsonl``.
+    ``model``: what :func:`train_step` calls (default ``StepModule(method)``; the DDP wrapper under torchrun);
+    ``dist_info``: this rank's place (default: one process). Under DDP every rank returns the same row: the
+    mean of the ranks' loss terms, images counted over all ranks.
     """
     from tqdm.auto import tqdm
 
+    info = dist_info if dist_info is not None else DistInfo()
+    model = model if model is not None else StepModule(method)
     device = images.device
     gen = torch.Generator().manual_seed(epoch_seed(config.seed, epoch))
-    batches = _batches(images.shape[0], config, gen)
+    batches = _batches(images.shape[0], config, gen, info.world_size)
+    # One process: the epoch generator also drives the augmentations (unchanged single-process trajectory).
+    # Several: the shared generator only orders the batches; each rank augments with its own stream.
+    aug_gen = torch.Generator().manual_seed(rank_seed(config.seed, epoch, info.rank)) if info.enabled else gen
     if not batches:
         raise ConfigError(
             f"batch_size={config.batch_size} is larger than the {images.shape[0]} training images; "
@@ -165,7 +246,10 @@ def run_epoch(
         )
     train = optimizer is not None
     lr = optimizer.param_groups[0]["lr"] if train else 0.0
-    sums = {k: 0.0 for k in STEP_KEYS}
+    # Reading a loss to the host waits for the GPU; on CUDA without a progress bar the per-step terms stay on
+    # the device and are checked once at the end of the epoch, so the host can queue the next steps meanwhile.
+    eager = device.type != "cuda" or progress
+    per_step: list[torch.Tensor] = []
     n_images = 0
     t0 = time.perf_counter()
     bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", disable=not progress, leave=False,
@@ -173,34 +257,42 @@ def run_epoch(
     grad = contextlib.nullcontext() if train else torch.no_grad()
     with grad:
         for i, idx in enumerate(bar):
-            idx_dev = idx.to(device)
-            with _autocast(device, config):
-                out = method.step(images[idx_dev], labels[idx_dev], gen)
-            if train:
-                optimizer.zero_grad(set_to_none=True)
-                out["loss_total"].backward()
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-            vals = {k: float(out[k].detach()) for k in STEP_KEYS}
-            if not math.isfinite(vals["loss_total"]):
-                raise FloatingPointError(
-                    f"loss became {vals['loss_total']} at epoch {epoch}, step {i}; lower lr (now {config.lr})"
-                )
-            for k in STEP_KEYS:
-                sums[k] += vals[k]
+            local = _shard(idx, info).to(device)  # (B/W,) this rank's rows of the global batch
+            out = train_step(model, images[local], labels[local], aug_gen, config,
+                             optimizer=optimizer, scheduler=scheduler)
+            terms = torch.stack([out[k].detach().float() for k in STEP_KEYS])  # (K,) this step's terms
+            per_step.append(terms)
             n_images += len(idx)
-            if progress:
-                bar.set_postfix({k.replace("loss_", ""): f"{v:.3g}" for k, v in vals.items() if math.isfinite(v)})
+            if eager:
+                vals = dict(zip(STEP_KEYS, terms.tolist()))
+                _check_finite(vals["loss_total"], epoch, i, config)
+                if progress:
+                    bar.set_postfix({k.replace("loss_", ""): f"{v:.3g}" for k, v in vals.items() if math.isfinite(v)})
     bar.close()
+    steps = torch.stack(per_step)  # (S, K) per-step terms of this rank
+    if info.enabled:
+        import torch.distributed as dist
+
+        dist.all_reduce(steps)  # (S, K) summed over ranks, then the ranks' mean
+        steps /= info.world_size
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - t0
+    steps = steps.cpu().double()
+    if not eager or info.enabled:
+        for i, v in enumerate(steps[:, 0].tolist()):
+            _check_finite(v, epoch, i, config)
+    means = [sum(col) / len(col) for col in zip(*steps.tolist())]  # (K,) epoch means, summed in step order
     row = {"epoch": int(epoch)}
-    row.update({k: sums[k] / len(batches) for k in STEP_KEYS})
+    row.update(dict(zip(STEP_KEYS, means)))
     row.update({"lr": lr, "steps": len(batches), "images": n_images, "seconds": seconds,
                 "images_per_s": n_images / seconds if seconds > 0 else float("nan")})
     return row
+
+
+def _check_finite(value: float, epoch: int, step: int, config: Config) -> None:
+    if not math.isfinite(value):
+        raise FloatingPointError(f"loss became {value} at epoch {epoch}, step {step}; lower lr (now {config.lr})")
 
 
 def train(config: Config, run_dir: str | os.PathLike, *, progress: bool = True, data=None) -> Path:
@@ -214,16 +306,45 @@ def train(config: Config, run_dir: str | os.PathLike, *, progress: bool = True, 
         progress: tqdm bar per epoch with the loss terms as postfix.
         data: optional :class:`~sslre.data.base.ImageSet` to train on instead of ``load_dataset_for(config).train``
             (tests, benchmarks).
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``) every rank calls this with the same arguments; see the module
+    docstring for what is sharded and what only rank 0 does. The process group is set up here (and torn down at
+    the end) unless the caller already initialised one.
     """
+    import torch.distributed as dist
+
+    from sslre.distributed import cleanup
+
     run_dir = Path(run_dir)
     _check_run_dir(run_dir, config)
     if (run_dir / "DONE").exists():
         return run_dir
+    device = resolve_device(config)
+    owns_group = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not (dist.is_available() and dist.is_initialized())
+    # NCCL only moves CUDA tensors: a CPU run (device=cpu even on a GPU node) uses gloo.
+    info = setup_from_env(backend="nccl" if device.type == "cuda" else "gloo")
+    try:
+        if info.enabled:
+            if config.batch_size % info.world_size:
+                raise ConfigError(
+                    f"batch_size={config.batch_size} (the global batch) is not divisible by the "
+                    f"{info.world_size} processes; pick a batch size that is a multiple of --nproc_per_node"
+                )
+            if device.type == "cuda":
+                device = torch.device("cuda", info.local_rank)
+        return _train(config, run_dir, device, info, progress=progress and info.is_main, data=data)
+    finally:
+        if owns_group:
+            cleanup()
+
+
+def _train(config: Config, run_dir: Path, device: torch.device, info: DistInfo, *, progress: bool, data) -> Path:
+    main = info.is_main
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n", run_dir / "config.json")
+    if main:
+        atomic_write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n", run_dir / "config.json")
     if config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
-    device = resolve_device(config)
 
     train_set = data if data is not None else _load_train_set(config)
     if train_set.image_size != config.image_size:
@@ -234,7 +355,7 @@ def train(config: Config, run_dir: str | os.PathLike, *, progress: bool = True, 
     num_classes = train_set.num_classes if config.method == "supervised" else None
     images = train_set.images.to(device)  # (N, 3, H, W) uint8, the whole split held on the device
     labels = train_set.labels.to(device)  # (N,) int64
-    n_steps = steps_per_epoch(config, len(train_set))
+    n_steps = steps_per_epoch(config, len(train_set), info.world_size)
     if n_steps == 0:
         raise ConfigError(
             f"batch_size={config.batch_size} is larger than the {len(train_set)} training images; "
@@ -243,6 +364,10 @@ def train(config: Config, run_dir: str | os.PathLike, *, progress: bool = True, 
 
     torch.manual_seed(config.seed)  # weight init
     method = build_method(config, num_classes=num_classes)
+    if info.enabled and device.type == "cuda":
+        # BN statistics over the global batch, as in one process (SyncBatchNorm has no CPU implementation).
+        # Same parameter objects and state-dict keys, so checkpoints do not depend on the process count.
+        method = torch.nn.SyncBatchNorm.convert_sync_batchnorm(method)
     optimizer = build_optimizer(config, method.parameters())
     total, warm = config.epochs * n_steps, config.warmup_epochs * n_steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warm))
@@ -260,14 +385,25 @@ def train(config: Config, run_dir: str | os.PathLike, *, progress: bool = True, 
         history = [row for row in raw["history"] if row["epoch"] <= raw["epoch"]]
         start = int(raw["epoch"]) + 1
     method.to(device)
-    if device.type == "cuda" and config.channels_last:
+    if config.channels_last:
+        # Any device: only the conv weights' (and views') memory layout changes, not the arithmetic's result
+        # beyond float round-off (tests/test_gpu_path.py).
         method.to(memory_format=torch.channels_last)
         method.memory_format = torch.channels_last
     if device.type == "cuda" and config.compile:
         method.backbone = torch.compile(method.backbone)
         method.head = torch.compile(method.head)
+    model: torch.nn.Module = StepModule(method)
+    if info.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # One forward (both views + loss) per backward; DDP averages the gradients, which with the gathered loss
+        # terms equals the 1-process gradient of the global batch (tests/test_distributed.py).
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     def save(epoch: int) -> None:
+        if not main:
+            return
         ckpt = make_checkpoint(method, optimizer, scheduler, epoch, config, num_classes=num_classes, history=history)
         if epoch in keep:
             atomic_save(ckpt, checkpoint_path(run_dir, epoch))
@@ -280,7 +416,7 @@ def train(config: Config, run_dir: str | os.PathLike, *, progress: bool = True, 
         # the epoch-0 checkpoint is exactly the initialization.
         method.train()
         init_state = copy.deepcopy(method.state_dict())
-        row = run_epoch(method, images, labels, config, 0, progress=progress)
+        row = run_epoch(method, images, labels, config, 0, progress=progress, model=model, dist_info=info)
         method.load_state_dict(init_state)
         history.append(row)
         save(0)
@@ -289,7 +425,7 @@ def train(config: Config, run_dir: str | os.PathLike, *, progress: bool = True, 
     for epoch in range(start, config.epochs + 1):
         method.train()
         row = run_epoch(method, images, labels, config, epoch, optimizer=optimizer, scheduler=scheduler,
-                        progress=progress)
+                        progress=progress, model=model, dist_info=info)
         history.append(row)
         save(epoch)
         if progress:
@@ -298,5 +434,10 @@ def train(config: Config, run_dir: str | os.PathLike, *, progress: bool = True, 
             terms = ", ".join(f"{k.replace('loss_', '')}={row[k]:.4g}" for k in STEP_KEYS
                               if k.startswith("loss_") and math.isfinite(row[k]))
             tqdm.write(f"epoch {epoch}/{config.epochs}: {terms} ({row['images_per_s']:.0f} img/s)")
-    atomic_write_text(f"finished {config.epochs} epochs\n", run_dir / "DONE")
+    if main:
+        atomic_write_text(f"finished {config.epochs} epochs\n", run_dir / "DONE")
+    if info.enabled:
+        import torch.distributed as dist
+
+        dist.barrier()  # no rank reports success before rank 0 has written DONE
     return run_dir
