@@ -561,40 +561,48 @@ def _data_key(config: Config) -> tuple:
 
 
 def _load_targets(spec: RunSpec, run_dir: Path, data, progress: bool):
-    """The finished generator's ``TargetSet`` (``train_target_generator`` reloads a finished out_dir)."""
-    from sslre.targets import train_target_generator
+    """The finished generator's ``TargetSet`` (checked to label exactly this train/test split)."""
+    from sslre.targets import load_targets
 
-    return train_target_generator(spec.target.kind, data.train, {"train": data.train, "test": data.test},
-                                  seed=spec.seeds[0], out_dir=run_dir, progress=progress, **spec.target.kwargs())
+    tset = load_targets(run_dir)
+    for split, ims in (("train", data.train), ("test", data.test)):
+        n = len(ims.labels)
+        if tset.levels and tset.levels[0].labels[split].numel() != n:
+            raise ValueError(f"targets in {run_dir} label {tset.levels[0].labels[split].numel()} {split} images, "
+                             f"the run's {split} split has {n}: retrain the generator (delete {run_dir})")
+    return tset
 
 
 def build_measurements(profile: str, runs_dir: Path | str | None = None, *, train_missing: bool | None = None,
-                       names: Iterable[str] | None = None, progress: bool = True) -> Measurements:
+                       names: Iterable[str] | None = None, progress: bool = True,
+                       specs: dict[str, RunSpec] | None = None, settings: MeasureSettings | None = None,
+                       sample_settings: SampleLevelSettings | None = None) -> Measurements:
     """Train (quick only, unless ``train_missing``) / check the runs, measure each, assemble :class:`Measurements`.
 
     small/full never train here: a missing run raises :class:`sslre.experiments.MissingRunsError` with the
-    commands. Timings per stage are in ``.timings`` and logged.
+    commands. Timings per stage are in ``.timings`` and logged. ``specs`` / ``settings`` / ``sample_settings``
+    replace the profile's registry and sizes (tests use shrunken ones).
     """
     from sslre.checkpoint import list_checkpoints
 
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(profile)
     train_missing = (profile == "quick") if train_missing is None else train_missing
-    specs = runs_for(profile)
+    specs = runs_for(profile) if specs is None else dict(specs)
     if names is not None:
         names = list(names)
         specs = {k: v for k, v in specs.items() if k in names or
                  any(specs[n].alias_of == k for n in names if n in specs)}
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    ensure_runs(profile, runs_dir, train_missing, names=list(specs), progress=progress)
+    ensure_runs(profile, runs_dir, train_missing, names=list(specs), progress=progress, specs=specs)
     timings["train"] = time.perf_counter() - t0
 
     from sslre.data import load_dataset_for, make_sample_level
 
     data_cache: dict[tuple, Any] = {}
     sample_cache: dict[tuple, Any] = {}
-    s_set = sample_level_settings(profile)
-    settings = measure_settings(profile)
+    s_set = sample_settings or sample_level_settings(profile)
+    settings = settings or measure_settings(profile)
 
     def data_for(config):
         key = _data_key(config)

@@ -1,0 +1,108 @@
+"""`sslre reproduce` and the end-to-end pipeline (train -> features -> metrics -> Measurements) at tiny sizes."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import sslre.reproduce as R
+from sslre import experiments as ex
+from sslre.experiments import Coverage, MeasureSettings, SampleLevelSettings, TargetSettings
+
+
+def tiny_specs(names=("vicreg", "targets-resnet18"), seeds=(0, 1)) -> dict[str, ex.RunSpec]:
+    """The quick registry shrunk to seconds: 96 train / 48 test images, RES-1-8, 2 epochs."""
+    out = {}
+    for name in names:
+        spec = ex.runs_for("quick")[name]
+        use = seeds if spec.kind == "train" else (0,)
+        cfgs = tuple(spec.config.replace(seed=s, arch="RES-1-8", proj_hidden=16, proj_out=16, train_subset=96,
+                                         test_subset=48, epochs=2, checkpoint_epochs=(0, 1, 2), batch_size=32,
+                                         synthetic_classes=4, synthetic_superclasses=2) for s in use)
+        tgt = TargetSettings(spec.target.kind, 2, (0, 1, 2), 32, 0.001, width=4, vit_dim=16, vit_depth=1,
+                             vit_heads=2) if spec.target else None
+        cov = dataclasses.replace(spec.coverage, umap=False)  # umap-learn's import + JIT alone take ~30 s
+        out[name] = dataclasses.replace(spec, configs=cfgs, seeds=use, target=tgt, coverage=cov)
+    return out
+
+
+def test_end_to_end_tiny_pipeline_is_deterministic(tmp_path):
+    from sslre.measure import build_measurements
+
+    kw = dict(specs=tiny_specs(), progress=False, train_missing=True,
+              settings=MeasureSettings(mine_seeds=(0, 1), mine_null_seeds=(0,), mine_images=64, mine_run_seeds=(0,),
+                                       mine_kwargs=(("steps", 20), ("batch_size", 32))),
+              sample_settings=SampleLevelSettings(6, 4, 2))
+    m = build_measurements("quick", tmp_path / "a", **kw)
+    t = m.table
+    assert set(t["run"]) == {"vicreg"} and m.seeds("vicreg") == [0, 1]
+    assert set(t["epoch"]) == {0, 1, 2} and set(t["layer"].dropna()) == {0.0, 1.0}
+    assert {"sample", "class", "superclass", "random", "class-shuffled", "random-shuffled"} <= set(t["level"])
+    assert {"ncc_train_acc", "ncc_test_acc", "linear_test_acc", "cdnv", "mine_mi", "mine_null", "loss_total"} <= \
+        set(t["metric"])
+    rnd = t[t.level == "random"]
+    assert rnd["target"].str.startswith("resnet18@").all() and rnd["randomness"].between(0, 1).all()
+    assert len(m.checkpoints("vicreg")) == 6 and all(Path(p).exists() for p in m.checkpoints("vicreg"))
+    s = m.series("vicreg", "ncc_test_acc", "class")
+    assert list(s.index) == [0, 1, 2] and list(s.columns) == [0, 1]
+    for d in ("vicreg-s0", "vicreg-s1"):
+        assert (tmp_path / "a" / d / "measurements.csv").exists()
+        assert (tmp_path / "a" / d / "features").is_dir()
+    # determinism: the same seeds in a fresh runs dir give the same table
+    m2 = build_measurements("quick", tmp_path / "b", **kw)
+    pd.testing.assert_frame_equal(m.table, m2.table)
+
+
+def test_small_never_trains_by_surprise(tmp_path):
+    from sslre.measure import build_measurements
+
+    with pytest.raises(ex.MissingRunsError, match="sslre train --profile small"):
+        build_measurements("small", tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())
+
+
+def test_reproduce_runs_pytest_with_env(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(R, "ensure_runs", lambda profile, runs_dir, train_missing, progress: seen.update(
+        profile=profile, runs_dir=runs_dir, train=train_missing))
+
+    def fake_call(cmd, cwd, env):
+        seen.update(cmd=cmd, env=env)
+        (Path(env["SSLRE_REPORT_DIR"]) / "reproduction.json").write_text("{}")
+        return 0
+
+    monkeypatch.setattr(subprocess, "call", fake_call)
+    rc = R.reproduce("quick", tmp_path / "out", runs_dir=tmp_path / "runs", pytest_args=["-x"])
+    assert rc == 0
+    assert seen["profile"] == "quick" and seen["train"] is True
+    assert seen["env"]["SSLRE_RUNS"] == str((tmp_path / "runs").resolve())
+    assert seen["env"]["SSLRE_REPORT_DIR"] == str((tmp_path / "out").resolve())
+    cmd = seen["cmd"]
+    assert cmd[1:3] == ["-m", "pytest"] and cmd[cmd.index("-m", 3) + 1] == "quick" and cmd[-1] == "-x"
+    assert cmd[3].endswith("claims")
+
+
+def test_reproduce_missing_runs_returns_3(tmp_path, capsys):
+    rc = R.reproduce("small", tmp_path / "out", runs_dir=tmp_path / "runs", train=False)
+    assert rc == 3
+    assert "sslre train --profile small --method vicreg --seed 0" in capsys.readouterr().err
+
+
+def test_reproduce_exit_code_ignores_xfail(tmp_path):
+    """pytest maps inconclusive claims to xfail; a session of passes + xfails exits 0, a refuted claim exits 1."""
+    (tmp_path / "test_x.py").write_text(
+        "import pytest\n"
+        "def test_ok(): pass\n"
+        "def test_inconclusive(): pytest.xfail('within noise')\n")
+    env = {**os.environ}
+    rc = subprocess.call(["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:sslre_claims",
+                          str(tmp_path)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL)
+    assert rc == 0
+    (tmp_path / "test_y.py").write_text("def test_refuted(): assert False\n")
+    rc = subprocess.call(["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:sslre_claims",
+                          str(tmp_path)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL)
+    assert rc == 1
