@@ -30,6 +30,7 @@ def tiny_specs(names=("vicreg", "targets-resnet18"), seeds=(0, 1)) -> dict[str, 
     return out
 
 
+@pytest.mark.small  # ~1.5 min on an idle 2-core CPU (6 tiny trainings + MINE); far longer on a loaded one
 def test_end_to_end_tiny_pipeline_is_deterministic(tmp_path):
     from sslre.measure import build_measurements
 
