@@ -48,6 +48,7 @@ def test_mu_ablation(measurements, claim_record):
     last epoch, μ=100 minus μ=25, > 0. Control: the untrained networks (epoch 0; same init seed) for (a).
     """
     m, rec = measurements, claim_record
+    rec.use(m)                      # profile and dataset, even where the claim ends early
     need = [r for r in ("vicreg-mu5", "vicreg", "vicreg-mu100") if not m.has(r)]
     if need:
         rec.inconclusive(f"runs absent at this profile: {need}")
@@ -112,6 +113,7 @@ def test_simclr_like_vicreg(measurements, claim_record):
     (a) and (d).
     """
     m, rec = measurements, claim_record
+    rec.use(m)                      # profile and dataset, even where the claim ends early
     if not (m.has("simclr") and m.has("vicreg")):
         rec.inconclusive("the simclr or vicreg run is absent at this profile")
     rec.use(m, "vicreg", "simclr")
@@ -217,6 +219,7 @@ def test_cnn_targets_aligned(measurements, claim_record):
     randomness > 0. Control: ``random-shuffled`` labels (targets permuted across images) for (a).
     """
     m, rec = measurements, claim_record
+    rec.use(m)                      # profile and dataset, even where the claim ends early
     run = "vicreg"
     if not m.has(run):
         rec.inconclusive("the vicreg run was not measured at this profile")
@@ -269,6 +272,7 @@ def test_width_and_depth(measurements, claim_record):
     block 1, last epoch > 0 (class and superclass). Control: class-shuffled labels for (c) and (d).
     """
     m, rec = measurements, claim_record
+    rec.use(m)                      # profile and dataset, even where the claim ends early
     present = rec.use(m, "vicreg-narrow", "vicreg", "vicreg-wide", "vicreg-deep")
     if "vicreg" not in present:
         rec.inconclusive("the vicreg run is absent at this profile")
@@ -345,6 +349,7 @@ def test_other_datasets(measurements, claim_record):
     class-shuffled labels for the final-layer gain.
     """
     m, rec = measurements, claim_record
+    rec.use(m)                      # profile and dataset, even where the claim ends early
     run = "vicreg-other"
     if not m.has(run):
         rec.inconclusive("vicreg-other is absent at this profile (quick: the CIFAR-10 JPEG archive is missing)")

@@ -35,6 +35,7 @@ def test_umap_hierarchy(measurements, claim_record):
     Control: the same points with labels permuted (fixed seed) must not show a gain.
     """
     m, rec = measurements, claim_record
+    rec.use(m)                      # profile and dataset, even where the claim ends early
     run = "vicreg"
     if not m.has(run):
         rec.inconclusive("the vicreg run was not measured at this profile")

@@ -36,6 +36,7 @@ def test_sample_clusters_first(measurements, claim_record):
     gain from that epoch to the end (> 0: keeps improving). Control: ``class-shuffled`` labels in place of classes.
     """
     m, rec = measurements, claim_record
+    rec.use(m)                      # profile and dataset, even where the claim ends early
     run = pick_run(m, "vicreg-deep", "vicreg")
     if run is None:
         rec.inconclusive("neither vicreg-deep nor vicreg was measured at this profile")
@@ -79,6 +80,7 @@ def test_sample_neural_collapse(measurements, claim_record):
     ``sample-shuffled`` / ``class-shuffled`` levels in place of sample / class.
     """
     m, rec = measurements, claim_record
+    rec.use(m)                      # profile and dataset, even where the claim ends early
     run = pick_run(m, "vicreg-deep", "vicreg")
     if run is None:
         rec.inconclusive("neither vicreg-deep nor vicreg was measured at this profile")
@@ -140,6 +142,7 @@ def test_ncc_linear_ratio(measurements, claim_record):
     epoch 100 than class (saturates first); (c) class ratio still grows after that epoch. Control: class-shuffled.
     """
     m, rec = measurements, claim_record
+    rec.use(m)                      # profile and dataset, even where the claim ends early
     run = pick_run(m, "vicreg-deep", "vicreg")
     if run is None:
         rec.inconclusive("neither vicreg-deep nor vicreg was measured at this profile")
@@ -189,6 +192,7 @@ def test_regularization_drives_learning(measurements, claim_record):
     Control: ``class-shuffled`` linear accuracy in place of class for (b) (no semantic gain to explain).
     """
     m, rec = measurements, claim_record
+    rec.use(m)                      # profile and dataset, even where the claim ends early
     run = "vicreg"
     if not m.has(run):
         rec.inconclusive("the vicreg run was not measured at this profile")
@@ -231,6 +235,7 @@ def test_mine_compression(measurements, claim_record):
     Control: the shuffled-pairs null ``mine_null`` in place of ``mine_mi`` must not show compression.
     """
     m, rec = measurements, claim_record
+    rec.use(m)                      # profile and dataset, even where the claim ends early
     run = "vicreg"
     if not m.has(run):
         rec.inconclusive("the vicreg run was not measured at this profile")
@@ -284,6 +289,7 @@ def test_ssl_vs_supervised_ncc(measurements, claim_record):
     spread as noise. Control: the same four statements on the untrained (epoch-0) networks.
     """
     m, rec = measurements, claim_record
+    rec.use(m)                      # profile and dataset, even where the claim ends early
     ssl = pick_run(m, "vicreg-deep", "vicreg")
     need = [r for r in ("supervised", "supervised-aa") if not m.has(r)]
     if ssl is None or need:

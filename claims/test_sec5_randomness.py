@@ -98,6 +98,7 @@ def test_randomness_ordering(measurements, claim_record):
     random target. Control: ``random-shuffled`` labels (each target permuted across images) for (a) and (c).
     """
     m, rec = measurements, claim_record
+    rec.use(m)                      # profile and dataset, even where the claim ends early
     run = "vicreg"
     if not m.has(run):
         rec.inconclusive("the vicreg run was not measured at this profile")
@@ -146,6 +147,7 @@ def test_semantic_vs_random_ratios(measurements, claim_record):
     (d) the squared-distance ratio rises. Control: ``class-shuffled`` in place of class for (a), (b).
     """
     m, rec = measurements, claim_record
+    rec.use(m)                      # profile and dataset, even where the claim ends early
     run = "vicreg"
     if not m.has(run):
         rec.inconclusive("the vicreg run was not measured at this profile")

@@ -29,6 +29,7 @@ def test_semantic_gains_not_sample(measurements, claim_record):
     place of class (its gain must not exceed the sample level's).
     """
     m, rec = measurements, claim_record
+    rec.use(m)                      # profile and dataset, even where the claim ends early
     run = "vicreg"
     if not m.has(run):
         rec.inconclusive("the vicreg run was not measured at this profile")
@@ -76,6 +77,7 @@ def test_depth_ordering(measurements, claim_record):
     Control: the ``class-shuffled`` / ``superclass-shuffled`` levels for (a) and (d).
     """
     m, rec = measurements, claim_record
+    rec.use(m)                      # profile and dataset, even where the claim ends early
     run = pick_run(m, "vicreg-deep", "vicreg")
     if run is None:
         rec.inconclusive("neither vicreg-deep nor vicreg was measured at this profile")

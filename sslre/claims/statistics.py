@@ -123,7 +123,12 @@ def per_seed(m: Any, run: str, metric: str, level: str, *, epoch: int | str = "l
              features: str | None = "raw") -> pd.Series:
     """seed -> value at one epoch and layer."""
     w = curve(m, run, metric, level, layer=layer, features=features)
-    e = w.index.max() if epoch == "last" else nearest_epoch(w.index, int(epoch))
+    if epoch == "last":
+        e = w.index.max()
+    elif int(epoch) in w.index:
+        e = int(epoch)
+    else:
+        e = nearest_epoch(w.index, int(epoch), exclude_zero=False)
     return w.loc[e]
 
 

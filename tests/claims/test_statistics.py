@@ -117,3 +117,11 @@ def test_pooled_noise():
     c = {0: pd.Series([0.0, 2.0]), 1: pd.Series([0.0, 0.0]), 2: pd.Series([1.0])}
     assert pooled_noise(c) == pytest.approx(1.0)          # sqrt(mean(2, 0)); the single-seed cell has no variance
     assert math.isnan(pooled_noise({0: pd.Series([1.0])}))
+
+
+def test_per_seed_reads_exact_epochs_including_init():
+    from sslre.claims.statistics import per_seed
+    m = _table({(0, 0): 0.1, (0, 2): 0.3, (0, 20): 0.5, (1, 0): 0.2, (1, 2): 0.4, (1, 20): 0.6})
+    assert per_seed(m, "r", "ncc_train_acc", "class", epoch=0, layer=2).tolist() == pytest.approx([0.1, 0.2])
+    assert per_seed(m, "r", "ncc_train_acc", "class", layer=2).tolist() == pytest.approx([0.5, 0.6])
+    assert per_seed(m, "r", "ncc_train_acc", "class", epoch=3, layer=2).tolist() == pytest.approx([0.3, 0.4])
