@@ -1,0 +1,193 @@
+"""Benchmarks of the metric kernels (marker ``benchmark``; run with ``--benchmark-enable``).
+
+Run:  pytest tests/metrics/test_bench_metrics.py -m benchmark --benchmark-enable
+GPU variants carry the ``gpu`` marker and skip without CUDA.
+
+Sizes follow the issue: linear probe at 50,000 x 250 with 100 classes (sklearn ``LinearSVC(dual=False)``
+baseline vs ``svc`` vs ``fast`` in the *same* run, ratios in ``extra_info`` and asserted); NCC and
+CDNV at 50,000 x 250 with 500 and 100 classes; and the cost of evaluating one checkpoint (every
+layer x every target level x NCC train/test, CDNV parts, fast probe) at quick and small sizes.
+The probe comparison takes minutes (the sklearn baseline): ``SSLRE_BENCH_PROBE_N`` (train rows;
+test rows = N / 5) shrinks it for development. CPU timings use however many threads torch has;
+liblinear is single-threaded, so set ``OMP_NUM_THREADS=1`` for a like-for-like CPU ratio.
+"""
+import os
+import time
+
+import pytest
+import torch
+
+from sslre.metrics import cdnv_parts, linear_probe_accuracy, linear_probe_predict, ncc_accuracy
+
+pytestmark = pytest.mark.benchmark
+
+PROBE_N = int(os.environ.get("SSLRE_BENCH_PROBE_N", "50000"))
+PROBE_D, PROBE_K = 250, 100
+
+
+def gaussian_mixture(n, dim, n_classes, *, sep=0.35, seed=0, structure_seed=1234, device="cpu", dtype=torch.float32):
+    """Synthetic "network-like" features with realistic class overlap.
+
+    Class centers ~ N(0, sep^2 I) in ``dim`` dims, unit isotropic noise, then a fixed random mixing
+    matrix (correlated features) and a ReLU (non-negative, skewed, like pooled ReLU activations).
+    Train and test share the class structure (``structure_seed``) and differ in ``seed``.
+    """
+    g = torch.Generator().manual_seed(structure_seed + 31 * n_classes + dim)
+    centers = torch.randn(n_classes, dim, generator=g) * sep  # (C, D)
+    mixing = torch.randn(dim, dim, generator=g) / dim**0.5  # (D, D)
+    gs = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, n_classes, (n,), generator=gs)  # (N,)
+    h = (centers[y] + torch.randn(n, dim, generator=gs)) @ mixing  # (N, D)
+    return torch.relu(h + 0.1).to(device=device, dtype=dtype), y.to(device)
+
+
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+# --- linear probe: sklearn vs svc vs fast, same run ------------------------------------------------
+@pytest.fixture(scope="module")
+def probe_data():
+    xtr, ytr = gaussian_mixture(PROBE_N, PROBE_D, PROBE_K, seed=1)
+    xte, yte = gaussian_mixture(PROBE_N // 5, PROBE_D, PROBE_K, seed=2)
+    return xtr, ytr, xte, yte
+
+
+@pytest.fixture(scope="module")
+def sklearn_baseline(probe_data):
+    """LinearSVC(dual=False) on standardized features, timed once (minutes at full size)."""
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    xtr, ytr, xte, yte = probe_data
+    t0 = time.perf_counter()
+    scaler = StandardScaler().fit(xtr.double().numpy())
+    clf = LinearSVC(dual=False).fit(scaler.transform(xtr.double().numpy()), ytr.numpy())
+    pred = torch.as_tensor(clf.predict(scaler.transform(xte.double().numpy())))
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "pred": pred, "acc": (pred == yte).double().mean().item()}
+
+
+def _probe_case(benchmark, probe_data, sklearn_baseline, method, device, min_ratio, check):
+    xtr, ytr, xte, yte = (t.to(device) for t in probe_data)
+    linear_probe_predict(xtr[:2000], ytr[:2000], xte[:10], method)  # warm-up (CUDA context, kernels)
+
+    def run():
+        out = linear_probe_predict(xtr, ytr, xte, method)
+        _sync(device)
+        return out
+
+    pred = benchmark.pedantic(run, rounds=1, iterations=1, warmup_rounds=0).cpu()
+    seconds = benchmark.stats.stats.min
+    acc = (pred == yte.cpu()).double().mean().item()
+    agree = (pred == sklearn_baseline["pred"]).double().mean().item()
+    ratio = sklearn_baseline["seconds"] / seconds
+    benchmark.extra_info.update(
+        sklearn_seconds=round(sklearn_baseline["seconds"], 2), seconds=round(seconds, 3), speedup=round(ratio, 1),
+        acc=acc, sklearn_acc=sklearn_baseline["acc"], agreement=agree, n=PROBE_N, threads=torch.get_num_threads(),
+    )
+    print(f"\n[{method}/{device}] {seconds:.2f}s vs sklearn {sklearn_baseline['seconds']:.1f}s -> {ratio:.1f}x; "
+          f"acc {acc:.4f} vs {sklearn_baseline['acc']:.4f}; agreement {agree:.4f}")
+    check(acc, agree)
+    assert ratio >= min_ratio, f"{method} on {device}: only {ratio:.1f}x faster than LinearSVC (target {min_ratio}x)"
+
+
+def _svc_check(acc, agree):
+    assert agree >= 0.99
+
+
+def _fast_check_factory(sklearn_acc):
+    def check(acc, agree):
+        assert acc >= sklearn_acc - 0.01
+    return check
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_bench_probe_svc(benchmark, probe_data, sklearn_baseline, device):
+    _probe_case(benchmark, probe_data, sklearn_baseline, "svc", device, 20, _svc_check)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_bench_probe_fast(benchmark, probe_data, sklearn_baseline, device):
+    _probe_case(benchmark, probe_data, sklearn_baseline, "fast", device, 100, _fast_check_factory(sklearn_baseline["acc"]))
+
+
+# --- NCC and CDNV at 50,000 x 250 -------------------------------------------------------------------
+@pytest.mark.parametrize("n_classes", [500, 100])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_bench_ncc(benchmark, n_classes, device):
+    x, y = gaussian_mixture(50000, 250, n_classes, seed=3, device=device)
+    ncc_accuracy(x[:1000], y[:1000])  # warm-up
+
+    def run():
+        out = ncc_accuracy(x, y)
+        _sync(device)
+        return out
+
+    acc = benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=0)
+    benchmark.extra_info.update(acc=acc.item(), n_classes=n_classes)
+    assert 1.0 / n_classes < acc.item() <= 1.0
+
+
+@pytest.mark.parametrize("n_classes", [500, 100])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_bench_cdnv(benchmark, n_classes, device):
+    x, y = gaussian_mixture(50000, 250, n_classes, seed=4, device=device)
+    cdnv_parts(x[:2000], y[:2000] % 5)  # warm-up
+
+    def run():
+        out = cdnv_parts(x, y)
+        _sync(device)
+        return out
+
+    parts = benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=0)
+    benchmark.extra_info.update({k: v.item() for k, v in parts.items()}, n_classes=n_classes)
+    assert 0 < parts["cdnv"].item() < float("inf")
+
+
+# --- cost of evaluating one checkpoint --------------------------------------------------------------
+CHECKPOINT_SIZES = {
+    # profile: (layers, dims, n_train, n_test)
+    "quick": (4, 32, 2000, 1000),
+    "small": (4, 64, 10000, 2000),
+}
+LEVELS = {"sample": 100, "class": 10, "superclass": 2}
+
+
+def evaluate_checkpoint(layers):
+    """Every layer x level: NCC train and test accuracy, CDNV parts, fast linear probe."""
+    out = {}
+    for li, (xtr, xte, labels) in enumerate(layers):
+        for level, (ytr, yte) in labels.items():
+            out[li, level, "ncc_train_acc"] = ncc_accuracy(xtr, ytr)
+            out[li, level, "ncc_test_acc"] = ncc_accuracy(xtr, ytr, xte, yte)
+            out.update({(li, level, k): v for k, v in cdnv_parts(xtr, ytr).items()})
+            out[li, level, "linear_test_acc"] = linear_probe_accuracy(xtr, ytr, xte, yte, "fast")
+    return out
+
+
+@pytest.mark.parametrize("profile", list(CHECKPOINT_SIZES))
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_bench_checkpoint_evaluation(benchmark, profile, device):
+    n_layers, dim, n_train, n_test = CHECKPOINT_SIZES[profile]
+    layers = []
+    for li in range(n_layers):
+        labels = {}
+        for level, k in LEVELS.items():
+            xtr, ytr = gaussian_mixture(n_train, dim, k, seed=10 + li, structure_seed=li)
+            xte, yte = gaussian_mixture(n_test, dim, k, seed=100 + li, structure_seed=li)
+            labels[level] = (ytr.to(device), yte.to(device))
+        # one feature matrix per layer: features of the "sample" structure, all levels read it
+        layers.append((xtr.to(device), xte.to(device), labels))
+
+    def run():
+        out = evaluate_checkpoint(layers)
+        _sync(device)
+        return out
+
+    out = benchmark.pedantic(run, rounds=2, iterations=1, warmup_rounds=1)
+    seconds = benchmark.stats.stats.min
+    benchmark.extra_info.update(seconds=round(seconds, 3), profile=profile, evaluations=len(out))
+    print(f"\n[checkpoint {profile}/{device}] {len(out)} numbers in {seconds:.2f}s")
+    assert len(out) == n_layers * len(LEVELS) * 6
