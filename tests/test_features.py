@@ -43,6 +43,15 @@ class TinyBackbone(nn.Module):
         return outs
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Tiny models: intra-op threads only add synchronisation cost (and contend on a shared 2-core box).
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _model(seed: int = 0) -> TinyBackbone:
     torch.manual_seed(seed)
     m = TinyBackbone()
@@ -366,3 +375,27 @@ def test_checkpoint_fingerprint_reads_both_ends(tmp_path):
     big.write_bytes(bytes(data))
     os.utime(big, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert checkpoint_fingerprint(big)["hash"] != fp["hash"]
+
+
+@pytest.mark.benchmark
+def test_benchmark_cache_hit_vs_extraction(tmp_path, benchmark):
+    """A cache hit must be much cheaper than recomputing (ratio against extraction timed in the same run)."""
+    import time
+
+    if benchmark.disabled:
+        pytest.skip("timing only: run with -m benchmark --benchmark-enable")
+    models = pytest.importorskip("sslre.models.resnet_lh")
+    torch.manual_seed(0)
+    net = models.ResLH(depth=3, width=32)
+    imgs = torch.randint(0, 256, (1000, 3, 32, 32), dtype=torch.uint8)
+    ckpt = _write_ckpt(tmp_path / "epoch_0001.pt", seed=0)
+    cache = FeatureCache(tmp_path / "f", loader=lambda p: net, batch_size=250)
+    t0 = time.perf_counter()
+    cache.get(ckpt, "test", imgs)  # miss: extraction + write
+    extract_s = time.perf_counter() - t0
+    feats = benchmark(cache.get, ckpt, "test", imgs)
+    assert cache.misses == 1 and len(feats) == 4
+    hit_s = benchmark.stats.stats.mean
+    benchmark.extra_info["extract_s"] = extract_s
+    benchmark.extra_info["speedup"] = extract_s / hit_s
+    assert extract_s / hit_s > 5, f"cache hit {hit_s:.4f}s vs extraction {extract_s:.4f}s"
