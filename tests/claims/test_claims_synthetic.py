@@ -32,9 +32,9 @@ def measurements(profile):
 """
 
 
-def _run(pytester, effect: float) -> dict:
+def _run(pytester, effect: float, pattern: str = "test_*.py") -> dict:
     pytester.makeconftest(CONFTEST.format(effect=effect))
-    for f in sorted(CLAIMS_DIR.glob("test_*.py")):
+    for f in sorted(CLAIMS_DIR.glob(pattern)):
         shutil.copy(f, pytester.path / f.name)
     out = pytester.path / "out"
     pytester.runpytest_inprocess("-p", "no:cacheprovider", "--import-mode=importlib", f"--sslre-report-dir={out}")
@@ -43,6 +43,15 @@ def _run(pytester, effect: float) -> dict:
 
 def _verdicts(doc: dict) -> dict:
     return {c["id"]: c["verdict"] for c in doc["claims"]}
+
+
+def test_smoke_sec6_claims_on_synthetic_table(pytester):
+    """Fast subset (Sec. 6 file) for the default suite; the full matrix below is small-marked (~20 s each)."""
+    doc = _run(pytester, 1.0, "test_sec6_layers.py")
+    v = _verdicts(doc)
+    assert v["semantic-gains-not-sample"] == "supported" and v["depth-ordering"] == "supported"
+    assert sum(x == "not run" for x in v.values()) == 14
+    assert doc["profile"] == "quick" and doc["dataset"] == "synthetic"
 
 
 @pytest.mark.small
