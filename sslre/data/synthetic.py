@@ -38,6 +38,7 @@ from .base import DataError, DataSplits, ImageSet
 __all__ = ["make_synthetic", "synthetic_splits", "synthetic_hierarchy"]
 
 _SIZE_DEFAULT = 32
+_CHUNK = 1024  # images rendered per block (peak memory ~ 1024 x 8 spots x S x S floats)
 
 
 def synthetic_hierarchy(n_classes: int, n_superclasses: int) -> torch.Tensor:
@@ -71,7 +72,7 @@ def _class_params(n_classes: int, n_superclasses: int) -> dict[str, torch.Tensor
     freq = 2.5 + 2.0 * family.float() + 0.6 * frac
     theta = frac * (math.pi / 2)
     # Spots: families own a radius scale; classes vary radius, count and filled vs ring profile.
-    radius = (0.22 / (1.0 + 0.6 * family.float())) * (0.7 + 0.6 * frac)
+    radius = (0.22 / (1.0 + 0.6 * family.float())) * (0.5 + 1.0 * frac)
     count = torch.round(3 + 5 * (1 - frac)).long()
     ring = (rank % 2).bool()
     return dict(sup=sup, kind=kind, freq=freq, theta=theta, radius=radius, count=count, ring=ring)
@@ -85,7 +86,6 @@ def make_synthetic(
     seed: int = 0,
     image_size: int = _SIZE_DEFAULT,
     name: str = "synthetic",
-    chunk: int = 2048,
 ) -> ImageSet:
     """``n`` synthetic images, classes balanced (class of image k is ``k % n_classes``), from ``seed``.
 
@@ -97,10 +97,11 @@ def make_synthetic(
         raise DataError(f"image_size must be >= 4 pixels, got {image_size}")
     prm = _class_params(n_classes, n_superclasses)
     labels = torch.arange(n, dtype=torch.int64) % n_classes
-    g = torch.Generator().manual_seed(int(seed))
     out = torch.empty(n, 3, image_size, image_size, dtype=torch.uint8)
-    for start in range(0, n, chunk):
-        y = labels[start : start + chunk]
+    for start in range(0, n, _CHUNK):
+        # One seeded stream per fixed-size block: bounded memory, output independent of any batching knob.
+        g = torch.Generator().manual_seed((int(seed) << 24) + start // _CHUNK)
+        y = labels[start : start + _CHUNK]
         out[start : start + y.numel()] = _render(y, prm, g, image_size)
     return ImageSet(
         images=out,

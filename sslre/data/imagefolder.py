@@ -1,0 +1,235 @@
+"""ImageFolder trees (``train/<class>/*.jpg``, ``test/<class>/*.jpg``) and the CIFAR-10 JPEG archive.
+
+:func:`load_imagefolder` reads any such tree into memory (classes in ImageFolder's sorted order,
+images resized to ``image_size`` by shorter-side resize + centre crop when they differ) with an
+optional hierarchy JSON ``{"class": "superclass", ...}``; without one every class is its own
+superclass.
+
+:func:`load_cifar10_jpeg` is dataset ``cifar10-jpeg``: the real CIFAR-10 images shipped as a
+JPEG archive in ``../shared`` (see its README). The archive's sha256 is verified, it is extracted
+once into ``<root>/cifar10-jpeg/`` (extract into a temp folder, then rename: never half a tree),
+and the decoded uint8 tensors are cached as ``<root>/cifar10-jpeg-<S>px.pt`` (written atomically)
+so later loads take about a second.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torchvision.io import ImageReadMode, decode_image
+
+from .base import DataError, DatasetNotFoundError, DataSplits, ImageSet
+from .cifar import CIFAR10_CLASSES, CIFAR10_SUPERCLASSES
+
+__all__ = ["load_imagefolder", "load_cifar10_jpeg", "cifar10_jpeg_archive", "CIFAR10_JPEG_SHA256", "IMAGE_EXTENSIONS"]
+
+CIFAR10_JPEG_SHA256 = "17e5ce101ca948c5febc5b70df6cd73f5ee7e810110dd0fda76271d248c872df"
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+_CACHE_VERSION = 1
+
+
+def _fit(img: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (3, h, w) -> (3, size, size): shorter side to ``size`` (antialiased bilinear), centre crop."""
+    _, h, w = img.shape
+    if h == size and w == size:
+        return img
+    s = size / min(h, w)
+    nh, nw = max(size, round(h * s)), max(size, round(w * s))
+    x = F.interpolate(img[None].float(), size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)[0]
+    top, left = (nh - size) // 2, (nw - size) // 2
+    return x[:, top : top + size, left : left + size].round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _read_split(split_dir: Path, classes: tuple[str, ...], image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All images under ``split_dir/<class>/`` -> ((N, 3, S, S) uint8, (N,) int64), sorted by class then file."""
+    imgs: list[torch.Tensor] = []
+    labels: list[int] = []
+    for c, cls in enumerate(classes):
+        folder = split_dir / cls
+        if not folder.is_dir():
+            continue  # a class may be absent from one split
+        for p in sorted(folder.iterdir()):
+            if p.suffix.lower() not in IMAGE_EXTENSIONS or not p.is_file():
+                continue
+            try:
+                raw = torch.frombuffer(bytearray(p.read_bytes()), dtype=torch.uint8)
+                img = decode_image(raw, mode=ImageReadMode.RGB)  # (3, h, w) uint8
+            except Exception as e:  # decode errors name the file, not just the codec
+                raise DataError(f"cannot decode image {p}: {e}") from e
+            imgs.append(_fit(img, image_size))
+            labels.append(c)
+    if not imgs:
+        return torch.empty(0, 3, image_size, image_size, dtype=torch.uint8), torch.empty(0, dtype=torch.int64)
+    return torch.stack(imgs), torch.tensor(labels, dtype=torch.int64)
+
+
+def _hierarchy(classes: tuple[str, ...], hierarchy: str | os.PathLike | dict | None) -> tuple[torch.Tensor, tuple[str, ...]]:
+    """(C,) superclass id per class and the superclass names (in order of first appearance)."""
+    if hierarchy is None:
+        return torch.arange(len(classes)), classes
+    if isinstance(hierarchy, dict):
+        table = hierarchy
+    else:
+        path = Path(hierarchy)
+        if not path.is_file():
+            raise DatasetNotFoundError(f"hierarchy JSON {path} does not exist")
+        try:
+            table = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise DataError(f"hierarchy JSON {path} is not valid JSON: {e}") from e
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise DataError('hierarchy must map each class name to a superclass name: {"class": "superclass", ...}')
+    missing = [c for c in classes if c not in table]
+    if missing:
+        raise DataError(f"hierarchy has no superclass for class(es) {missing}")
+    names: list[str] = []
+    for c in classes:
+        if table[c] not in names:
+            names.append(table[c])
+    return torch.tensor([names.index(table[c]) for c in classes], dtype=torch.int64), tuple(names)
+
+
+def load_imagefolder(
+    path: str | os.PathLike,
+    *,
+    hierarchy: str | os.PathLike | dict | None = None,
+    image_size: int = 32,
+    name: str | None = None,
+) -> DataSplits:
+    """An ImageFolder tree with ``train/`` and ``test/`` splits; see the module docstring."""
+    root = Path(path).expanduser()
+    for split in ("train", "test"):
+        if not (root / split).is_dir():
+            raise DatasetNotFoundError(
+                f"image folder {root} has no '{split}/' directory; expected {root}/train/<class>/*.jpg "
+                f"and {root}/test/<class>/*.jpg"
+            )
+    # ImageFolder's rule: classes are the sorted sub-folder names (of train, the defining split).
+    classes = tuple(sorted(d.name for d in (root / "train").iterdir() if d.is_dir()))
+    if not classes:
+        raise DatasetNotFoundError(f"image folder {root}/train has no class sub-directories")
+    extra = sorted({d.name for d in (root / "test").iterdir() if d.is_dir()} - set(classes))
+    if extra:
+        raise DataError(f"test/ has class folder(s) {extra} that train/ lacks")
+    to_super, sup_names = _hierarchy(classes, hierarchy)
+    name = name or f"imagefolder:{root.name}"
+    sets = {}
+    for split in ("train", "test"):
+        x, y = _read_split(root / split, classes, image_size)
+        sets[split] = ImageSet(x, y, to_super[y], classes, sup_names, f"{name}/{split}")
+    return DataSplits(train=sets["train"], test=sets["test"])
+
+
+# --------------------------------------------------------------------------------------------
+# CIFAR-10 JPEG archive
+# --------------------------------------------------------------------------------------------
+def cifar10_jpeg_archive() -> Path:
+    """Where the archive is: ``$SSLRE_CIFAR10_JPEG``, else ``../shared/data/cifar10-jpeg/...`` beside the
+    repository, else ``/work/shared/data/cifar10-jpeg/...`` (first that exists; the last if none does)."""
+    env = os.environ.get("SSLRE_CIFAR10_JPEG")
+    if env:
+        return Path(env).expanduser()
+    repo = Path(__file__).resolve().parents[2]
+    rel = Path("shared") / "data" / "cifar10-jpeg" / "cifar10-jpeg.tar.gz"
+    for cand in (repo.parent / rel, Path("/work") / rel):
+        if cand.is_file():
+            return cand
+    return Path("/work") / rel
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _extract_once(archive: Path, dest: Path) -> None:
+    """Extract ``archive`` to ``dest`` unless it is there; atomic: temp folder beside ``dest``, then rename."""
+    if dest.is_dir():
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            # The 'data' filter refuses absolute paths, links out of the tree and device files.
+            tar.extractall(tmp, filter="data")
+        try:
+            os.replace(tmp, dest)
+        except OSError:
+            if not dest.is_dir():  # another process won the race: keep theirs, drop ours
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _atomic_save(obj: object, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_cifar10_jpeg(
+    root: str | os.PathLike, *, archive: str | os.PathLike | None = None, image_size: int = 32
+) -> DataSplits:
+    """Dataset ``cifar10-jpeg``: real CIFAR-10 (50,000 / 10,000 images) with the animal/vehicle hierarchy."""
+    arch = Path(archive) if archive else cifar10_jpeg_archive()
+    if not arch.is_file():
+        raise DatasetNotFoundError(
+            f"CIFAR-10 JPEG archive not found at {arch}. Set $SSLRE_CIFAR10_JPEG to the path of "
+            "cifar10-jpeg.tar.gz (sha256 " + CIFAR10_JPEG_SHA256[:12] + "...), or put it at "
+            "../shared/data/cifar10-jpeg/ beside the repository."
+        )
+    digest = _sha256(arch)
+    if digest != CIFAR10_JPEG_SHA256:
+        raise DataError(f"{arch} has sha256 {digest}, expected {CIFAR10_JPEG_SHA256} (corrupt or different file)")
+    root = Path(root).expanduser()
+    cache = root / f"cifar10-jpeg-{image_size}px.pt"
+    if cache.is_file():
+        try:
+            blob = torch.load(cache, map_location="cpu", weights_only=True)
+            if blob.get("version") == _CACHE_VERSION and blob.get("sha256") == digest:
+                return _cifar10_jpeg_splits(blob)
+        except Exception:  # an unreadable cache is rebuilt, never trusted
+            pass
+    tree = root / "cifar10-jpeg"
+    _extract_once(arch, tree)
+    for cls in CIFAR10_CLASSES:
+        if not (tree / "train" / cls).is_dir():
+            raise DataError(f"{tree} does not hold train/{cls}/ (a stale or foreign tree? delete it to re-extract)")
+    blob = {"version": _CACHE_VERSION, "sha256": digest}
+    for split in ("train", "test"):
+        x, y = _read_split(tree / split, CIFAR10_CLASSES, image_size)
+        blob[f"{split}_images"], blob[f"{split}_labels"] = x, y
+    _atomic_save(blob, cache)
+    return _cifar10_jpeg_splits(blob)
+
+
+def _cifar10_jpeg_splits(blob: dict) -> DataSplits:
+    to_super = torch.tensor(
+        [list(CIFAR10_SUPERCLASSES).index(next(s for s, m in CIFAR10_SUPERCLASSES.items() if c in m))
+         for c in CIFAR10_CLASSES]
+    )
+    sets = {
+        split: ImageSet(
+            blob[f"{split}_images"], blob[f"{split}_labels"], to_super[blob[f"{split}_labels"]],
+            CIFAR10_CLASSES, tuple(CIFAR10_SUPERCLASSES), f"cifar10-jpeg/{split}",
+        )
+        for split in ("train", "test")
+    }
+    return DataSplits(**sets)
