@@ -174,3 +174,17 @@ def test_ensure_runs_trains_missing_when_asked(tmp_path, monkeypatch):
     monkeypatch.setattr(ex, "train_run", lambda spec, seed, runs_dir, progress=True: calls.append((spec.name, seed)))
     ex.ensure_runs("quick", tmp_path, train_missing=True, names=["vicreg", "simclr"])
     assert calls == [("vicreg", 0), ("vicreg", 1), ("simclr", 0)]
+
+
+def test_plan_formats(tmp_path):
+    import json as _json
+
+    from sslre.plan import plan
+
+    lines = plan("small", tmp_path).splitlines()
+    assert lines == ex.plan_commands("small", tmp_path)
+    entries = _json.loads(plan("small", tmp_path, "json"))
+    assert [e["command"] for e in entries] == lines and not any(e["done"] for e in entries)
+    assert f"--array=0-{len(lines) - 1}" in plan("small", tmp_path, "slurm")
+    with pytest.raises(ValueError, match="format 'xml'"):
+        plan("small", tmp_path, "xml")
