@@ -15,7 +15,9 @@ Choices the paper leaves open, and what this module does
 * **Optimiser.** App. A.3: Adam + cosine annealing; ResNet-18 lr 0.05, ViT lr 0.001 with weight decay 5e-5.
   Those are the defaults here (``lr=None``). At tiny scale (a few thousand images, a few epochs) Adam with
   lr 0.05 makes ResNet-18 diverge or stall on one class, so :mod:`sslre.experiments` passes lr 1e-3 for the
-  quick/small profiles; the lr used is recorded in ``targets.json``. A non-finite loss stops training with
+  quick/small profiles; the lr used is recorded in ``targets.json``. (Measured: standard ResNet-18, 2,000
+  images, batch 256, 4 epochs: lr 0.05 predicted a single class after epochs 1 and 2 and reached 19% train
+  accuracy at epoch 4; lr 1e-3 reached 100%.) A non-finite loss stops training with
   a :class:`TargetError` naming the lr.
 * **No augmentation** while training the generator (the paper does not mention any; the targets are a
   function of the un-augmented images, which is what the probes read).
@@ -29,7 +31,9 @@ Choices the paper leaves open, and what this module does
   are first estimated on the train split (one pass in train mode, cumulative average, no weight changes);
   the predictions are still the network's deterministic class predictions at initialisation, now with data
   statistics like every later snapshot. Training itself is untouched (it starts from the original network).
-  ``targets.json`` records ``init_bn`` = ``calibrated`` or ``placeholder``.
+  ``targets.json`` records ``init_bn`` = ``calibrated`` or ``placeholder``. Measured on a 2,000-image
+  10-class synthetic set: a standard-width ResNet-18 at initialisation with placeholder statistics predicted
+  one class for all 2,000 images; with calibrated statistics it used 6 classes (one of them for 1,711 images).
 * **Degenerate levels.** Even so, an untrained classifier can put most images in a few classes. Every level
   records the number of distinct predicted classes and the class counts per split; a level whose predictions
   on the ``train`` split use fewer than 2 classes, or give some predicted class fewer than 2 images, is marked
@@ -512,14 +516,20 @@ def _train(kind, train, eval_sets, out, request, snaps, epochs, seed, batch_size
     state_path = out / "generator_state.pt"
     # fork_rng: the generator's seeding must not disturb the caller's global RNG (nor be disturbed by it).
     fork_devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
+    steps_per_epoch = len(_batches(torch.arange(len(train)), batch_size))
+
+    def fresh():
+        """Initial model, optimiser, schedule and data-order RNG for ``seed``."""
         torch.manual_seed(seed)
-        model = (classifier(num_classes) if classifier is not None else
-                 _build_classifier(kind, num_classes, model_kwargs)).to(dev)
-        opt = torch.optim.Adam(model.parameters(), lr=lr_used, weight_decay=wd_used)
-        steps_per_epoch = len(_batches(torch.arange(len(train)), batch_size))
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
-        shuffle = torch.Generator().manual_seed(seed)
+        net = (classifier(num_classes) if classifier is not None else
+               _build_classifier(kind, num_classes, model_kwargs)).to(dev)
+        adam = torch.optim.Adam(net.parameters(), lr=lr_used, weight_decay=wd_used)
+        # Cosine annealing to 0 over every step of the run (App. A.3), stepped per batch.
+        cos = torch.optim.lr_scheduler.CosineAnnealingLR(adam, T_max=epochs * steps_per_epoch)
+        return net, adam, cos, torch.Generator().manual_seed(seed)
+
+    with torch.random.fork_rng(devices=fork_devices):
+        model, opt, sched, shuffle = fresh()
         labels: dict[int, dict[str, Tensor]] = {}
         start_epoch = 0
         init_bn = "calibrated" if calibrate_init_bn else "placeholder"
@@ -541,7 +551,9 @@ def _train(kind, train, eval_sets, out, request, snaps, epochs, seed, batch_size
             except Exception as exc:  # noqa: BLE001 - an unusable resume point means: start again
                 log.warning("ignoring resume state %s (%s: %s); training from scratch", state_path,
                             type(exc).__name__, exc)
+                model, opt, sched, shuffle = fresh()  # nothing half-loaded survives
                 labels, start_epoch = {}, 0
+                init_bn = "calibrated" if calibrate_init_bn else "placeholder"
 
         def snapshot(epoch: int) -> None:
             net = model

@@ -339,3 +339,13 @@ def test_num_threads_restored(tmp_path):
     assert torch.get_num_threads() == before
     with pytest.raises(TargetError, match="num_threads"):
         _train(tmp_path, "t2", num_threads=0)
+
+
+def test_foreign_resume_state_is_ignored(tmp_path):
+    ref = _train(tmp_path, "ref")
+    out = tmp_path / "bad"
+    out.mkdir()
+    torch.save({"request": {"something": "else"}, "model": {}}, out / "generator_state.pt")
+    got = _train(tmp_path, "bad")
+    for la, lb in zip(ref.levels, got.levels):
+        assert torch.equal(la.labels["test"], lb.labels["test"])
