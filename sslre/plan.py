@@ -1,32 +1,295 @@
-"""``sslre plan``: every run a profile's claims need, one command each (for a shell, a queue or SLURM)."""
+"""``sslre plan``: every training run a profile's claims need, as commands for one GPU, N GPUs or a SLURM array.
+
+The run matrix comes from :func:`sslre.experiments.runs_for` (aliases left out: they reuse another run's folder).
+Each run (one name x one seed) gets
+
+- ``command``: the exact ``sslre train ...`` line (or ``python -m sslre.experiments train-run ...`` for the
+  random-target generators), from :func:`sslre.experiments.train_command`;
+- ``torchrun_command``: the same run on ``$GPUS`` processes (``torchrun --nproc_per_node=$GPUS -m sslre.cli
+  train ...``; the global batch stays ``batch_size``, see :mod:`sslre.train`); ``None`` for the target generators,
+  which train on one device;
+- ``run_dir``, whether it is already ``done``, and ``gpu_hours``: an estimate from
+  :data:`GPU_SECONDS_PER_IMAGE_EPOCH`, a table filled from a real GPU measurement (``tools/gpu_check.sh``).
+  Where the table has nothing to go on the plan says ``unmeasured``: it never estimates from CPU timings.
+
+Every command is idempotent: a finished run (``RUN/DONE``) returns at once, an unfinished one resumes from
+``RUN/checkpoints/last.pt``. That is what makes the SLURM array (``--format slurm``) safe to requeue.
+
+Formats (:func:`plan`): ``lines`` (a commented header, then one tab-separated line per run: run, GPU-hours,
+state, run dir, command, torchrun command), ``json`` (for scripts), ``slurm`` (a ``#SBATCH --array=0-N`` script whose
+task ``$SLURM_ARRAY_TASK_ID`` runs run number ``$SLURM_ARRAY_TASK_ID`` of the plan).
+"""
 from __future__ import annotations
 
 import json
+import math
+import shlex
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Optional
 
-from sslre.experiments import default_runs_dir, plan_commands, run_is_complete, runs_for
+from sslre.config import Config, ConfigError, parse_arch
+from sslre.experiments import RunSpec, default_runs_dir, run_is_complete, runs_for, train_command
+
+#: One GPU's wall-clock seconds per training image per epoch, keyed ``"method/arch/precision"`` with precision
+#: ``bf16`` (``amp=True``) or ``fp32`` (e.g. ``"vicreg/RES-5-250/fp32"``), or ``"targets/resnet18"`` /
+#: ``"targets/vit"``, as measured by ``tools/gpu_check.sh`` (steady-state images/s of the full-profile setting:
+#: batch 256, channels_last, 50,000 images). Empty means unmeasured: every estimate then prints "unmeasured".
+#: CPU timings never go here.
+GPU_SECONDS_PER_IMAGE_EPOCH: dict[str, float] = {}
+
+#: Where the numbers in :data:`GPU_SECONDS_PER_IMAGE_EPOCH` come from (device, torch, date, settings).
+GPU_MEASUREMENT: dict[str, str] = {}
+
+#: Training images per epoch of the datasets whose size is fixed (train split); others need ``train_subset``.
+DATASET_TRAIN_IMAGES = {"cifar10": 50_000, "cifar100": 50_000, "cifar10-jpeg": 50_000, "food101": 75_750}
+
+FORMATS = ("lines", "json", "slurm")
 
 
-def plan(profile: str, runs_dir: Path | str | None = None, fmt: str = "lines") -> str:
-    """``lines``: one command per line; ``json``: a list of {run, seed, run_dir, done, command};
-    ``slurm``: a job-array script whose task i runs command i."""
+@dataclass(frozen=True)
+class PlannedRun:
+    """One line of the plan (see the module docstring)."""
+
+    name: str
+    seed: int
+    kind: str                        # train | targets
+    run_dir: str
+    command: str
+    torchrun_command: Optional[str]
+    images_per_epoch: Optional[int]
+    epochs: int
+    gpu_hours: Optional[float]       # None = unmeasured
+    estimate: str                    # measured | scaled from <key> | unmeasured
+    done: bool
+    claims: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}-s{self.seed}"
+
+
+def _head_macs(config: Config, width: int) -> int:
+    if config.method == "supervised":
+        return width * 100  # linear classifier: negligible next to the convolutions
+    return width * config.proj_hidden + config.proj_hidden * config.proj_out
+
+
+def macs_per_view(config: Config) -> int:
+    """Multiply-accumulates of one forward of one view through RES-L-H + head at ``config.image_size`` px.
+
+    Stem: 2x2 stride-2 convs (3 -> H at S/2, H -> H at S/4); blocks: two 3x3 convs of H channels at S/4 each.
+    Only used to *scale* a measured GPU time to another architecture.
+    """
+    depth, width = parse_arch(config.arch)
+    s2, s4 = (config.image_size // 2) ** 2, (config.image_size // 4) ** 2
+    stem = s2 * 3 * width * 4 + s4 * width * width * 4
+    blocks = depth * 2 * s4 * width * width * 9
+    return stem + blocks + _head_macs(config, width)
+
+
+def _views(config: Config) -> int:
+    return 1 if config.method == "supervised" else 2
+
+
+def precision(config: Config) -> str:
+    """``bf16`` when the run trains under bf16 autocast (``amp``, CUDA), else ``fp32``."""
+    return "bf16" if config.amp else "fp32"
+
+
+def images_per_epoch(config: Config) -> Optional[int]:
+    """Training images per epoch (``train_subset`` if set, else the dataset's train split; None if unknown)."""
+    if config.train_subset > 0:
+        return int(config.train_subset)
+    return DATASET_TRAIN_IMAGES.get(config.dataset)
+
+
+def seconds_per_image_epoch(config: Config, table: dict[str, float] | None = None) -> tuple[Optional[float], str]:
+    """GPU seconds per image per epoch for ``config`` and how it was obtained.
+
+    ``measured``: the table holds ``method/arch/precision`` (precision from ``config.amp``). ``scaled from K``:
+    the table holds another architecture K, same precision, of the same method or else of a two-view method; the
+    time is scaled by forward MACs x views -- a rough guide that *under*-estimates narrow nets, which leave a GPU
+    idle. ``unmeasured``: nothing to scale from.
+    """
+    table = GPU_SECONDS_PER_IMAGE_EPOCH if table is None else table
+    prec = precision(config)
+    key = f"{config.method}/{config.arch}/{prec}"
+    if key in table:
+        return float(table[key]), "measured"
+    # Prefer a measurement of the same method, then any two-view method (SimCLR and VICReg share the network).
+    ours = [k for k in table if k.count("/") == 2 and k.endswith(f"/{prec}") and "/RES-" in k]
+    same = sorted(k for k in ours if k.startswith(f"{config.method}/"))
+    other = sorted(k for k in ours if k.split("/")[0] in ("vicreg", "simclr"))
+    for ref_key in same + other:
+        ref_method, ref_arch, _ = ref_key.split("/")
+        ref = config.replace(method=ref_method, arch=ref_arch)
+        scale = (macs_per_view(config) * _views(config)) / (macs_per_view(ref) * _views(ref))
+        return float(table[ref_key]) * scale, f"scaled from {ref_key}"
+    return None, "unmeasured"
+
+
+def _planned(spec: RunSpec, seed: int, runs_dir: Path, table: dict[str, float]) -> PlannedRun:
+    config = spec.config_for(seed)
+    run_dir = spec.run_dir(runs_dir, seed)
+    command = train_command(spec, seed, runs_dir)
+    if spec.kind == "targets":
+        torchrun = None
+        key = f"targets/{spec.target.kind}"
+        n, epochs = images_per_epoch(config), spec.target.epochs
+        per, how = (float(table[key]), "measured") if key in table else (None, "unmeasured")
+    else:
+        args = shlex.split(command)
+        if args[:2] != ["sslre", "train"]:  # pragma: no cover - train_command's contract
+            raise ValueError(f"unexpected train command {command!r}")
+        # $GPUS stays unquoted so the shell (or the SLURM script) fills it in.
+        torchrun = "torchrun --nproc_per_node=$GPUS -m sslre.cli train " + " ".join(shlex.quote(a) for a in args[2:])
+        n, epochs = images_per_epoch(config), config.epochs
+        per, how = seconds_per_image_epoch(config, table)
+    hours = per * n * epochs / 3600.0 if (per is not None and n is not None) else None
+    if hours is None:
+        how = "unmeasured"
+    return PlannedRun(spec.name, seed, spec.kind, str(run_dir), command, torchrun, n, epochs, hours, how,
+                      run_is_complete(spec, run_dir), tuple(spec.claims))
+
+
+def plan_runs(profile: str, runs_dir: str | Path | None = None,
+              table: dict[str, float] | None = None) -> list[PlannedRun]:
+    """Every (run, seed) of ``profile``'s registry, in registry order (aliases left out)."""
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(profile)
-    if fmt == "lines":
-        return "\n".join(plan_commands(profile, runs_dir))
-    entries = []
+    table = GPU_SECONDS_PER_IMAGE_EPOCH if table is None else table
+    out = []
     for spec in runs_for(profile).values():
         if spec.kind == "alias":
             continue
-        for seed in spec.seeds:
-            from sslre.experiments import train_command
+        out.extend(_planned(spec, seed, runs_dir, table) for seed in spec.seeds)
+    return out
 
-            d = spec.run_dir(runs_dir, seed)
-            entries.append({"run": spec.name, "seed": seed, "run_dir": str(d),
-                            "done": run_is_complete(spec, d), "command": train_command(spec, seed, runs_dir)})
-    if fmt == "json":
-        return json.dumps(entries, indent=1)
-    if fmt == "slurm":
-        cmds = "\n".join(f"  {json.dumps(e['command'])}" for e in entries)
-        return (f"#!/bin/bash\n#SBATCH --job-name=sslre-{profile}\n#SBATCH --array=0-{len(entries) - 1}\n"
-                f"CMDS=(\n{cmds}\n)\neval \"${{CMDS[$SLURM_ARRAY_TASK_ID]}}\"\n")
-    raise ValueError(f"format {fmt!r} is unknown; allowed: lines, json, slurm")
+
+def _hours(h: Optional[float]) -> str:
+    return "unmeasured" if h is None else f"{h:.1f}"
+
+
+def _total(runs: list[PlannedRun]) -> tuple[Optional[float], int]:
+    """Sum of the estimated GPU-hours of the runs not done yet, and how many of those are unmeasured."""
+    todo = [r for r in runs if not r.done]
+    known = [r.gpu_hours for r in todo if r.gpu_hours is not None]
+    return (sum(known) if known else None), len(todo) - len(known)
+
+
+def _measurement_note() -> str:
+    if not GPU_SECONDS_PER_IMAGE_EPOCH:
+        return "GPU time per image-epoch: unmeasured (run tools/gpu_check.sh on a GPU and fill sslre.plan.GPU_SECONDS_PER_IMAGE_EPOCH)"
+    where = ", ".join(f"{k}={v}" for k, v in sorted(GPU_MEASUREMENT.items())) or "source not recorded"
+    return f"GPU time per image-epoch measured on: {where}"
+
+
+def format_lines(profile: str, runs: list[PlannedRun], runs_dir: Path) -> str:
+    total, unmeasured = _total(runs)
+    todo = sum(not r.done for r in runs)
+    head = [
+        f"# sslre plan --profile {profile}: {len(runs)} runs ({todo} to do) under {runs_dir}",
+        f"# estimated GPU-hours still to do: {_hours(total)}"
+        + (f" (+ {unmeasured} unmeasured run(s))" if unmeasured and total is not None else ""),
+        f"# {_measurement_note()}",
+        "# every command is idempotent and resumes from RUN/checkpoints/last.pt; on N GPUs set GPUS=N and use the "
+        "torchrun command",
+        "# run\tgpu_hours\tstate\trun_dir\tcommand\ttorchrun_command",
+    ]
+    rows = [
+        "\t".join([r.label, _hours(r.gpu_hours), "done" if r.done else "todo", r.run_dir, r.command,
+                   r.torchrun_command or "-"])
+        for r in runs
+    ]
+    return "\n".join(head + rows)
+
+
+def format_json(profile: str, runs: list[PlannedRun], runs_dir: Path) -> str:
+    total, unmeasured = _total(runs)
+    doc = {
+        "profile": profile,
+        "runs_dir": str(runs_dir),
+        "gpu_seconds_per_image_epoch": dict(GPU_SECONDS_PER_IMAGE_EPOCH),
+        "gpu_measurement": dict(GPU_MEASUREMENT),
+        "total_gpu_hours_todo": total,
+        "unmeasured_runs_todo": unmeasured,
+        "runs": [{**asdict(r), "run": r.label, "claims": list(r.claims)} for r in runs],
+    }
+    return json.dumps(doc, indent=2, allow_nan=False)
+
+
+def _slurm_time(runs: list[PlannedRun]) -> str:
+    # Wall limit per task: the longest estimate + 25 %, capped at 48 h (requeue + resume cover longer runs);
+    # 48 h when unmeasured.
+    known = [r.gpu_hours for r in runs if r.gpu_hours is not None]
+    hours = 48 if not known or len(known) < len(runs) else min(48, max(1, math.ceil(1.25 * max(known))))
+    return f"{hours}:00:00"
+
+
+def format_slurm(profile: str, runs: list[PlannedRun], runs_dir: Path) -> str:
+    """A SLURM array script: task i runs plan line i (torchrun on ``$GPUS`` GPUs when > 1), requeued on preemption."""
+    if not runs:
+        raise ConfigError(f"profile {profile!r} has no runs to schedule")
+    total, unmeasured = _total(runs)
+    cmds = "\n".join(f"  {shlex.quote(r.command)}  # {i}: {r.label}" for i, r in enumerate(runs))
+    tcmds = "\n".join(f"  {shlex.quote(r.torchrun_command or '')}  # {i}: {r.label}" for i, r in enumerate(runs))
+    log_dir = runs_dir / "slurm-logs"
+    return f"""#!/bin/bash
+# Generated by `sslre plan --profile {profile} --format slurm`: {len(runs)} runs under {runs_dir}.
+# Estimated GPU-hours still to do: {_hours(total)}{f" (+ {unmeasured} unmeasured)" if unmeasured and total is not None else ""}.
+# {_measurement_note()}
+# Submit from the sslre checkout:  mkdir -p {shlex.quote(str(log_dir))} && sbatch this_script.sh
+# Multi-GPU tasks: add --gres=gpu:N and export SSLRE_GPUS=N (each run then uses torchrun on N GPUs).
+# Runs are idempotent (RUN/DONE) and resume from RUN/checkpoints/last.pt, so a preempted or timed-out task that
+# is requeued continues where it stopped; a finished task is a no-op.
+#SBATCH --job-name=sslre-{profile}
+#SBATCH --array=0-{len(runs) - 1}
+#SBATCH --gres=gpu:1
+#SBATCH --cpus-per-task=8
+#SBATCH --time={_slurm_time(runs)}
+#SBATCH --requeue
+#SBATCH --signal=B:USR1@300
+#SBATCH --open-mode=append
+#SBATCH --output={log_dir}/%x-%A_%a.out
+set -euo pipefail
+
+export SSLRE_RUNS={shlex.quote(str(runs_dir))}
+GPUS="${{SSLRE_GPUS:-1}}"
+
+CMDS=(
+{cmds}
+)
+TORCHRUN_CMDS=(
+{tcmds}
+)
+
+task="${{SLURM_ARRAY_TASK_ID:?run this script with sbatch (SLURM_ARRAY_TASK_ID is not set)}}"
+if [ "$task" -lt 0 ] || [ "$task" -ge "${{#CMDS[@]}}" ]; then
+  echo "sslre: array task $task is outside 0..$(( ${{#CMDS[@]}} - 1 ))" >&2
+  exit 2
+fi
+cmd="${{CMDS[$task]}}"
+if [ "$GPUS" -gt 1 ] && [ -n "${{TORCHRUN_CMDS[$task]}}" ]; then
+  cmd="${{TORCHRUN_CMDS[$task]}}"
+fi
+
+# Near the time limit SLURM sends USR1: requeue this array task; it resumes from last.pt.
+requeue() {{
+  echo "sslre: time limit near, requeueing task $task" >&2
+  scontrol requeue "${{SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}}_$task"
+}}
+trap requeue USR1
+
+echo "sslre: task $task on $(hostname): $cmd"
+eval "$cmd" &
+wait $!
+"""
+
+
+def plan(profile: str, runs_dir: str | Path | None = None, fmt: str = "lines") -> str:
+    """The plan of ``profile`` in format ``fmt`` (``lines`` | ``json`` | ``slurm``), as text (``sslre plan``)."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"plan format {fmt!r} is unknown; allowed: {', '.join(FORMATS)}")
+    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(profile)
+    runs = plan_runs(profile, runs_dir)
+    return {"lines": format_lines, "json": format_json, "slurm": format_slurm}[fmt](profile, runs, runs_dir)

@@ -1,0 +1,118 @@
+"""GPU path = CPU path: ``device``, ``amp``, ``channels_last`` and ``compile`` change only *how* the same training
+step runs (``sslre.train.train_step`` on ``StepModule`` for every device), never which code computes the loss.
+
+CPU tests pin: the step function is the same object whatever the config asks for; ``amp`` is ignored on CPU
+(bit-identical run); ``channels_last`` gives the same losses within float round-off. The ``gpu`` test trains two
+quick-profile steps on CUDA through the same function (skipped without CUDA).
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import sslre.train as train_mod
+from sslre.checkpoint import read_checkpoint
+from sslre.config import profile_config
+from sslre.data.base import ImageSet
+
+
+def _data(n=64, seed=0) -> ImageSet:
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 4
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)  # (N, 3, 32, 32)
+    return ImageSet(images, labels, labels // 2, ("a", "b", "c", "d"), ("x", "y"), "tiny/train")
+
+
+def _config(**kw):
+    base = dict(arch="RES-1-8", proj_hidden=16, proj_out=8, batch_size=16, epochs=1, checkpoint_epochs=(0, 1),
+                num_threads=1, device="cpu", lr=0.01)
+    base.update(kw)
+    return profile_config("quick", **base)
+
+
+def _rows(run):
+    return [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+
+
+class _Spy:
+    """Wraps train_step, recording the device and model type of every call."""
+
+    def __init__(self):
+        self.real = train_mod.train_step
+        self.calls = []
+
+    def __call__(self, model, images, *args, **kw):
+        self.calls.append((images.device.type, type(model).__name__, images.dtype))
+        return self.real(model, images, *args, **kw)
+
+
+@pytest.mark.parametrize("kw", [{}, {"amp": True}, {"channels_last": True}, {"compile": True},
+                                {"method": "simclr"}, {"method": "supervised"}])
+def test_every_setting_runs_the_one_train_step(tmp_path, monkeypatch, kw):
+    spy = _Spy()
+    monkeypatch.setattr(train_mod, "train_step", spy)
+    train_mod.train(_config(**kw), tmp_path / "run", progress=False, data=_data())
+    # epoch 0 (measure only) + epoch 1: 64 / 16 = 4 steps each, all through train_step on a StepModule, uint8 in
+    assert spy.calls == [("cpu", "StepModule", torch.uint8)] * 8
+
+
+def test_amp_is_ignored_on_cpu(tmp_path):
+    data = _data()
+    a = train_mod.train(_config(), tmp_path / "a", progress=False, data=data)
+    b = train_mod.train(_config(amp=True), tmp_path / "b", progress=False, data=data)
+    wa, wb = (read_checkpoint(r / "checkpoints" / "last.pt")["model"] for r in (a, b))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert [r["loss_total"] for r in _rows(a)] == [r["loss_total"] for r in _rows(b)]
+
+
+def test_autocast_is_a_no_op_off_cuda():
+    config = _config(amp=True)
+    with train_mod._autocast(torch.device("cpu"), config):
+        assert not torch.is_autocast_enabled("cpu")
+        y = torch.ones(2, 2) @ torch.ones(2, 2)  # (2, 2)
+    assert y.dtype == torch.float32
+
+
+def test_channels_last_on_cpu_gives_the_same_losses(tmp_path):
+    data = _data()
+    a = train_mod.train(_config(epochs=2, checkpoint_epochs=(0, 2)), tmp_path / "a", progress=False, data=data)
+    b = train_mod.train(_config(epochs=2, checkpoint_epochs=(0, 2), channels_last=True), tmp_path / "b",
+                        progress=False, data=data)
+    ra, rb = _rows(a), _rows(b)
+    assert len(ra) == len(rb) == 3
+    for x, y in zip(ra, rb):
+        for k in ("loss_total", "loss_invariance", "loss_regularization"):
+            # Different convolution kernels sum in another order: equal up to float32 round-off.
+            assert y[k] == pytest.approx(x[k], rel=1e-4), (x["epoch"], k)
+    wa = read_checkpoint(a / "checkpoints" / "last.pt")["model"]
+    wb = read_checkpoint(b / "checkpoints" / "last.pt")["model"]
+    for k in wa:
+        # Checkpoint tensors are plain (contiguous) CPU tensors whatever the memory format in training.
+        assert wb[k].shape == wa[k].shape
+        assert torch.allclose(wb[k].contiguous(), wa[k], rtol=1e-3, atol=1e-5), k
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("amp", [True, False])
+def test_two_quick_profile_steps_on_cuda(tmp_path, monkeypatch, amp):
+    """2 training steps of the quick profile on CUDA: the uint8 split lives on the GPU, the augmentation runs there,
+    the same train_step is called, and the losses match a CPU run of the same config (bf16: loosely)."""
+    spy = _Spy()
+    monkeypatch.setattr(train_mod, "train_step", spy)
+    data = _data(n=256)
+    kw = dict(arch="RES-3-32", proj_hidden=256, proj_out=256, batch_size=128, channels_last=True, amp=amp)
+    gpu = train_mod.train(_config(device="cuda", **kw), tmp_path / "gpu", progress=False, data=data)
+    assert spy.calls == [("cuda", "StepModule", torch.uint8)] * 4  # epoch 0: 2 steps, epoch 1: 2 steps
+    monkeypatch.setattr(train_mod, "train_step", spy.real)
+    cpu = train_mod.train(_config(device="cpu", **kw), tmp_path / "cpu", progress=False, data=data)
+    rg, rc = _rows(gpu), _rows(cpu)
+    assert rg[1]["steps"] == 2 and all(torch.isfinite(torch.tensor(r["loss_total"])) for r in rg)
+    # The augmentation draws come from the same CPU generator, so both devices see the same views; the numbers
+    # differ only by kernel round-off (fp32) or by bf16 rounding.
+    rel = 5e-2 if amp else 1e-3
+    for x, y in zip(rc, rg):
+        assert y["loss_total"] == pytest.approx(x["loss_total"], rel=rel), x["epoch"]
+    ckpt = read_checkpoint(gpu / "checkpoints" / "last.pt")
+    assert all(v.device.type == "cpu" for v in ckpt["model"].values())  # loadable anywhere
