@@ -96,11 +96,15 @@ def _line_search(
     k = z.shape[1]
     lo = torch.zeros(k, dtype=z.dtype, device=z.device)
     hi = torch.full((k,), float("inf"), dtype=z.dtype, device=z.device)
-    t = torch.ones(k, dtype=z.dtype, device=z.device)  # start at the full Newton step
     act0 = (y * z < 1).to(z.dtype)  # (N, K) active set at t = 0
-    slope0 = (wd + 2 * C * (act0 * (z - y) * s).sum(dim=0)).abs()  # (K,) |phi'(0)| > 0 for a descent direction
+    slope0 = wd + 2 * C * (act0 * (z - y) * s).sum(dim=0)  # (K,) phi'(0) < 0 for a descent direction
+    curv0 = dd + 2 * C * (act0 * s * s).sum(dim=0)  # (K,) phi''(0) > 0
+    # First guess: the minimizer of the quadratic piece at t = 0 (t = 1 for an exact Newton direction).
+    t = (-slope0 / curv0).clamp(min=torch.finfo(z.dtype).tiny)
+    slope0 = slope0.abs()
     # Stop once |phi'(t)| <= rtol * |phi'(0)|: the objective is then within ~rtol^2 of the line minimum.
-    rtol = 1e-9
+    # The bound must sit above the rounding noise of the N-term sum in the working precision.
+    rtol = max(1e-9, 1e3 * torch.finfo(z.dtype).eps)
     for _ in range(max_steps):
         u = z + t * s  # (N, K) margins along the ray
         active = (y * u < 1).to(z.dtype)  # (N, K)
