@@ -58,9 +58,17 @@ the embedding's scale, which changes a lot over SSL training.
 
 Defaults
 --------
-``steps=400, batch_size=256, lr=1e-3 (Adam), ema_rate=0.01, hidden=128``: at the quick claim size
-(2,000 images 32x32, D=32) one estimate takes about 10 s on a 2-core CPU and the held-out bound
-has levelled off; low-dimensional Gaussian tests use more steps (see tests/metrics/test_mine.py).
+``steps=400, batch_size=256, Adam with lr 5e-4 (images) / 1e-3 (vectors) annealed to 0 by a cosine
+schedule, ema_rate=0.01, hidden=128, eval_fraction=0.2, final_evals=3, marginal_shifts=8``.
+Measured at the quick claim size (2,000 smooth 32x32 images, D=32 embeddings that are a function of
+the image; tests/metrics/test_mine_bench.py): one estimate takes 5.5 s on 2 idle Xeon cores (much
+more on a loaded machine); 3 MINE seeds give 4.53 / 4.69 / 4.24 nats, shuffled pairs -0.005 /
+-0.004 / -0.000, and adding noise to z lowers the estimate in order (sigma 2, 0.5, 0.1, 0 ->
+0.49, 3.19, 4.41, 4.49 nats, mean of 3 seeds). A constant lr of 1e-3 made the held-out curve jump
+by up to 2 nats between read-outs; the cosine schedule settles it. 600 steps reach about 5.3 nats
+(the estimate has not saturated at 400 steps: values are relative, see the bias note).
+Low-dimensional Gaussian tests (tests/metrics/test_mine.py) recover -(d/2) log(1 - rho^2)
+within max(0.1 nats, 15 %) with N=5,000 and 500 steps.
 
 Example
 -------
@@ -95,7 +103,7 @@ __all__ = [
 
 DEFAULT_STEPS = 400
 DEFAULT_BATCH_SIZE = 256
-DEFAULT_LR = 1e-3
+DEFAULT_LR = {"vector": 1e-3, "image": 5e-4}  # Adam peak lr per variant (lr=None picks it)
 DEFAULT_EMA_RATE = 0.01
 DEFAULT_HIDDEN = 128
 
@@ -208,7 +216,7 @@ class MineResult:
         eval_steps: ``(E,)`` step after which each held-out evaluation ran.
         eval_curve: ``(E,)`` held-out DV bound at those steps (with the cross-fitted shrinkage if on).
         eval_curve_raw: ``(E,)`` the same without shrinkage (the plain network's held-out bound).
-        seed, steps, batch_size, lr, ema_rate, hidden: settings used (batch clipped to the train set).
+        seed, steps, batch_size, lr (peak), ema_rate, hidden: settings used (batch clipped to the train set).
         n_train, n_eval: pairs used for training and for the read-out.
         variant: ``"image"`` or ``"vector"``.
         seconds: wall-clock time of the estimate (not part of equality).
@@ -402,7 +410,8 @@ def mine_estimate(
     seed: int = 0,
     steps: int = DEFAULT_STEPS,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    lr: float = DEFAULT_LR,
+    lr: float | None = None,
+    lr_schedule: str = "cosine",
     ema_rate: float = DEFAULT_EMA_RATE,
     hidden: int = DEFAULT_HIDDEN,
     eval_fraction: float = 0.2,
@@ -425,7 +434,9 @@ def mine_estimate(
         seed: seeds the network init, the train / held-out split and the batch order.
             Same seed and inputs give the same numbers on CPU.
         steps: Adam steps. batch_size: pairs per step (clipped to the training set).
-        lr: Adam learning rate. ema_rate: rate of the moving average of E[e^T] (gradient correction).
+        lr: Adam (peak) learning rate; None takes ``DEFAULT_LR[variant]`` (1e-3 vectors, 5e-4 images).
+        lr_schedule: ``"cosine"`` (anneal to 0 over ``steps``, so the last read-outs come from a settled
+            network and MINE seeds agree more) or ``"constant"``. ema_rate: rate of the moving average of E[e^T] (gradient correction).
         hidden: width of the statistics network.
         eval_fraction: share of pairs held out for the read-out; 0 reads out on the training pairs.
         eval_every: steps between held-out evaluations (default ``max(1, steps // 10)``; the last step
@@ -444,10 +455,14 @@ def mine_estimate(
     Raises:
         MineInputError: shapes, lengths, non-finite values, devices or settings are invalid.
     """
-    _check_settings(steps, batch_size, lr, ema_rate, eval_fraction, eval_every, final_evals,
+    if lr_schedule not in ("cosine", "constant"):
+        raise MineInputError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}")
+    _check_settings(steps, batch_size, 1.0 if lr is None else lr, ema_rate, eval_fraction, eval_every, final_evals,
                     marginal_shifts, hidden)
     t0 = time.perf_counter()
     x, z = _prepare(x, z)
+    variant = "image" if x.ndim == 4 else "vector"
+    lr = DEFAULT_LR[variant] if lr is None else float(lr)
     device = x.device
     n = x.shape[0]
     gen = torch.Generator().manual_seed(int(seed))  # CPU stream for split, batches and shuffles
@@ -471,6 +486,7 @@ def mine_estimate(
     net = network.to(device)
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if lr_schedule == "cosine" else None
     log_decay, log_rate = math.log1p(-ema_rate) if ema_rate < 1 else -math.inf, math.log(ema_rate)
 
     every = int(eval_every) if eval_every is not None else max(1, steps // 10)
@@ -503,6 +519,8 @@ def mine_estimate(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
         train_curve[step - 1] = float(t_joint.detach().mean() - d)
         if step in eval_at_set:
             bound, raw, chunks = _heldout_bound(net, x_eval, z_eval, eval_order, shifts, bsz, shrink)
@@ -516,7 +534,7 @@ def mine_estimate(
         eval_curve=torch.tensor(eval_curve), eval_curve_raw=torch.tensor(eval_curve_raw),
         seed=int(seed), steps=int(steps), batch_size=bsz, lr=float(lr),
         ema_rate=float(ema_rate), hidden=int(hidden), n_train=n_train, n_eval=n_eval,
-        variant="image" if x.ndim == 4 else "vector", seconds=time.perf_counter() - t0,
+        variant=variant, seconds=time.perf_counter() - t0,
     )
 
 

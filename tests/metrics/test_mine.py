@@ -246,6 +246,7 @@ def test_non_finite_values_are_named():
         (dict(final_evals=0), "final_evals"),
         (dict(marginal_shifts=0), "marginal_shifts"),
         (dict(hidden=0), "hidden"),
+        (dict(lr_schedule="step"), "lr_schedule"),
     ],
 )
 def test_bad_settings_raise(kw, match):
