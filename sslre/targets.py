@@ -448,7 +448,8 @@ def train_target_generator(
             generators on a busy 2-core machine run faster on 1 thread than on 2 (measured, see report).
         progress: a tqdm bar over epochs.
         classifier: optional ``num_classes -> nn.Module`` factory replacing the built-in ResNet-18/ViT
-            (tests, custom generators); ``width``/``vit_*`` are then ignored.
+            (tests, custom generators); ``width``/``vit_*`` are then ignored, and the factory is identified
+            by its ``__name__`` when a finished ``out_dir`` is matched against the request.
 
     Returns:
         The :class:`TargetSet`: levels ``<kind>@<k>`` for each snapshot epoch, randomness ``1 - k/K``.
