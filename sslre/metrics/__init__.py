@@ -35,6 +35,6 @@ if (_Path(__file__).parent / "probe.py").exists():
 
 # MINE is written separately (sslre/metrics/mine.py); export it once the file exists.
 if (_Path(__file__).parent / "mine.py").exists():
-    from .mine import mine_estimate, mine_multi_seed
+    from .mine import MineResult, mine_estimate, mine_multi_seed, mine_shuffled_null
 
-    __all__ += ["mine_estimate", "mine_multi_seed"]
+    __all__ += ["mine_estimate", "mine_multi_seed", "mine_shuffled_null", "MineResult"]

@@ -90,6 +90,8 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
+from .validation import MetricInputError
+
 __all__ = [
     "MineInputError",
     "MineResult",
@@ -108,8 +110,11 @@ DEFAULT_EMA_RATE = 0.01
 DEFAULT_HIDDEN = 128
 
 
-class MineInputError(ValueError):
-    """Inputs or settings of a MINE estimate are invalid; the message names the argument and the problem."""
+class MineInputError(MetricInputError):
+    """Inputs or settings of a MINE estimate are invalid; the message names the argument and the problem.
+
+    A :class:`~sslre.metrics.validation.MetricInputError`, hence a ``ValueError``.
+    """
 
 
 # ----------------------------------------------------------------------------------------------

@@ -272,8 +272,10 @@ def test_make_statistics_network_rejects_bad_shapes():
     assert net(torch.randn(2, 3, 32, 32), torch.randn(2, 4)).shape == (2,)
 
 
-def test_error_is_a_value_error():
-    assert issubclass(MineInputError, ValueError)
+def test_error_is_a_metric_input_error():
+    from sslre.metrics.validation import MetricInputError
+
+    assert issubclass(MineInputError, MetricInputError) and issubclass(MineInputError, ValueError)
 
 
 # ----------------------------------------------------------------------------------------- GPU
