@@ -196,6 +196,15 @@ def _check_run_dir(run_dir: Path, config: Config) -> None:
         )
 
 
+def _remove_stale_temp_files(run_dir: Path) -> None:
+    # A kill -9 in the middle of an atomic write leaves its ".NAME.XXXX.tmp"; the real file is intact (os.replace
+    # never ran), so the temporary is garbage. One trainer per run folder, so nothing else is writing it.
+    for folder in (run_dir, run_dir / "checkpoints"):
+        if folder.is_dir():
+            for p in folder.glob(".*.tmp"):
+                p.unlink(missing_ok=True)
+
+
 def _autocast(device: torch.device, config: Config):
     if device.type == "cuda" and config.amp:
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
@@ -342,6 +351,7 @@ def _train(config: Config, run_dir: Path, device: torch.device, info: DistInfo, 
     main = info.is_main
     run_dir.mkdir(parents=True, exist_ok=True)
     if main:
+        _remove_stale_temp_files(run_dir)
         atomic_write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n", run_dir / "config.json")
     if config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
