@@ -152,9 +152,10 @@ def _uniform(gen: torch.Generator, lo: float, hi: float, *shape: int) -> torch.T
 
 
 def _grayscale(x: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) -> (B, 1, H, W) luma."""
-    w = torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True)
+    """(B, 3, H, W) -> (B, 1, H, W) luma (three 1-channel multiply-adds, no 3-channel temporary)."""
+    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    return torch.addcmul(torch.addcmul(r * _LUMA[0], g, torch.tensor(_LUMA[1], dtype=x.dtype, device=x.device)),
+                         b, torch.tensor(_LUMA[2], dtype=x.dtype, device=x.device))
 
 
 def _blend(a: torch.Tensor, b: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
@@ -164,25 +165,25 @@ def _blend(a: torch.Tensor, b: torch.Tensor, factor: torch.Tensor) -> torch.Tens
 
 
 def _adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Rotate hue by ``shift`` (B,) turns, via HSV (the same algorithm as torchvision/PIL)."""
-    r, g, b = x.unbind(1)  # each (B, H, W)
-    maxc = x.amax(1)
-    minc = x.amin(1)
-    cr = maxc - minc
-    eqc = cr == 0
-    # Where max == min the pixel is gray: hue is irrelevant, so any safe divisor will do.
-    s = cr / torch.where(eqc, torch.ones_like(maxc), maxc)
-    crd = torch.where(eqc, torch.ones_like(cr), cr)
-    rc, gc, bc = (maxc - r) / crd, (maxc - g) / crd, (maxc - b) / crd
-    h = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
-    h = torch.where(eqc, torch.zeros_like(h), h)
-    h = torch.remainder(h / 6.0 + shift.view(-1, 1, 1), 1.0)
-    # Closed form of HSV -> RGB: channel n in (5, 3, 1) = v - v*s*clamp(min(k, 4-k), 0, 1), k = (n + 6h) mod 6.
+    """Rotate hue by ``shift`` (B,) turns; same result as torchvision's HSV round trip.
+
+    A hue rotation keeps each pixel's max and min channel (HSV value and saturation), so only the
+    hue angle is computed: ``h6 = 2k + (x[k+1] - x[k+2]) / (max - min)`` with ``k`` the argmax
+    channel (indices mod 3), and HSV -> RGB in closed form: channel ``n`` in (R, G, B) is
+    ``max - (max - min) * clamp(min(q, 4 - q), 0, 1)`` with ``q = (5, 3, 1)[n] + h6' mod 6``.
+    """
+    B = x.shape[0]
+    mx, k = x.max(1, keepdim=True)  # (B, 1, H, W) value and index of the largest channel
+    cr = mx - x.amin(1, keepdim=True)  # (B, 1, H, W) chroma
+    # Channel difference picked by the argmax channel (r: g-b, g: b-r, b: r-g), on 1-channel slices.
+    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    d = torch.where(k == 0, g - b, torch.where(k == 1, b - r, r - g))  # (B, 1, H, W)
+    # Gray pixels (cr == 0) have d == 0 too; any positive divisor keeps them at max.
+    h6 = d / cr.clamp_min(1e-12) + 2.0 * k + 6.0 * shift.view(B, 1, 1, 1)  # hue in sixths, shifted
     n = torch.tensor((5.0, 3.0, 1.0), device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    k = torch.remainder(n + 6.0 * h.unsqueeze(1), 6.0)  # (B, 3, H, W)
-    ramp = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
-    v = maxc.unsqueeze(1)
-    return (v - v * s.unsqueeze(1) * ramp).clamp_(0.0, 1.0)
+    q = torch.remainder(n + h6, 6.0)  # (B, 3, H, W)
+    ramp = torch.minimum(q, 4.0 - q).clamp_(0.0, 1.0)
+    return (mx - cr * ramp).clamp_(0.0, 1.0)
 
 
 class BatchSSLAugment:
@@ -286,62 +287,56 @@ class BatchSSLAugment:
 
     def apply(self, images: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
         """Apply given parameters (from :meth:`sample_params`) to a uint8 batch."""
-        B, C, H, W = images.shape
+        B = images.shape[0]
+        H, W = images.shape[-2:]
         S = self.image_size
         x = images.float().div_(255.0)  # (B, 3, H, W) in [0, 1]
         # Crop + resize + flip as two per-sample interpolation matrices: X' = Rv X Rh^T.
         i, j, h, w = params["crop"].unbind(1)
         rv = _resize_matrix(i, h, H, S, x.dtype)  # (B, S, H)
-        rh = _resize_matrix(j, w, W, S, x.dtype)  # (B, S, W)
-        # The flip reverses output columns, i.e. the rows of Rh.
-        rh = torch.where(params["flip"].view(-1, 1, 1), rh.flip(1), rh)
-        x = torch.matmul(rv.unsqueeze(1), x)  # (B, 1, S, H) @ (B, 3, H, W) -> (B, 3, S, W)
-        x = torch.matmul(x, rh.transpose(1, 2).unsqueeze(1))  # (B, 3, S, W) @ (B, 1, W, S) -> (B, 3, S, S)
+        rh = _resize_matrix(j, w, W, S, x.dtype, reverse=params["flip"])  # (B, S, W), rows reversed if flipped
+        x = _separable(x, rv, rh)  # (B, 3, S, S)
         x = self._jitter(x, params)
-        # Grayscale (a channel mix) and blur (per-channel, spatial) are linear and commute, so both
-        # act before the clamp-free solarize: gray as a (3, 3) matrix, blur as matrices like the resize.
-        luma = torch.tensor(_LUMA, device=x.device, dtype=x.dtype)
-        eye = torch.eye(3, device=x.device, dtype=x.dtype)
-        g = torch.where(params["gray"].view(-1, 1, 1), luma.view(1, 1, 3).expand(B, 3, 3), eye)  # (B, 3, 3)
-        x = torch.bmm(g, x.reshape(B, 3, S * S)).view(B, 3, S, S)  # (B, 3, 3) @ (B, 3, S*S)
+        luma = _grayscale(x)  # (B, 1, S, S)
+        x = torch.where(params["gray"].view(-1, 1, 1, 1), luma.expand_as(x), x)
         kb = _blur_matrix(params["sigma"], params["blur"], S, self.blur_radius, x.dtype)  # (B, S, S)
-        x = torch.matmul(torch.matmul(kb.unsqueeze(1), x), kb.transpose(1, 2).unsqueeze(1))  # Kb X Kb^T
+        x = _separable(x, kb, kb)  # blur = Kb X Kb^T; identity matrices for samples without blur
         thr = self.protocol["solarize_threshold"] / 255.0
-        x = torch.where(params["solarize"].view(-1, 1, 1, 1) & (x >= thr), 1.0 - x, x)
-        return _normalize_float(x) if self.normalize else x
+        # Solarize: x -> 1 - x where x >= thr, i.e. x + sol * (1 - 2x) with sol in {0, 1}.
+        sol = (x >= thr) & params["solarize"].view(-1, 1, 1, 1)
+        x = torch.addcmul(x, sol, 1.0 - 2.0 * x)
+        if not self.normalize:
+            return x
+        # (x - mean) / std as one multiply-add.
+        inv = 1.0 / torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        shift = -torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1) * inv
+        return torch.addcmul(shift, x, inv)
 
     def _jitter(self, x: torch.Tensor, prm: dict[str, torch.Tensor]) -> torch.Tensor:
         """Colour jitter, ops in each sample's own random order, clamped to [0, 1] after every op.
 
-        Brightness, contrast and saturation are affine maps of the RGB vector, ``clamp(A x + t)``
-        with a per-sample (3, 3) matrix ``A`` and bias ``t``; samples whose op at this step is
-        something else get ``A = I, t = 0``, an exact identity. So each step is one batched matmul
-        whatever the mix of ops. Hue (nonlinear) runs on the samples whose op at this step is hue.
+        Brightness, contrast and saturation are all ``clamp(f * x + (1 - f) * base)`` with base 0,
+        the image's mean luma, or the pixel's luma. One step therefore computes, for every sample,
+        ``clamp(f x + beta * luma(x) + t)`` with per-sample scalars chosen by that sample's op at
+        this step; samples whose op is something else get ``f = 1, beta = t = 0`` (exact identity).
+        Hue (nonlinear) runs on the samples whose op at this step is hue.
         """
-        B, C, S, _ = x.shape
+        B = x.shape[0]
         apply = prm["jitter"]
-        dt, dev = x.dtype, x.device
-        eye = torch.eye(3, device=dev, dtype=dt).expand(B, 3, 3)
-        luma = torch.tensor(_LUMA, device=dev, dtype=dt).view(1, 1, 3)
-        ones = torch.ones(1, 3, 1, device=dev, dtype=dt)
-        b = prm["brightness"].to(dt).view(B, 1, 1)
-        c = prm["contrast"].to(dt).view(B, 1, 1)
-        s = prm["saturation"].to(dt).view(B, 1, 1)
-        a_bright = b * eye
-        a_contrast = c * eye
-        a_sat = s * eye + (1 - s) * ones * luma  # s I + (1 - s) 1 w^T
+        dt = x.dtype
+        one = torch.ones(B, device=x.device, dtype=dt)
+        zero = torch.zeros(B, device=x.device, dtype=dt)
         for step in range(4):
             op = torch.where(apply, prm["order"][:, step], torch.full_like(prm["order"][:, step], -1))
-            flat = x.reshape(B, 3, S * S)
-            # contrast blends towards the mean luma of the *current* image: t = (1 - c) * mean(w . x).
-            mean_luma = (luma @ flat.mean(2, keepdim=True)).view(B, 1, 1)  # (B, 1, 3) @ (B, 3, 1)
-            t = torch.where((op == 1).view(B, 1, 1), (1 - c) * mean_luma * ones, 0.0)  # (B, 3, 1)
-            a = torch.where((op == 0).view(B, 1, 1), a_bright,
-                            torch.where((op == 1).view(B, 1, 1), a_contrast,
-                                        torch.where((op == 2).view(B, 1, 1), a_sat, eye)))
-            y = torch.baddbmm(t, a, flat).clamp_(0.0, 1.0)  # (B, 3, 3) @ (B, 3, S*S) + (B, 3, 1)
-            # Non-selected samples pass through unclamped-identical: A = I, t = 0 and x already in [0, 1].
-            x = y.view(B, 3, S, S)
+            f = torch.where(op == 0, prm["brightness"].to(dt),
+                            torch.where(op == 1, prm["contrast"].to(dt),
+                                        torch.where(op == 2, prm["saturation"].to(dt), one)))
+            luma = _grayscale(x)  # (B, 1, S, S)
+            beta = torch.where(op == 2, 1.0 - f, zero)  # saturation: blend towards the pixel's luma
+            # contrast: blend towards the mean luma of the *current* image.
+            t = torch.where(op == 1, (1.0 - f) * luma.mean((1, 2, 3)), zero)
+            base = torch.addcmul(t.view(B, 1, 1, 1), beta.view(B, 1, 1, 1), luma)  # (B, 1, S, S)
+            x = torch.addcmul(base, f.view(B, 1, 1, 1), x).clamp_(0.0, 1.0)  # (B, 3, S, S)
             is_hue = op == 3
             if x.is_cuda:
                 # No data-dependent shapes on the GPU: hue for all, keep it where selected.
@@ -349,22 +344,44 @@ class BatchSSLAugment:
             else:
                 idx = torch.nonzero(is_hue).flatten()
                 if idx.numel():
-                    x = x.index_copy(0, idx, _adjust_hue(x.index_select(0, idx), prm["hue"].index_select(0, idx)))
+                    # In place: x is this step's fresh clamp output, no one else holds it.
+                    x.index_copy_(0, idx, _adjust_hue(x.index_select(0, idx), prm["hue"].index_select(0, idx)))
         return x
 
 
-def _resize_matrix(start: torch.Tensor, length: torch.Tensor, size: int, out: int, dtype: torch.dtype) -> torch.Tensor:
+def _separable(x: torch.Tensor, mv: torch.Tensor, mh: torch.Tensor) -> torch.Tensor:
+    """``Mv X Mh^T`` per sample and channel: x (B, C, H, W), mv (B, S, H), mh (B, T, W) -> (B, C, S, T).
+
+    Two batched matmuls with the channels folded into the matrix rows/columns, which is much
+    faster than B*C separate tiny products.
+    """
+    B, C, H, W = x.shape
+    S, T = mv.shape[1], mh.shape[1]
+    y = torch.bmm(x.reshape(B, C * H, W), mh.transpose(1, 2))  # (B, C*H, W) @ (B, W, T) -> (B, C*H, T)
+    y = y.view(B, C, H, T).transpose(1, 2).reshape(B, H, C * T)  # (B, H, C*T) rows = input rows
+    y = torch.bmm(mv, y)  # (B, S, H) @ (B, H, C*T) -> (B, S, C*T)
+    return y.view(B, S, C, T).transpose(1, 2).contiguous()  # (B, C, S, T)
+
+
+def _resize_matrix(
+    start: torch.Tensor, length: torch.Tensor, size: int, out: int, dtype: torch.dtype,
+    reverse: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Per-sample (B, out, size) matrices resizing the window ``[start, start+length)`` to ``out`` pixels.
 
     PIL's bilinear resample (what torchvision's RandomResizedCrop does to PIL images): output pixel
     ``o`` has centre ``(o + 0.5) * scale`` in the window, ``scale = length / out``; its weights are a
     triangle of half-width ``max(scale, 1)`` (widened when shrinking: antialiasing) over the window's
-    pixel centres, renormalized, with pixels outside the window left out.
+    pixel centres, renormalized, with pixels outside the window left out. ``reverse`` (B,) bool
+    reverses the output order for those samples (a horizontal flip when resizing columns).
     """
     dev = start.device
     scale = (length.to(dtype) / out).view(-1, 1, 1)  # (B, 1, 1)
     support = scale.clamp(min=1.0)
-    centre = (torch.arange(out, device=dev, dtype=dtype).view(1, -1, 1) + 0.5) * scale  # (B, out, 1)
+    o = torch.arange(out, device=dev, dtype=dtype).view(1, -1, 1)  # (1, out, 1)
+    if reverse is not None:
+        o = torch.where(reverse.view(-1, 1, 1), (out - 1) - o, o)  # (B, out, 1)
+    centre = (o + 0.5) * scale  # (B, out, 1)
     pos = torch.arange(size, device=dev, dtype=dtype).view(1, 1, -1) - start.to(dtype).view(-1, 1, 1)  # (B, 1, size)
     wgt = (1.0 - ((pos + 0.5 - centre) / support).abs()).clamp_(min=0.0)  # (B, out, size)
     inside = (pos >= 0) & (pos < length.to(dtype).view(-1, 1, 1))
