@@ -54,24 +54,11 @@ class FeatureError(ValueError):
     """Input given to feature extraction is malformed; the message names the argument and the problem."""
 
 
-# ImageNet statistics (App. A.1 normalizes with them); used only if the data module lacks ``normalize``.
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
 def _normalize(images_uint8: Tensor) -> Tensor:
-    """ImageNet normalization, ``(x / 255 - mean) / std`` per channel, ``(B,3,H,W) uint8 -> float32``.
+    """ImageNet normalization from the data module: the one definition shared with training (App. A.1)."""
+    from sslre.data.augment import normalize  # late import keeps `import sslre.features` light
 
-    The data module's ``normalize`` is the single definition shared with training; the local
-    formula is the same one, kept so that feature extraction works with a partial install.
-    """
-    try:
-        from sslre.data.augment import normalize  # late import: keeps `import sslre.features` light
-    except ImportError:
-        mean = torch.tensor(_IMAGENET_MEAN, device=images_uint8.device).view(1, 3, 1, 1)  # (1, 3, 1, 1)
-        std = torch.tensor(_IMAGENET_STD, device=images_uint8.device).view(1, 3, 1, 1)  # (1, 3, 1, 1)
-        return (images_uint8.float() / 255.0 - mean) / std
-    return normalize(images_uint8)
+    return normalize(images_uint8)  # (B, 3, H, W) float32
 
 
 def _model_device(model: nn.Module) -> torch.device:
