@@ -17,10 +17,9 @@ import os
 from pathlib import Path
 
 import torch
-from torchvision.io import ImageReadMode, decode_image
 
 from .base import DataError, DatasetNotFoundError, DataSplits, ImageSet
-from .imagefolder import _atomic_save, _fit
+from .imagefolder import _atomic_save, _fit, read_rgb
 
 __all__ = ["load_food101"]
 
@@ -62,11 +61,10 @@ def load_food101(root: str | os.PathLike, *, download: bool = False, image_size:
             for rel in table.get(cls, []):
                 p = base / "images" / f"{rel}.jpg"
                 try:
-                    raw = torch.frombuffer(bytearray(p.read_bytes()), dtype=torch.uint8)
-                    imgs.append(_fit(decode_image(raw, mode=ImageReadMode.RGB), image_size))
+                    imgs.append(_fit(read_rgb(p), image_size))
                 except FileNotFoundError as e:
                     raise DatasetNotFoundError(f"food101: image {p} listed in {meta} is missing") from e
-                except RuntimeError as e:
+                except OSError as e:  # PIL's UnidentifiedImageError and truncated files
                     raise DataError(f"food101: cannot decode {p}: {e}") from e
                 labels.append(c)
         blob[f"{split}_images"] = (

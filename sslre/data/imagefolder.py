@@ -21,9 +21,10 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.io import ImageReadMode, decode_image
+from PIL import Image
 
 from .base import DataError, DatasetNotFoundError, DataSplits, ImageSet
 from .cifar import CIFAR10_CLASSES, CIFAR10_SUPERCLASSES
@@ -33,6 +34,13 @@ __all__ = ["load_imagefolder", "load_cifar10_jpeg", "cifar10_jpeg_archive", "CIF
 CIFAR10_JPEG_SHA256 = "17e5ce101ca948c5febc5b70df6cd73f5ee7e810110dd0fda76271d248c872df"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 _CACHE_VERSION = 1
+
+
+def read_rgb(path: Path) -> torch.Tensor:
+    """Decode one image file with PIL -> uint8 (3, h, w) RGB (palette/gray/alpha converted)."""
+    with Image.open(path) as im:
+        arr = np.asarray(im.convert("RGB"), dtype=np.uint8)  # (h, w, 3)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
 
 
 def _fit(img: torch.Tensor, size: int) -> torch.Tensor:
@@ -59,8 +67,7 @@ def _read_split(split_dir: Path, classes: tuple[str, ...], image_size: int) -> t
             if p.suffix.lower() not in IMAGE_EXTENSIONS or not p.is_file():
                 continue
             try:
-                raw = torch.frombuffer(bytearray(p.read_bytes()), dtype=torch.uint8)
-                img = decode_image(raw, mode=ImageReadMode.RGB)  # (3, h, w) uint8
+                img = read_rgb(p)
             except Exception as e:  # decode errors name the file, not just the codec
                 raise DataError(f"cannot decode image {p}: {e}") from e
             imgs.append(_fit(img, image_size))
