@@ -1,0 +1,110 @@
+"""Training-loop benchmarks (run: ``pytest tests/test_train_bench.py -m benchmark --benchmark-enable``).
+
+1. One quick-profile training epoch (2,000 synthetic images, RES-3-32, VICReg) through :func:`sslre.train.run_epoch`.
+2. Throughput of the sslre loop (whole split in memory as uint8, batched :class:`BatchSSLAugment` views) against
+   the straightforward loop (per-image PIL transform -- torchvision + lightly ops, ``ssl_view_transform`` -- in a
+   torch ``DataLoader``), same model, same batch size, same optimizer, measured in the same run. Target >= 2x.
+
+Timings are CPU time of this (single-threaded, ``num_workers=0``) process, ``time.process_time``: on a shared
+machine wall time mostly measures the neighbours.
+"""
+import time
+
+import pytest
+import torch
+from PIL import Image
+
+from sslre.config import profile_config
+from sslre.data import load_dataset_for
+from sslre.data.augment import ssl_view_transform
+from sslre.methods import build_method
+from sslre.train import build_optimizer, run_epoch
+
+pytestmark = pytest.mark.benchmark
+
+
+@pytest.fixture(autouse=True)
+def _only_when_benchmarking(benchmark):
+    # These take a minute: run them only when timings are wanted (--benchmark-enable), not in every test run.
+    if benchmark.disabled:
+        pytest.skip("benchmark: run with -m benchmark --benchmark-enable")
+
+
+@pytest.fixture(scope="module")
+def quick():
+    cfg = profile_config("quick", device="cpu")
+    torch.set_num_threads(cfg.num_threads or torch.get_num_threads())
+    return cfg, load_dataset_for(cfg).train
+
+
+def test_quick_epoch_time(benchmark, quick):
+    cfg, train_set = quick
+    torch.manual_seed(0)
+    method = build_method(cfg).train()
+    opt = build_optimizer(cfg, method.parameters())
+
+    row = benchmark.pedantic(lambda: run_epoch(method, train_set.images, train_set.labels, cfg, 1, optimizer=opt),
+                             rounds=1, iterations=1)
+    benchmark.extra_info.update(seconds=row["seconds"], images_per_s=row["images_per_s"], steps=row["steps"])
+    assert row["steps"] == len(train_set) // cfg.batch_size
+    assert row["images_per_s"] > 0
+
+
+class _PerImageViews(torch.utils.data.Dataset):
+    """The straightforward dataset: uint8 tensor -> PIL image -> two independent per-image transforms."""
+
+    def __init__(self, images):
+        self.images = images
+        self.transform = ssl_view_transform(32)
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        img = Image.fromarray(self.images[i].permute(1, 2, 0).numpy())
+        return self.transform(img), self.transform(img)
+
+
+def _baseline_images_per_s(method, opt, images, batch, steps):
+    loader = torch.utils.data.DataLoader(_PerImageViews(images), batch_size=batch, shuffle=True, drop_last=True,
+                                         num_workers=0, generator=torch.Generator().manual_seed(0))
+    it = iter(loader)
+    t0 = time.process_time()
+    for _ in range(steps):
+        v1, v2 = next(it)
+        loss = method.loss(method._embed(v1), method._embed(v2))["loss_total"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return steps * batch / (time.process_time() - t0)
+
+
+def _sslre_images_per_s(method, opt, images, batch, steps):
+    gen = torch.Generator().manual_seed(0)
+    perm = torch.randperm(len(images), generator=gen)
+    t0 = time.process_time()
+    for s in range(steps):
+        x = images[perm[s * batch:(s + 1) * batch]]
+        loss = method.step(x, torch.zeros(batch, dtype=torch.long), gen)["loss_total"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return steps * batch / (time.process_time() - t0)
+
+
+def test_loop_throughput_vs_dataloader_baseline(benchmark, quick):
+    cfg, train_set = quick
+    torch.manual_seed(0)
+    method = build_method(cfg).train()
+    opt = build_optimizer(cfg, method.parameters())
+    images, batch, steps = train_set.images, cfg.batch_size, 6
+    # Interleaved, best of two each: a busy shared machine slows both alike rather than one of them.
+    base, ours = [], []
+    for _ in range(2):
+        base.append(_baseline_images_per_s(method, opt, images, batch, steps))
+        ours.append(_sslre_images_per_s(method, opt, images, batch, steps))
+    benchmark.pedantic(lambda: _sslre_images_per_s(method, opt, images, batch, steps), rounds=1, iterations=1)
+    ratio = max(ours) / max(base)
+    benchmark.extra_info.update(sslre_images_per_s=max(ours), baseline_images_per_s=max(base), ratio=ratio)
+    print(f"\nsslre loop {max(ours):.0f} img/s, per-image DataLoader {max(base):.0f} img/s, ratio {ratio:.2f}x")
+    assert ratio >= 2.0, f"in-memory batched loop only {ratio:.2f}x the per-image DataLoader loop (target >= 2x)"
