@@ -125,6 +125,14 @@ def test_deterministic_for_a_seed():
     assert a.mi != c.mi
 
 
+def test_num_threads_is_restored_and_result_unchanged():
+    x, z = correlated_gaussians(300, 1, 0.5)
+    before = torch.get_num_threads()
+    a = mine_estimate(x, z, seed=0, steps=10, num_threads=1)
+    assert torch.get_num_threads() == before
+    assert a.mi == pytest.approx(mine_estimate(x, z, seed=0, steps=10).mi, abs=1e-4)
+
+
 def test_does_not_touch_global_rng():
     x, z = correlated_gaussians(200, 1, 0.5)
     torch.manual_seed(123)
@@ -247,6 +255,7 @@ def test_non_finite_values_are_named():
         (dict(marginal_shifts=0), "marginal_shifts"),
         (dict(hidden=0), "hidden"),
         (dict(lr_schedule="step"), "lr_schedule"),
+        (dict(num_threads=0), "num_threads"),
     ],
 )
 def test_bad_settings_raise(kw, match):
