@@ -1,0 +1,54 @@
+import pytest
+
+from sslre.config import PAPER_EPOCHS, PROFILES, Config, ConfigError, parse_arch, profile_config, scale_epochs
+
+
+def test_full_profile_is_the_paper():
+    c = PROFILES["full"]
+    assert (c.arch, c.batch_size, c.epochs, c.lr, c.momentum, c.weight_decay, c.optimizer) == \
+        ("RES-5-250", 256, 1000, 0.002, 0.9, 1e-6, "sgd")
+    assert (c.vicreg_lambda, c.vicreg_mu, c.vicreg_nu) == (25.0, 25.0, 1.0)
+    assert c.checkpoint_epochs == PAPER_EPOCHS
+
+
+def test_quick_profile_is_small_and_checkpoints_start_at_init():
+    c = PROFILES["quick"]
+    assert c.dataset == "synthetic" and c.num_threads == 1
+    assert c.checkpoint_epochs[0] == 0 and c.checkpoint_epochs[-1] == c.epochs
+    assert len(c.checkpoint_epochs) >= 3
+    assert c.train_subset // c.batch_size >= 10  # enough steps per epoch to learn anything
+
+
+def test_profile_overrides_rescale_checkpoints():
+    c = profile_config("quick", epochs=4)
+    assert c.checkpoint_epochs == scale_epochs(4) == (0, 1, 2, 4)
+    assert profile_config("quick", epochs=4, checkpoint_epochs=(0, 2)).checkpoint_epochs == (0, 2)
+
+
+def test_roundtrip_dict():
+    c = profile_config("small", seed=3, vicreg_mu=5.0)
+    assert Config.from_dict(c.to_dict()) == c
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"method": "byol"}, "allowed values: vicreg, simclr, supervised"),
+    ({"arch": "RES-5"}, "RES-L-H"),
+    ({"optimizer": "lamb"}, "allowed values: sgd, adam"),
+    ({"dataset": "mnist"}, "imagefolder"),
+    ({"batch_size": 1}, "batch_size must be >= 2"),
+    ({"checkpoint_epochs": (0, 30)}, "outside 0..epochs"),
+])
+def test_bad_values_name_the_problem(kw, match):
+    with pytest.raises(ConfigError, match=match):
+        profile_config("quick", **kw)
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['lr_max'\]"):
+        profile_config("quick", lr_max=1.0)
+    with pytest.raises(ConfigError, match="quick, small, full"):
+        profile_config("tiny")
+
+
+def test_parse_arch():
+    assert parse_arch("RES-10-250") == (10, 250)
