@@ -197,10 +197,11 @@ def _fit_block(xt, gram, y_idx, k0, k1, C, tol, max_iter, newton=True, switch_fr
     it = 0
     while True:
         cols = (~done).nonzero().flatten()  # classes still being solved
-        zc, yc = z[:, cols], y[:, cols]  # (N, T)
+        sel = slice(None) if cols.numel() == k else cols  # a view, not a copy, while every class is open
+        zc, yc = z[:, sel], y[:, sel]  # (N, T)
         active = yc * zc < 1  # (N, T)
         r = active.to(dtype) * (zc - yc)  # (N, T)
-        grad = w[:, cols] + 2 * C * (xt.T @ r)  # (P, T) gradient of each class objective
+        grad = w[:, sel] + 2 * C * (xt.T @ r)  # (P, T) gradient of each class objective
         gnorm = grad.norm(dim=0)  # (T,)
         if g0 is None:
             g0 = gnorm.clone()  # (K,) initial gradient norms (w = 0)
@@ -231,13 +232,15 @@ def _fit_block(xt, gram, y_idx, k0, k1, C, tol, max_iter, newton=True, switch_fr
             act_prev = active
             chol = torch.linalg.cholesky(eye + 2 * C * s_mat)  # (T, P, P) generalized Hessians, SPD (>= I)
             d = -torch.cholesky_solve(grad.T.unsqueeze(2), chol).squeeze(2).T  # (P, T) Newton directions
-        wc = w[:, cols]  # (P, T)
+        sel = slice(None) if cols.numel() == k else cols
+        wc = w[:, sel]  # (P, T)
         s = xt @ d  # (N, T) scores of the directions
         t = _line_search(zc, s, yc, (wc * d).sum(dim=0), (d * d).sum(dim=0), C)  # (T,)
-        w[:, cols] = wc + t * d
-        z[:, cols] = zc + t * s
+        z_new = zc + t * s  # (N, T)
+        w[:, sel] = wc + t * d
+        z[:, sel] = z_new
         if not phase_newton:
-            moved = ((yc * z[:, cols] < 1) ^ active).to(dtype).mean().item()  # fraction of active flags flipped
+            moved = ((yc * z_new < 1) ^ active).to(dtype).mean().item()  # fraction of active flags flipped
             if verbose:
                 print(f"pcg it {it}: flipped {moved:.4f} active {active.to(dtype).mean().item():.4f}")
             if newton and (moved < switch_frac or it >= max_pcg):
