@@ -20,7 +20,8 @@ Two implementations of the same protocol (paper App. A.1, in this order):
 :func:`ssl_view_transform` is the per-image PIL reference built from torchvision/lightly with
 every argument written out. :class:`BatchSSLAugment` applies the same protocol to a whole
 ``uint8`` batch in torch, with independent random parameters per sample, on the batch's device
-(CPU or CUDA, no host synchronisation per sample), deterministically for a given
+(CPU or CUDA; on CUDA every step is shape-static, with no host synchronisation at all; on CPU
+hue runs only on the samples that need it), deterministically for a given
 ``torch.Generator``. Its parameter sampler :meth:`BatchSSLAugment.sample_params` follows
 torchvision's rules (incl. RandomResizedCrop's 10 attempts and centre-crop fallback);
 ``tests/data/test_augment.py`` checks the distributions against torchvision's own samplers.

@@ -1,5 +1,4 @@
 """Augmentations: the App. A.1 reference, and BatchSSLAugment's agreement with it in distribution."""
-import math
 import os
 from pathlib import Path
 

@@ -1,6 +1,5 @@
 """ImageFolder trees, hierarchy JSON, and the real CIFAR-10 JPEG archive."""
 import json
-import shutil
 import time
 
 import pytest
