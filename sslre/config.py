@@ -184,6 +184,8 @@ PROFILES: dict[str, Config] = {
         # One thread: at these tiny sizes OpenMP's second thread costs more than it gives, and on a shared 2-core
         # machine 2 threads measured ~10x slower (fwd+bwd of RES-3-32, batch 128: 0.24 s vs 3.8 s wall).
         num_threads=1,
+        # 2 warm-up epochs: at 25x the paper's lr, mu=100 (App. B.3) diverged at epoch 1 without them (measured).
+        warmup_epochs=2,
     ),
 }
 

@@ -223,7 +223,7 @@ def target_settings(profile: str, kind: str) -> TargetSettings:
         return TargetSettings(kind, 20, (0, 1, 2, 4, 8, 20), 256, 0.001, width=32, vit_dim=128, vit_depth=4,
                               vit_heads=4)
     # quick: narrow generators so each trains in well under a minute on 2 cores.
-    return TargetSettings(kind, 8, (0, 1, 2, 4, 8), 128, 0.001, width=16, vit_dim=64, vit_depth=2, vit_heads=4)
+    return TargetSettings(kind, 8, (0, 1, 2, 4, 8), 128, 0.001, width=8, vit_dim=64, vit_depth=2, vit_heads=4)
 
 
 def _check_profile(profile: str) -> None:
@@ -408,7 +408,8 @@ def train_run(spec: RunSpec, seed: int, runs_dir: Path | str, *, progress: bool 
 
         data = load_dataset_for(config)
         train_target_generator(spec.target.kind, data.train, {"train": data.train, "test": data.test},
-                               seed=seed, out_dir=run_dir, progress=progress, **spec.target.kwargs())
+                               seed=seed, out_dir=run_dir, progress=progress,
+                               num_threads=config.num_threads or None, **spec.target.kwargs())
     else:
         from sslre.train import train
 
@@ -419,13 +420,16 @@ def train_run(spec: RunSpec, seed: int, runs_dir: Path | str, *, progress: bool 
 
 def ensure_runs(profile: str, runs_dir: Path | str | None = None, train_missing: bool = False, *,
                 names: Iterable[str] | None = None, progress: bool = True,
-                specs: dict[str, RunSpec] | None = None) -> dict[str, list[tuple[int, Path]]]:
+                specs: dict[str, RunSpec] | None = None,
+                jobs: int | None = None) -> dict[str, list[tuple[int, Path]]]:
     """Make sure every run of ``profile`` (or just ``names``) is trained under ``runs_dir``.
 
     Missing or unfinished runs are trained when ``train_missing`` (quick: minutes), otherwise
     :class:`MissingRunsError` lists the exact commands (small/full never train by surprise).
     Returns ``{name: [(seed, run_dir), ...]}`` for every run, aliases resolved. ``specs`` replaces the
-    registry (tests use a shrunken one).
+    registry (tests use a shrunken one). ``jobs`` runs that many trainings at once in separate processes
+    (default ``$SSLRE_JOBS``, else the CPU count when every missing run uses one thread, else 1); each run is
+    deterministic on its own, so the order and the parallelism do not change any number.
     """
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(profile)
     specs = runs_for(profile) if specs is None else specs
@@ -443,9 +447,42 @@ def ensure_runs(profile: str, runs_dir: Path | str | None = None, train_missing:
     if missing and not train_missing:
         raise MissingRunsError(profile, runs_dir, missing,
                                [train_command(specs[n], s, runs_dir) for n, s in missing])
-    for name, seed in missing:
-        train_run(specs[name], seed, runs_dir, progress=progress)
+    _train_all(specs, missing, runs_dir, progress=progress, jobs=jobs)
     return {name: [(s, specs[name].run_dir(runs_dir, s)) for s in specs[name].seeds] for name in wanted}
+
+
+def _train_one(args: tuple) -> tuple[str, int]:
+    spec, seed, runs_dir = args
+    train_run(spec, seed, runs_dir, progress=False)
+    return spec.name, seed
+
+
+def _train_all(specs: dict[str, RunSpec], missing: list[tuple[str, int]], runs_dir: Path, *, progress: bool,
+               jobs: int | None) -> None:
+    """Train ``missing`` runs, ``jobs`` at a time (single-threaded runs share the cores without contention)."""
+    if jobs is None:
+        env = os.environ.get("SSLRE_JOBS")
+        single = all(c.num_threads == 1 for n, _ in missing for c in specs[n].configs)
+        jobs = int(env) if env else (os.cpu_count() or 1) if single else 1
+    jobs = max(1, min(jobs, len(missing)))
+    if jobs == 1:
+        for name, seed in missing:
+            train_run(specs[name], seed, runs_dir, progress=progress)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    work = [(specs[n], s, runs_dir) for n, s in missing]
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(_train_one, w) for w in work]
+        bar = tqdm(total=len(futures), desc=f"training {len(futures)} runs x{jobs}", disable=not progress)
+        for f in as_completed(futures):
+            name, seed = f.result()  # re-raises a run's error here, naming nothing lost: finished runs are kept
+            bar.set_postfix_str(f"{name}-s{seed} done")
+            bar.update()
+        bar.close()
 
 
 def _main(argv: list[str] | None = None) -> int:
