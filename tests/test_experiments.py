@@ -124,9 +124,9 @@ def test_train_commands_rebuild_registry_configs(profile, monkeypatch, tmp_path)
 
 def test_train_command_with_custom_schedule(monkeypatch, tmp_path):
     spec = ex.runs_for("small")["vicreg"]
-    custom = ex.RunSpec("x", (spec.config.replace(checkpoint_epochs=(0, 3, 30), batch_size=64),), (0,), (), "t")
+    custom = ex.RunSpec("x", (spec.config.replace(checkpoint_epochs=(0, 3, 12), batch_size=64),), (0,), (), "t")
     cfg, _ = _config_from_train_command(ex.train_command(custom, 0, tmp_path), monkeypatch)
-    assert cfg.checkpoint_epochs == (0, 3, 30) and cfg.batch_size == 64
+    assert cfg.checkpoint_epochs == (0, 3, 12) and cfg.batch_size == 64
 
 
 def test_plan_commands_one_per_run_seed(tmp_path):
@@ -172,6 +172,7 @@ def test_ensure_runs_accepts_finished_runs(tmp_path):
 def test_ensure_runs_trains_missing_when_asked(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(ex, "train_run", lambda spec, seed, runs_dir, progress=True: calls.append((spec.name, seed)))
+    monkeypatch.setenv("SSLRE_JOBS", "1")  # in-process, so the patched train_run is the one called
     ex.ensure_runs("quick", tmp_path, train_missing=True, names=["vicreg", "simclr"])
     assert calls == [("vicreg", 0), ("vicreg", 1), ("simclr", 0)]
 
