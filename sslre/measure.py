@@ -555,6 +555,65 @@ class Measurements:
         return out
 
 
+def _measure_jobs() -> int:
+    env = os.environ.get("SSLRE_JOBS")
+    return max(1, int(env)) if env else (os.cpu_count() or 1)
+
+
+def _measure_parallel(profile, runs_dir, specs, settings, s_set, progress) -> None:
+    """Fill every run's ``measurements.csv`` cache in parallel worker processes (one thread each).
+
+    The serial pass of :func:`build_measurements` then only reads the caches. Each (run, seed) is measured by
+    the same :func:`measure_run` as in one process, so parallelism changes no number.
+    """
+    todo = [(spec.name, seed) for spec in specs.values() if spec.kind not in ("targets", "alias")
+            for seed in spec.seeds]
+    jobs = min(_measure_jobs(), len(todo))
+    if jobs <= 1:
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    # The main run measures the most (MINE, UMAP, random targets): start it first so the pool stays balanced.
+    todo.sort(key=lambda ns: (ns[0] != "vicreg", ns[0] != "vicreg-deep"))
+    work = [(profile, str(runs_dir), specs, settings, s_set, name, seed) for name, seed in todo]
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(_measure_worker, w) for w in work]
+        bar = tqdm(total=len(futures), desc=f"measuring {len(futures)} runs x{jobs}", disable=not progress)
+        for f in as_completed(futures):
+            bar.set_postfix_str(f.result())
+            bar.update()
+        bar.close()
+
+
+def _measure_worker(args: tuple) -> str:
+    profile, runs_dir, specs, settings, s_set, name, seed = args
+    from sslre.checkpoint import list_checkpoints
+    from sslre.data import load_dataset_for, make_sample_level
+
+    torch.set_num_threads(1)
+    runs_dir = Path(runs_dir)
+    spec = specs[name]
+    run_dir = spec.run_dir(runs_dir, seed)
+    info = RunInfo(spec.name, seed, spec.config_for(seed), run_dir, dict(list_checkpoints(run_dir)))
+    data = load_dataset_for(info.config)
+    sample = (make_sample_level(data.train, n_images=s_set.n_images, n_train_aug=s_set.n_train_aug,
+                                n_test_aug=s_set.n_test_aug, seed=s_set.seed, image_size=info.config.image_size)
+              if spec.coverage.sample else None)
+    targets, fps = [], []
+    if spec.coverage.random:
+        for other in specs.values():
+            if other.kind == "targets" and _data_key(other.config) == _data_key(info.config):
+                tdir = other.run_dir(runs_dir, other.seeds[0])
+                targets.append(_load_targets(other, tdir, data, False))
+                fps.append([other.name, _file_fp(tdir / "targets.pt")])
+    measure_run(spec, info, data=data, sample=sample, targets=targets, target_fps=fps, settings=settings,
+                sample_settings=s_set, progress=False)
+    return f"{name}-s{seed}"
+
+
 def _data_key(config: Config) -> tuple:
     return (config.dataset, config.data_root, config.train_subset, config.test_subset, config.image_size,
             config.synthetic_classes, config.synthetic_superclasses)
@@ -634,6 +693,7 @@ def build_measurements(profile: str, runs_dir: Path | str | None = None, *, trai
     runs: dict[str, list[RunInfo]] = {}
     frames = []
     t = time.perf_counter()
+    _measure_parallel(profile, runs_dir, specs, settings, s_set, progress)
     for spec in specs.values():
         if spec.kind in ("targets", "alias"):
             continue
