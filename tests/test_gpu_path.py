@@ -27,7 +27,7 @@ def _data(n=64, seed=0) -> ImageSet:
 
 def _config(**kw):
     base = dict(arch="RES-1-8", proj_hidden=16, proj_out=8, batch_size=16, epochs=1, checkpoint_epochs=(0, 1),
-                num_threads=1, device="cpu", lr=0.01)
+                num_threads=1, device="cpu", lr=0.01, warmup_epochs=0)
     base.update(kw)
     return profile_config("quick", **base)
 
