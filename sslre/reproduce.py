@@ -7,9 +7,10 @@ Steps:
 2. ``python -m pytest claims -m <profile>`` in a subprocess with ``SSLRE_RUNS=<runs_dir>`` and
    ``SSLRE_REPORT_DIR=<out>``; the claims plugin (:mod:`sslre.claims.plugin`) writes ``out/reproduction.json``
    and ``out/reproduction.html``.
-3. The return value is pytest's exit code. Inconclusive claims are ``xfail`` in pytest, which never makes
-   the session fail, so only supported-vs-refuted (and errors) decide the code: 0 = every claim that ran is
-   supported or inconclusive, 1 = some claim refuted or errored, 2+ = pytest usage/internal problems.
+3. :mod:`sslre.claims.check` reads the report: the return value is 0 when every catalogue claim got a verdict
+   (supported, refuted or inconclusive -- a refuted claim is a *finding*, shown as FAILED by pytest and as
+   refuted in the report), 1 when a claim errored, did not run or is missing, 2+ for pytest usage/internal
+   problems, 3 when runs are missing and training was not asked for.
 """
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
               *, train: bool = True, progress: bool = True) -> int:
     """Train what ``profile`` needs (or reuse it), run its claim tests, write ``out/reproduction.{json,html}``.
 
-    Returns pytest's exit code (xfailed = inconclusive claims do not fail it); 3 if runs are missing and
-    ``train`` is False (the commands are printed to stderr).
+    Returns 0 when every claim has a verdict, 1 when some claim could not be decided (error / not run), pytest's
+    code when pytest itself failed to run (>= 2), 3 if runs are missing and ``train`` is False.
     """
     out = Path(out).resolve()
     runs_dir = Path(runs_dir).resolve() if runs_dir is not None else default_runs_dir(profile).resolve()
@@ -59,4 +60,10 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
     for name in ("reproduction.json", "reproduction.html"):
         if not (out / name).exists():
             print(f"sslre reproduce: warning: {out / name} was not written", file=sys.stderr)
-    return rc
+    if rc >= 2 and rc != 1:
+        return rc  # pytest could not run the claims (usage error, internal error, nothing collected)
+    from sslre.claims.check import main as check_main
+
+    rc_check = check_main([str(out / "reproduction.json"), "--profile", profile])
+    print(f"sslre reproduce: report {out / 'reproduction.html'} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return rc_check

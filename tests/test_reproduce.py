@@ -71,20 +71,29 @@ def test_reproduce_runs_pytest_with_env(tmp_path, monkeypatch):
     monkeypatch.setattr(R, "ensure_runs", lambda profile, runs_dir, train_missing, progress: seen.update(
         profile=profile, runs_dir=runs_dir, train=train_missing))
 
+    import json
+
+    from sslre.claims.catalogue import CLAIM_IDS
+
+    verdicts = ["refuted"] + ["supported"] * (len(CLAIM_IDS) - 1)
+
     def fake_call(cmd, cwd, env):
         seen.update(cmd=cmd, env=env)
-        (Path(env["SSLRE_REPORT_DIR"]) / "reproduction.json").write_text("{}")
-        return 0
+        report = {"profile": "quick", "claims": [{"id": c, "verdict": v} for c, v in zip(CLAIM_IDS, verdicts)]}
+        (Path(env["SSLRE_REPORT_DIR"]) / "reproduction.json").write_text(json.dumps(report))
+        return 1  # pytest fails the refuted claim's test
 
     monkeypatch.setattr(subprocess, "call", fake_call)
     rc = R.reproduce("quick", tmp_path / "out", runs_dir=tmp_path / "runs", pytest_args=["-x"])
-    assert rc == 0
+    assert rc == 0  # every claim has a verdict: a refuted claim is a finding, not a failed reproduction run
     assert seen["profile"] == "quick" and seen["train"] is True
     assert seen["env"]["SSLRE_RUNS"] == str((tmp_path / "runs").resolve())
     assert seen["env"]["SSLRE_REPORT_DIR"] == str((tmp_path / "out").resolve())
     cmd = seen["cmd"]
     assert cmd[1:3] == ["-m", "pytest"] and cmd[cmd.index("-m", 3) + 1] == "quick" and cmd[-1] == "-x"
     assert cmd[3].endswith("claims")
+    verdicts[1] = "error"
+    assert R.reproduce("quick", tmp_path / "out", runs_dir=tmp_path / "runs") == 1
 
 
 def test_reproduce_missing_runs_returns_3(tmp_path, capsys):

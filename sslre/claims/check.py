@@ -1,0 +1,69 @@
+"""``python -m sslre.claims.check reports/reproduction.json --profile quick``: did every claim get a verdict?
+
+The claims' verdicts are the suite's *findings*: a refuted claim fails its pytest test (``FAILED`` in the output,
+``refuted`` in the report), because the paper's statement did not hold on these runs. That is a result, not a
+defect of the software, and at the small profiles many effects are not expected to show. CI therefore records
+the verdicts (``tox -e quick`` runs the claims, then this check) and blocks only when the suite could not decide:
+
+* a catalogue claim missing from the report, ``not run``, or ended in ``error`` (an exception in the pipeline);
+* the report missing or unreadable.
+
+A control that came out supported is printed as a warning (its claim test already failed with that reason).
+Exit status: 0 when every catalogue claim has a verdict (supported / refuted / inconclusive), 1 otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from sslre.claims.catalogue import CLAIM_IDS
+
+DECIDED = ("supported", "refuted", "inconclusive")
+
+
+def check(path: Path, profile: str | None = None) -> tuple[list[str], list[str], dict[str, str]]:
+    """``(problems, warnings, verdicts)`` of the report at ``path``; see the module docstring."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        return [f"cannot read {path}: {e}"], [], {}
+    problems, warns, verdicts = [], [], {}
+    if profile and data.get("profile") not in (profile, "mixed"):
+        problems.append(f"report profile is {data.get('profile')!r}, expected {profile!r}")
+    by_id = {c.get("id"): c for c in data.get("claims", [])}
+    for cid in CLAIM_IDS:
+        c = by_id.get(cid)
+        if c is None:
+            problems.append(f"{cid}: missing from the report")
+            continue
+        verdict = str(c.get("verdict", "")).replace("_", " ")
+        verdicts[cid] = verdict
+        if verdict not in DECIDED:
+            problems.append(f"{cid}: verdict {verdict!r} ({c.get('reason') or 'no reason recorded'})")
+        control = c.get("control") or {}
+        if str(control.get("verdict", "")) == "supported":
+            warns.append(f"{cid}: its negative control came out supported ({control.get('description', '')})")
+    return problems, warns, verdicts
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m sslre.claims.check", description=__doc__.splitlines()[0])
+    p.add_argument("report", type=Path, nargs="?", default=Path("reports/reproduction.json"))
+    p.add_argument("--profile", help="the profile the report must be for")
+    args = p.parse_args(argv)
+    problems, warns, verdicts = check(args.report, args.profile)
+    counts = {v: sum(1 for x in verdicts.values() if x == v) for v in DECIDED}
+    for cid, v in verdicts.items():
+        print(f"{v:>13}  {cid}")
+    print("verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + f" (of {len(CLAIM_IDS)} claims)")
+    for w in warns:
+        print(f"warning: {w}")
+    for pr in problems:
+        print(f"problem: {pr}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

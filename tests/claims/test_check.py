@@ -1,0 +1,43 @@
+"""The CI gate on the claims: every catalogue claim must have a verdict; refuted is a finding, not a failure."""
+import json
+
+from sslre.claims.catalogue import CLAIM_IDS
+from sslre.claims.check import check, main
+
+
+def _report(tmp_path, verdicts, profile="quick", control=None):
+    claims = [{"id": cid, "verdict": v, "control": control or {"verdict": "inconclusive"}}
+              for cid, v in zip(CLAIM_IDS, verdicts)]
+    path = tmp_path / "reproduction.json"
+    path.write_text(json.dumps({"profile": profile, "claims": claims}))
+    return path
+
+
+def test_all_decided_passes_even_when_refuted(tmp_path):
+    verdicts = ["refuted", "supported", "inconclusive"] * 6
+    path = _report(tmp_path, verdicts[: len(CLAIM_IDS)])
+    problems, warns, got = check(path, "quick")
+    assert problems == [] and warns == []
+    assert main([str(path), "--profile", "quick"]) == 0
+
+
+def test_error_not_run_and_missing_claims_are_problems(tmp_path):
+    verdicts = ["supported"] * len(CLAIM_IDS)
+    verdicts[0], verdicts[1] = "error", "not run"
+    path = _report(tmp_path, verdicts[:-1])  # the last claim is missing
+    problems, _, _ = check(path, "quick")
+    assert len(problems) == 3
+    assert any(CLAIM_IDS[0] in p and "error" in p for p in problems)
+    assert any(CLAIM_IDS[-1] in p and "missing" in p for p in problems)
+    assert main([str(path)]) == 1
+
+
+def test_wrong_profile_unreadable_and_supported_control(tmp_path):
+    path = _report(tmp_path, ["supported"] * len(CLAIM_IDS), profile="small", control={"verdict": "supported"})
+    problems, warns, _ = check(path, "quick")
+    assert problems == ["report profile is 'small', expected 'quick'"]
+    assert len(warns) == len(CLAIM_IDS)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    problems, _, _ = check(bad)
+    assert len(problems) == 1 and "cannot read" in problems[0]
