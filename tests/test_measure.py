@@ -285,3 +285,19 @@ def test_csv_round_trip_keeps_empty_strings(handmade, tmp_path):
     assert back[back.metric == "loss_total"]["layer"].isna().all()
     assert back["seed"].dtype == np.int64 and back["value"].dtype == np.float64
     pd.testing.assert_frame_equal(back, handmade.table.astype(back.dtypes.to_dict()), check_dtype=False)
+
+
+def test_test_classes_unseen_in_train_count_as_errors():
+    """Random targets may use a class on the test split only: no classifier can predict it, so it is an error."""
+    from sslre.measure import _metrics_for
+
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(4, 8, generator=g) * 20  # (4, 8) well-separated classes
+    y = torch.arange(80) % 3  # train uses classes 0..2
+    yt = torch.arange(40) % 4  # test also has class 3: a quarter of the test split
+    x = centres[y] + torch.randn(80, 8, generator=g) * 0.1
+    xt = centres[yt] + torch.randn(40, 8, generator=g) * 0.1
+    out = _metrics_for(x, y, xt, yt, probe="fast")
+    assert out["ncc_test_acc"] == pytest.approx(0.75)
+    assert out["linear_test_acc"] == pytest.approx(0.75)
+    assert out["ncc_train_acc"] == pytest.approx(1.0)
