@@ -69,7 +69,8 @@ def sklearn_baseline(probe_data):
     return {"seconds": seconds, "pred": pred, "acc": (pred == yte).double().mean().item()}
 
 
-def _probe_case(benchmark, probe_data, sklearn_baseline, method, device, min_ratio, check):
+def _probe_case(benchmark, probe_data, sklearn_baseline, method, device):
+    """Time one probe fit+predict against the same-run sklearn baseline; returns (speed-up, accuracy, agreement)."""
     xtr, ytr, xte, yte = (t.to(device) for t in probe_data)
     linear_probe_predict(xtr[:2000], ytr[:2000], xte[:10], method)  # warm-up (CUDA context, kernels)
 
@@ -90,28 +91,21 @@ def _probe_case(benchmark, probe_data, sklearn_baseline, method, device, min_rat
     )
     print(f"\n[{method}/{device}] {seconds:.2f}s vs sklearn {sklearn_baseline['seconds']:.1f}s -> {ratio:.1f}x; "
           f"acc {acc:.4f} vs {sklearn_baseline['acc']:.4f}; agreement {agree:.4f}")
-    check(acc, agree)
-    assert ratio >= min_ratio, f"{method} on {device}: only {ratio:.1f}x faster than LinearSVC (target {min_ratio}x)"
-
-
-def _svc_check(acc, agree):
-    assert agree >= 0.99
-
-
-def _fast_check_factory(sklearn_acc):
-    def check(acc, agree):
-        assert acc >= sklearn_acc - 0.01
-    return check
+    return ratio, acc, agree
 
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_bench_probe_svc(benchmark, probe_data, sklearn_baseline, device):
-    _probe_case(benchmark, probe_data, sklearn_baseline, "svc", device, 20, _svc_check)
+    ratio, acc, agree = _probe_case(benchmark, probe_data, sklearn_baseline, "svc", device)
+    assert agree >= 0.99  # the paper's objective: >= 99% identical test predictions
+    assert ratio >= 20, f"svc on {device}: only {ratio:.1f}x faster than LinearSVC (target 20x)"
 
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_bench_probe_fast(benchmark, probe_data, sklearn_baseline, device):
-    _probe_case(benchmark, probe_data, sklearn_baseline, "fast", device, 100, _fast_check_factory(sklearn_baseline["acc"]))
+    ratio, acc, agree = _probe_case(benchmark, probe_data, sklearn_baseline, "fast", device)
+    assert acc >= sklearn_baseline["acc"] - 0.01  # at most 1 point below LinearSVC
+    assert ratio >= 100, f"fast on {device}: only {ratio:.1f}x faster than LinearSVC (target 100x)"
 
 
 # --- NCC and CDNV at 50,000 x 250 -------------------------------------------------------------------
