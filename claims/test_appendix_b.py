@@ -219,11 +219,8 @@ def test_cnn_targets_aligned(measurements, claim_record):
     randomness > 0. Control: ``random-shuffled`` labels (targets permuted across images) for (a).
     """
     m, rec = measurements, claim_record
-    rec.use(m)                      # profile and dataset, even where the claim ends early
     run = "vicreg"
-    if not m.has(run):
-        rec.inconclusive("the vicreg run was not measured at this profile")
-    rec.use(m, run)
+    rec.require(m, run)
     src = "App. B.5: ResNet-18 targets 'consistently outperform' ViT targets except at randomness 0"
 
     def parts(level="random", tag=""):

@@ -192,11 +192,8 @@ def test_regularization_drives_learning(measurements, claim_record):
     Control: ``class-shuffled`` linear accuracy in place of class for (b) (no semantic gain to explain).
     """
     m, rec = measurements, claim_record
-    rec.use(m)                      # profile and dataset, even where the claim ends early
     run = "vicreg"
-    if not m.has(run):
-        rec.inconclusive("the vicreg run was not measured at this profile")
-    rec.use(m, run)
+    rec.require(m, run)
     inv = wide(rows(m, run, "loss_invariance", ""))
     reg = wide(rows(m, run, "loss_regularization", ""))
     tot = wide(rows(m, run, "loss_total", ""))
@@ -235,11 +232,8 @@ def test_mine_compression(measurements, claim_record):
     Control: the shuffled-pairs null ``mine_null`` in place of ``mine_mi`` must not show compression.
     """
     m, rec = measurements, claim_record
-    rec.use(m)                      # profile and dataset, even where the claim ends early
     run = "vicreg"
-    if not m.has(run):
-        rec.inconclusive("the vicreg run was not measured at this profile")
-    rec.use(m, run)
+    rec.require(m, run)
     try:
         mi = rows(m, run, "mine_mi", "")
     except MissingSeries as exc:

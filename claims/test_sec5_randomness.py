@@ -98,11 +98,8 @@ def test_randomness_ordering(measurements, claim_record):
     random target. Control: ``random-shuffled`` labels (each target permuted across images) for (a) and (c).
     """
     m, rec = measurements, claim_record
-    rec.use(m)                      # profile and dataset, even where the claim ends early
     run = "vicreg"
-    if not m.has(run):
-        rec.inconclusive("the vicreg run was not measured at this profile")
-    rec.use(m, run)
+    rec.require(m, run)
     try:
         parts = randomness_parts(m, run)
     except MissingSeries as exc:
@@ -147,11 +144,8 @@ def test_semantic_vs_random_ratios(measurements, claim_record):
     (d) the squared-distance ratio rises. Control: ``class-shuffled`` in place of class for (a), (b).
     """
     m, rec = measurements, claim_record
-    rec.use(m)                      # profile and dataset, even where the claim ends early
     run = "vicreg"
-    if not m.has(run):
-        rec.inconclusive("the vicreg run was not measured at this profile")
-    rec.use(m, run)
+    rec.require(m, run)
     try:
         tgt = _most_random_target(m, run)
     except MissingSeries as exc:

@@ -177,6 +177,13 @@ class ClaimRecord:
             pytest.xfail(f"{v.value}: {reason}")
         raise ValueError(f"a claim test cannot conclude with verdict {v.value!r}")
 
+    def require(self, measurements: Any, run: str) -> None:
+        """Record profile/dataset, end the claim as inconclusive when ``run`` is absent, else note it as read."""
+        self.use(measurements)
+        if not measurements.has(run):
+            self.inconclusive(f"the {run} run was not measured at this profile")
+        self.use(measurements, run)
+
     def inconclusive(self, reason: str) -> None:
         """Shortcut: no statistic can be computed here (e.g. a run absent at this profile)."""
         self.conclude(Verdict.INCONCLUSIVE, reason)
