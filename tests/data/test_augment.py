@@ -316,3 +316,13 @@ def test_cpu_blocking_does_not_change_the_views():
     aug.cpu_chunk = 1000
     whole = aug(x, torch.Generator().manual_seed(0))
     assert torch.allclose(blocked, whole, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("normalize", [False, True])
+def test_cpu_path_equals_the_shape_static_path(seed, normalize):
+    """The sorted, sliced CPU path computes the same views as the every-op-on-every-sample path."""
+    x = make_synthetic(48, seed=seed).images
+    aug = BatchSSLAugment(32, normalize=normalize)
+    prm = aug.sample_params(len(x), 32, 32, torch.Generator().manual_seed(seed))
+    assert torch.allclose(aug.apply(x, prm), aug._apply_static(x, prm), atol=1e-5, rtol=0)

@@ -5,13 +5,11 @@ Both sides run in this process, one after the other, on one CPU thread (the PIL 
 single-threaded; on a shared 2-core machine torch's threads would only contend), and the ratio of
 medians is stored in ``extra_info`` and printed.
 
-Target: batched >= 5x the per-image path. Measured on the project's shared 2-core CPU machine
-(load average 4-10 from other jobs), one thread, 2026-11-26: 3.3x (145.3 / 149.3 / 145.9 ms per
-batch per-image vs 44.2 / 45.2 / 44.1 ms batched, three runs); 2.7x-3.3x while the load was higher.
-The CPU path is memory-bound elementwise work on 786k floats per op (~40 full passes), against
-PIL's cache-resident 8-bit ops on one 32x32 image at a time, so the CPU test asserts the measured
-floor (>= 2x) and the 5x target is asserted where the batched path is meant to run: on CUDA
-(``gpu`` marker, CPU per-image baseline vs the batch on the GPU).
+Target: batched >= 5x the per-image path, asserted here on one CPU thread (and on CUDA, ``gpu``
+marker). Measured on the project's shared 2-core CPU machine (Xeon, AVX-512; another benchmark
+running on the other core), one thread, 2026-11-26: 8.6x-10.5x over five runs (per-image 103-146 ms
+per batch, batched 11.6-14.3 ms: e.g. 108.3 / 12.3, 103.0 / 12.0, 113.6 / 11.6, 138.8 / 13.3 ms).
+Before the sorted CPU path (``BatchSSLAugment._apply_cpu``) it was 3.3x (145 / 44 ms).
 """
 import statistics
 import time
@@ -73,7 +71,7 @@ def test_batch_augment_vs_per_image_reference(benchmark, batch):
     )
     print(f"\nper-image PIL/lightly: {baseline * 1e3:.1f} ms/batch ({BATCH / baseline:.0f} img/s); "
           f"BatchSSLAugment: {ours * 1e3:.1f} ms/batch ({BATCH / ours:.0f} img/s); speedup {ratio:.2f}x")
-    assert ratio >= 2.0, f"BatchSSLAugment on CPU is {ratio:.2f}x the per-image path; CPU floor >= 2x"
+    assert ratio >= 5.0, f"BatchSSLAugment on CPU is {ratio:.2f}x the per-image path; target >= 5x"
 
 
 @pytest.mark.gpu
