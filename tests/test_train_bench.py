@@ -1,9 +1,12 @@
 """Training-loop benchmarks (run: ``pytest tests/test_train_bench.py -m benchmark --benchmark-enable``).
 
 1. One quick-profile training epoch (2,000 synthetic images, RES-3-32, VICReg) through :func:`sslre.train.run_epoch`.
-2. Throughput of the sslre loop (whole split in memory as uint8, batched :class:`BatchSSLAugment` views) against
-   the straightforward loop (per-image PIL transform -- torchvision + lightly ops, ``ssl_view_transform`` -- in a
-   torch ``DataLoader``), same model, same batch size, same optimizer, measured in the same run. Target >= 2x.
+2. Throughput of the sslre loop -- what :func:`sslre.train.train` runs for the quick profile: whole split in memory
+   as uint8, batched :class:`BatchSSLAugment` views, the model prepared by :func:`sslre.train.prepare_method`
+   (the profile's ``channels_last``) and stepped by :func:`sslre.train.train_step` -- against the straightforward
+   loop a user would write: per-image PIL transform (torchvision + lightly ops, ``ssl_view_transform``) in a torch
+   ``DataLoader``, the same network built by ``build_method`` in fp32 and the default memory format, same batch
+   size, same optimizer, measured interleaved in the same run. Target >= 2x.
 
 Timings are CPU time of this (single-threaded, ``num_workers=0``) process, ``time.process_time``: on a shared
 machine wall time mostly measures the neighbours.
@@ -18,7 +21,7 @@ from sslre.config import profile_config
 from sslre.data import load_dataset_for
 from sslre.data.augment import ssl_view_transform
 from sslre.methods import build_method
-from sslre.train import build_optimizer, run_epoch
+from sslre.train import StepModule, build_optimizer, prepare_method, run_epoch, train_step
 
 pytestmark = pytest.mark.benchmark
 
@@ -79,31 +82,33 @@ def _baseline_images_per_s(method, opt, images, batch, steps):
     return steps * batch / (time.process_time() - t0)
 
 
-def _sslre_images_per_s(method, opt, images, batch, steps):
+def _sslre_images_per_s(model, opt, images, cfg, steps):
+    batch = cfg.batch_size
     gen = torch.Generator().manual_seed(0)
     perm = torch.randperm(len(images), generator=gen)
+    labels = torch.zeros(batch, dtype=torch.long)
     t0 = time.process_time()
     for s in range(steps):
-        x = images[perm[s * batch:(s + 1) * batch]]
-        loss = method.step(x, torch.zeros(batch, dtype=torch.long), gen)["loss_total"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        train_step(model, images[perm[s * batch:(s + 1) * batch]], labels, gen, cfg, optimizer=opt)
     return steps * batch / (time.process_time() - t0)
 
 
 def test_loop_throughput_vs_dataloader_baseline(benchmark, quick):
     cfg, train_set = quick
     torch.manual_seed(0)
-    method = build_method(cfg).train()
+    plain = build_method(cfg).train()  # the user's model: fp32, default memory format
+    plain_opt = build_optimizer(cfg, plain.parameters())
+    torch.manual_seed(0)
+    method = prepare_method(build_method(cfg).train(), cfg, torch.device("cpu"))  # as sslre.train.train does
     opt = build_optimizer(cfg, method.parameters())
+    model = StepModule(method)
     images, batch, steps = train_set.images, cfg.batch_size, 6
     # Interleaved, best of two each: a busy shared machine slows both alike rather than one of them.
     base, ours = [], []
     for _ in range(2):
-        base.append(_baseline_images_per_s(method, opt, images, batch, steps))
-        ours.append(_sslre_images_per_s(method, opt, images, batch, steps))
-    benchmark.pedantic(lambda: _sslre_images_per_s(method, opt, images, batch, steps), rounds=1, iterations=1)
+        base.append(_baseline_images_per_s(plain, plain_opt, images, batch, steps))
+        ours.append(_sslre_images_per_s(model, opt, images, cfg, steps))
+    benchmark.pedantic(lambda: _sslre_images_per_s(model, opt, images, cfg, steps), rounds=1, iterations=1)
     ratio = max(ours) / max(base)
     benchmark.extra_info.update(sslre_images_per_s=max(ours), baseline_images_per_s=max(base), ratio=ratio)
     print(f"\nsslre loop {max(ours):.0f} img/s, per-image DataLoader {max(base):.0f} img/s, ratio {ratio:.2f}x")
