@@ -1,10 +1,15 @@
 """Tests for sslre.metrics.probe: svc (LinearSVC's objective in torch), fast, sklearn reference."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 
 from sslre.metrics import MetricInputError, linear_probe_accuracy, linear_probe_predict
-from sslre.metrics.probe import fit_ovr_l2svm, standardize
+from sslre.metrics.probe import _line_search, fit_ovr_l2svm, standardize
+
+REAL_FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "features" / "cifar10-simclr-sample-level.pt"
 
 
 def mixture(n, dim, n_classes, sep, seed, relu=True):
@@ -160,3 +165,127 @@ def test_gpu_matches_cpu(overlap_data, method):
     assert (gpu.cpu() == cpu).double().mean().item() >= 0.99
     acc = linear_probe_accuracy(xtr.cuda(), ytr.cuda(), xte.cuda(), yte.cuda(), method)
     assert acc.device.type == "cuda"
+
+
+# --- the exact line search against a plain sorted-breakpoint reference ----------------------------
+def line_search_reference(m, b, w, d, C):
+    """argmin_{t >= 0} 0.5||w + t d||^2 + C sum_i max(0, 1 - m_i - t b_i)^2 for one class, by brute force.
+
+    phi'(t) = w.d + t d.d - 2C sum_i b_i max(0, 1 - m_i - t b_i) is piecewise linear between the sorted
+    breakpoints; evaluate it at each and solve the one linear piece that crosses zero.
+    """
+    m, b, w, d = (np.asarray(a, dtype=np.float64) for a in (m, b, w, d))
+
+    def dphi(t):
+        return w @ d + t * (d @ d) - 2 * C * np.sum(b * np.maximum(0.0, 1 - m - t * b))
+
+    if dphi(0.0) >= 0:
+        return 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bps = np.sort([t for t in (1 - m) / b if np.isfinite(t) and t > 0])
+    prev = 0.0
+    for t in list(bps) + [None]:
+        if t is None:  # past the last breakpoint: one linear piece to infinity
+            slope = d @ d + 2 * C * np.sum(b**2 * ((m + (prev + 1.0) * b) < 1))
+            return prev - dphi(prev) / slope
+        if dphi(t) >= 0:
+            lo_v, hi_v = dphi(prev), dphi(t)
+            return prev - lo_v * (t - prev) / (hi_v - lo_v)
+        prev = t
+
+
+@st.composite
+def line_search_case(draw):
+    n = draw(st.integers(1, 40))
+    k = draw(st.integers(1, 4))
+    p = draw(st.integers(1, 4))
+    seed = draw(st.integers(0, 2**31 - 1))
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, p, generator=g, dtype=torch.float64) * draw(st.sampled_from([0.1, 1.0, 5.0]))
+    y = torch.where(torch.rand(n, k, generator=g) < 0.3, 1.0, -1.0).to(torch.float64)  # (N, K)
+    w = torch.randn(p, k, generator=g, dtype=torch.float64) * draw(st.sampled_from([0.0, 0.5, 2.0]))
+    d = torch.randn(p, k, generator=g, dtype=torch.float64)
+    return x, y, w, d, draw(st.sampled_from([0.1, 1.0, 10.0]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(line_search_case(), st.sampled_from([0.0, 1.0]))
+def test_line_search_is_exact(case, dense_frac):
+    """Both paths (dense 1-D Newton: dense_frac=0; breakpoint histograms: dense_frac=1) hit the exact minimizer."""
+    x, y, w, d, C = case
+    m, b = y * (x @ w), y * (x @ d)  # (N, K) margins and their change per unit step
+    h = (1 - m).clamp(min=0)
+    grad = w - 2 * C * (x.T @ (h * y))  # (P, K)
+    t = _line_search(m, b, (w * d).sum(0), (d * d).sum(0), (grad * d).sum(0), C, h=h, act0=m < 1,
+                     dense_frac=dense_frac)
+    for j in range(y.shape[1]):
+        ref = line_search_reference(m[:, j], b[:, j], w[:, j], d[:, j], C)
+        assert t[j].item() == pytest.approx(ref, rel=1e-6, abs=1e-9)
+
+
+# --- precision: float32 work, float64 finish -------------------------------------------------------
+def test_float32_svc_reaches_the_float64_optimum(overlap_data):
+    xtr, ytr, _, _ = overlap_data
+    xs, = standardize(xtr)
+    w64, info64 = fit_ovr_l2svm(xs, ytr, 5)
+    w32, info32 = fit_ovr_l2svm(xs.float(), ytr, 5, dtype=torch.float32)
+    assert info64["converged"] and info32["converged"]
+    f64, f32 = objective(w64, xs, ytr, 5), objective(w32.double(), xs, ytr, 5)
+    assert f32.sum().item() == pytest.approx(f64.sum().item(), rel=1e-5)
+
+
+def test_float32_stall_is_finished_in_float64(overlap_data):
+    """A tolerance float32 cannot reach: the stalled classes are polished in float64 and converge."""
+    xtr, ytr, _, _ = overlap_data
+    xs, = standardize(xtr)
+    w, info = fit_ovr_l2svm(xs.float(), ytr, 5, dtype=torch.float32, tol=1e-10)
+    assert info["polished"] > 0
+    assert info["converged"]
+    w_ref, _ = fit_ovr_l2svm(xs, ytr, 5, tol=1e-10)
+    torch.testing.assert_close(w.double(), w_ref, rtol=0, atol=1e-4 * w_ref.abs().max().item())
+
+
+def test_standardize_float32_large_offset_small_spread():
+    """Offset 1000, spread 0.01 in float32 (a one-pass variance is useless there): matches sklearn in float64."""
+    from sklearn.preprocessing import StandardScaler
+
+    g = torch.Generator().manual_seed(0)
+    x = 1000 + 0.01 * torch.randn(5000, 6, generator=g)
+    x[:, 2] = 7.0  # a constant feature stays 0, never NaN
+    xs, = standardize(x)
+    ref = torch.as_tensor(StandardScaler().fit_transform(x.double().numpy()))
+    assert xs.dtype == torch.float32
+    assert (xs.double() - ref).abs().max().item() < 1e-3
+    assert xs[:, 2].abs().max().item() == 0.0
+
+
+# --- real features: CIFAR-10 sample level (200 classes), the case that exposed the old "fast" -------
+@pytest.fixture(scope="module")
+def real_sample_level():
+    data = torch.load(REAL_FIXTURE)
+    return data
+
+
+def test_svc_and_fast_on_real_sample_level_features(real_sample_level):
+    """Real SSL features, 200 classes x 50 views: svc = LinearSVC, fast <= 1 point below (the old 10-step CG
+    probe was 2.1 points below here, so this data can catch a truncated solver)."""
+    d = real_sample_level
+    xtr, xte = d["train_features"].float(), d["test_features"].float()
+    ytr, yte, p_skl = d["train_labels"].long(), d["test_labels"].long(), d["sklearn_pred"].long()
+    acc_skl = (p_skl == yte).double().mean().item()
+    p_svc = linear_probe_predict(xtr, ytr, xte, "svc")
+    assert (p_svc == p_skl).double().mean().item() >= 0.99
+    assert linear_probe_accuracy(xtr, ytr, xte, yte, "fast").item() >= acc_skl - 0.01
+    # the data are hard enough to tell: ten conjugate-gradient steps alone fall short by more than a point
+    xs, xts = standardize(xtr, xte)
+    w, _ = fit_ovr_l2svm(xs, ytr, 200, dtype=torch.float32, newton=False, max_iter=10)
+    acc_cg10 = ((xts @ w[:-1] + w[-1]).argmax(1) == yte).double().mean().item()
+    assert acc_cg10 < acc_skl - 0.01
+
+
+@pytest.mark.small
+def test_real_fixture_sklearn_record_is_current(real_sample_level):
+    d = real_sample_level
+    p = linear_probe_predict(d["train_features"].float(), d["train_labels"].long(), d["test_features"].float(),
+                             "sklearn")
+    assert (p == d["sklearn_pred"].long()).double().mean().item() >= 0.995
