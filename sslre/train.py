@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -187,6 +188,8 @@ def _check_run_dir(run_dir: Path, config: Config) -> None:
     except json.JSONDecodeError as e:
         raise RunDirError(f"{cfg_path} is not valid JSON ({e}); remove the run folder or pick another --run-dir") from e
     new = config.to_dict()
+    # A run written before a Config field existed ran with that field's default (e.g. cpu_amp=False).
+    old = {**{f.name: f.default for f in dataclasses.fields(Config) if f.default is not dataclasses.MISSING}, **old}
     diff = sorted(k for k in set(old) | set(new) if k not in RUNTIME_KEYS and old.get(k) != new.get(k))
     if diff:
         detail = ", ".join(f"{k}: {old.get(k)!r} (run) vs {new.get(k)!r} (asked)" for k in diff[:8])
@@ -226,6 +229,8 @@ def prepare_method(method: SSLMethod, config: Config, device: torch.device) -> S
 def _autocast(device: torch.device, config: Config):
     if device.type == "cuda" and config.amp:
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    if device.type == "cpu" and config.cpu_amp:
+        return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

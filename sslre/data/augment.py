@@ -283,6 +283,10 @@ class BatchSSLAugment:
         _check_uint8_batch(images, "BatchSSLAugment")
         if not isinstance(generator, torch.Generator):
             raise TypeError(f"BatchSSLAugment: generator must be a torch.Generator, got {type(generator).__name__}")
+        with torch.autocast(images.device.type, enabled=False):  # the views are float32 under any autocast
+            return self._views(images, generator)
+
+    def _views(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         B, _, H, W = images.shape
         params = self.sample_params(B, H, W, generator)
         params = {k: v.to(images.device, non_blocking=True) for k, v in params.items()}
@@ -301,6 +305,10 @@ class BatchSSLAugment:
 
     def apply(self, images: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
         """Apply given parameters (from :meth:`sample_params`) to a uint8 batch (one block, any size)."""
+        with torch.autocast(images.device.type, enabled=False):  # float32 matmuls under any autocast
+            return self._apply_block(images, params)
+
+    def _apply_block(self, images: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
         if images.device.type != "cpu":
             return self._apply_static(images, params)
         S = self.image_size

@@ -326,3 +326,13 @@ def test_cpu_path_equals_the_shape_static_path(seed, normalize):
     aug = BatchSSLAugment(32, normalize=normalize)
     prm = aug.sample_params(len(x), 32, 32, torch.Generator().manual_seed(seed))
     assert torch.allclose(aug.apply(x, prm), aug._apply_static(x, prm), atol=1e-5, rtol=0)
+
+
+def test_views_are_float32_and_unchanged_under_bf16_autocast():
+    """Training may autocast the model to bf16 (``cpu_amp``); the augmentation inside the step stays float32."""
+    x = make_synthetic(8, seed=1).images
+    aug = BatchSSLAugment(32)
+    ref = aug(x, torch.Generator().manual_seed(0))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = aug(x, torch.Generator().manual_seed(0))
+    assert out.dtype == torch.float32 and torch.equal(out, ref)
