@@ -20,8 +20,8 @@ the epoch), ``images_per_s``.
 
 Devices (one code path): every epoch runs :func:`train_step` on :class:`StepModule` whatever the device.
 ``config.device`` picks where the uint8 split and the model live (the batched augmentation runs on the images'
-device); ``amp`` (bf16 autocast, CUDA only -- ignored on CPU), ``channels_last`` (any device) and ``compile``
-(CUDA only) change only *how* the same step runs.
+device); ``amp`` (bf16 autocast, CUDA only -- ignored on CPU), ``cpu_amp`` (bf16 autocast on CPU, opt-in, changes
+the numbers), ``channels_last`` (any device) and ``compile`` (CUDA only) change only *how* the same step runs.
 
 Several processes (``torchrun --nproc_per_node=N -m sslre.cli train ...``, ``WORLD_SIZE > 1``): the run joins
 the process group (:func:`sslre.distributed.setup_from_env`; NCCL on CUDA, gloo on CPU) and wraps
