@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sslre.claims.statistics import (MissingSeries, cells, curve, decide_all, decide_series, fig_curves, guarded, missing,
-                                     random_grid, slope, wide)
+from sslre.claims.statistics import (KAPPA_LABEL, KAPPA_PROTOCOL, MissingSeries, cells, curve, decide_all, decide_series,
+                                     fig_curves, guarded, missing, random_grid, slope, wide)
 from sslre.claims.verdict import Verdict
 
 FAMILY = "resnet18"
@@ -78,10 +78,10 @@ def randomness_figures(rec, m, run: str, suffix: str = "") -> None:
                 for e in sorted(g["epoch"].unique())}
     by_layer = {f"layer {l}": wide(g[(g["epoch"] == last) & (g["layer"] == l)], "randomness")
                 for l in sorted(g["layer"].unique()) if l >= 1}
-    rec.figure(f"fig4-left{suffix}", f"{run}: linear test accuracy vs target randomness, by epoch (last layer)",
-               fig_curves(by_epoch), x_label="randomness (1 = generator at init)", y_label="linear test acc")
-    rec.figure(f"fig4-middle{suffix}", f"{run}: linear test accuracy vs target randomness, by layer (last epoch)",
-               fig_curves(by_layer), x_label="randomness", y_label="linear test acc")
+    rec.figure(f"fig4-left{suffix}", f"{run}: chance-corrected linear test accuracy vs target randomness, by epoch "
+               "(last layer)", fig_curves(by_epoch), x_label="randomness (1 = generator at init)", y_label=KAPPA_LABEL)
+    rec.figure(f"fig4-middle{suffix}", f"{run}: chance-corrected linear test accuracy vs target randomness, by layer "
+               "(last epoch)", fig_curves(by_layer), x_label="randomness", y_label=KAPPA_LABEL)
 
 
 @pytest.mark.claim(id="randomness-ordering", paper="Sec. 5, Fig. 4 left and middle")
@@ -112,9 +112,9 @@ def test_randomness_ordering(measurements, claim_record):
     except MissingSeries as exc:
         rec.control("random-shuffled labels", verdict=Verdict.NOT_RUN, reason=str(exc))
     randomness_figures(rec, m, run)
-    rec.set(protocol="linear probe test accuracy on raw features; targets = ResNet-18 predictions at successive "
-                     "epochs of its own training on the SSL train set (randomness 1 = init, 0 = end); slopes by "
-                     "least squares over randomness levels; layers = residual blocks",
+    rec.set(protocol="linear probe test accuracy on raw features, " + KAPPA_PROTOCOL + "; targets = ResNet-18 "
+                     "predictions at successive epochs of its own training on the SSL train set (randomness 1 = init, "
+                     "0 = end); slopes by least squares over randomness levels; layers = residual blocks",
             paper_value="accuracy falls with randomness at every epoch and layer (RES-5-250, CIFAR-100)")
     rec.conclude()
 

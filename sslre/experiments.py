@@ -120,10 +120,11 @@ class MeasureSettings:
     ``mine_seeds``: MINE initialization seeds per checkpoint (paper: 5, Fig. 3 middle); ``mine_images``: how many
     train images MINE sees; ``mine_run_seeds``: which seeds of the ``vicreg`` run get MINE; ``mine_null_seeds``:
     seeds of the shuffled-pairs null. ``umap_points``: points per level in the UMAP figure (Fig. 1: 5 samples /
-    classes / superclasses). ``probe``: linear probe method (``fast``; ``svc`` is the paper's LinearSVC objective).
+    classes / superclasses). ``probe``: linear probe method (``svc``: the paper's LinearSVC objective, solved exactly in
+    torch; ``fast`` = the same at a looser tolerance; see :mod:`sslre.metrics.probe`).
     """
 
-    probe: str = "fast"
+    probe: str = "svc"
     l2_variant: bool = True
     mine_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     mine_null_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)

@@ -14,11 +14,12 @@ Columns (the pipeline contract)::
   ``class-shuffled``, ``superclass-shuffled``, ``random-shuffled`` (labels permuted across images with a fixed
   seed), and ``""`` for losses / MINE.
 - ``metric``: ``ncc_train_acc``, ``ncc_test_acc`` (Sec. 2.2; class means from the train split),
-  ``linear_test_acc`` (probe ``fast``), ``cdnv``, ``within_var``, ``mean_dist2`` (train split; Galanti et al.),
+  ``linear_test_acc`` (probe ``svc``: LinearSVC's objective), ``linear_test_kappa`` (that accuracy chance-corrected
+  against the train split's majority label, ``(acc - maj) / (1 - maj)``: random targets are imbalanced), ``cdnv``, ``within_var``, ``mean_dist2`` (train split; Galanti et al.),
   ``loss_*`` (``history.jsonl``), ``mine_mi`` / ``mine_null`` (one row per MINE seed, ``target`` =
   ``mine-seed<k>``), ``umap_silhouette`` / ``umap_ncc`` (epoch 0 and last; coordinates in ``umap.npz``).
 - ``features``: ``raw`` (Sec. 2.2, default) or ``l2`` (L2-normalized, NCC/CDNV only); ``""`` for losses.
-- ``probe``: ``fast`` for ``linear_test_acc``, ``""`` otherwise.
+- ``probe``: the probe method (``svc``) for ``linear_test_acc`` / ``linear_test_kappa``, ``""`` otherwise.
 
 Splits: ``class``/``superclass``/``random`` levels use the run's train split (probe / class means / CDNV) and
 its test split (held-out accuracy); the ``sample`` level uses the Sec. 3 set (``n_images`` source images,
@@ -52,7 +53,7 @@ from sslre.experiments import (MeasureSettings, RunSpec, SampleLevelSettings, de
 log = logging.getLogger(__name__)
 
 #: Bump when the meaning or computation of any row changes: every cached ``measurements.csv`` is recomputed.
-MEASUREMENT_VERSION = 2
+MEASUREMENT_VERSION = 3
 
 COLUMNS = ["run", "method", "arch", "dataset", "seed", "epoch", "layer", "level", "target", "randomness",
            "metric", "value", "features", "probe"]
@@ -185,11 +186,12 @@ def _label_sets(spec: RunSpec, data, sample, targets: Sequence[Any]) -> list[Lab
 
 def _metrics_for(train_x, train_y, test_x, test_y, *, probe: str | None) -> dict[str, float]:
     """The per-cell metrics (Sec. 2.2): NCC train/test accuracy, CDNV and its parts, linear probe."""
-    from sslre.metrics import cdnv_parts, ncc_accuracy
+    from sslre.metrics import cdnv_parts, chance_corrected, majority_accuracy, ncc_accuracy
 
     # Random targets: a generator can predict a class on the test split that it never predicts on the train split.
     # No classifier fitted on the train split can output it, so those test images count as errors: accuracy on the
     # seen classes times their share of the test split.
+    base_acc = majority_accuracy(train_y, test_y)  # chance level of this label set (before unseen classes go)
     seen = torch.isin(test_y, torch.unique(train_y))  # (N_test,) bool
     seen_share = float(seen.float().mean())
     if seen_share < 1.0:
@@ -205,6 +207,7 @@ def _metrics_for(train_x, train_y, test_x, test_y, *, probe: str | None) -> dict
         from sslre.metrics import linear_probe_accuracy
 
         out["linear_test_acc"] = float(linear_probe_accuracy(train_x, train_y, test_x, test_y, method=probe)) * seen_share
+        out["linear_test_kappa"] = float(chance_corrected(out["linear_test_acc"], base_acc))
     return out
 
 
@@ -351,7 +354,7 @@ def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets
                     for metric, value in vals.items():
                         add(epoch=epoch, layer=layer, level=ls.level, target=ls.target, randomness=ls.randomness,
                             metric=metric, value=value, features=fname,
-                            probe=settings.probe if metric == "linear_test_acc" else "")
+                            probe=settings.probe if metric.startswith("linear_test_") else "")
         timings["metrics"] += time.perf_counter() - t
         if spec.coverage.mine and info.seed in settings.mine_run_seeds:
             t = time.perf_counter()

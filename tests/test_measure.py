@@ -108,8 +108,8 @@ def test_measure_run_columns_levels_and_cells(standin):
     assert set(df["level"]) == {"sample", "class", "superclass", "random", "sample-shuffled", "class-shuffled",
                                 "superclass-shuffled", "random-shuffled", ""}
     cell = df[df["level"] != ""]
-    assert set(cell["metric"]) == {"ncc_train_acc", "ncc_test_acc", "linear_test_acc", "cdnv", "within_var",
-                                   "mean_dist2"}
+    assert set(cell["metric"]) == {"ncc_train_acc", "ncc_test_acc", "linear_test_acc", "linear_test_kappa", "cdnv",
+                                   "within_var", "mean_dist2"}
     # main levels: every epoch x every layer, raw and l2
     cls = cell[(cell.level == "class") & (cell.metric == "ncc_test_acc")]
     assert sorted(set(zip(cls.epoch, cls.layer, cls.features))) == sorted(
@@ -117,7 +117,9 @@ def test_measure_run_columns_levels_and_cells(standin):
     # linear probe: raw only, probe column set
     lin = cell[cell.metric == "linear_test_acc"]
     assert set(lin.features) == {"raw"} and set(lin.probe) == {"fast"}
-    assert set(cell[cell.metric != "linear_test_acc"].probe) == {""}
+    kap = cell[cell.metric == "linear_test_kappa"]
+    assert set(kap.features) == {"raw"} and set(kap.probe) == {"fast"} and len(kap) == len(lin)
+    assert set(cell[~cell.metric.str.startswith("linear_test_")].probe) == {""}
     # random + controls: last layer x every epoch, plus every layer x last epoch; the unusable level is skipped
     rnd = cell[(cell.level == "random") & (cell.metric == "ncc_test_acc")]
     assert set(rnd.target) == {"resnet18@1"} and set(rnd.randomness) == {0.5}
@@ -301,3 +303,19 @@ def test_test_classes_unseen_in_train_count_as_errors():
     assert out["ncc_test_acc"] == pytest.approx(0.75)
     assert out["linear_test_acc"] == pytest.approx(0.75)
     assert out["ncc_train_acc"] == pytest.approx(1.0)
+    # chance level: the train majority (a three-way tie -> class 0) is right on 10 of 40 test images
+    assert out["linear_test_kappa"] == pytest.approx((0.75 - 0.25) / (1 - 0.25))
+
+
+def test_kappa_removes_the_class_balance_advantage():
+    """Two label sets of equal alignment (none) but different balance: raw accuracy differs, kappa does not."""
+    from sslre.measure import _metrics_for
+
+    g = torch.Generator().manual_seed(1)
+    x, xt = torch.randn(600, 6, generator=g), torch.randn(300, 6, generator=g)  # features carry no label information
+    balanced = (torch.arange(600) % 4, torch.arange(300) % 4)
+    skewed = ((torch.rand(600, generator=g) < 0.1).long(), (torch.rand(300, generator=g) < 0.1).long())  # 90% class 0
+    raw = [_metrics_for(x, a, xt, b, probe="svc") for a, b in (balanced, skewed)]
+    assert raw[1]["linear_test_acc"] - raw[0]["linear_test_acc"] > 0.4  # balance alone makes the skewed set look easy
+    assert raw[0]["linear_test_kappa"] == pytest.approx(0.0, abs=0.08)
+    assert raw[1]["linear_test_kappa"] == pytest.approx(0.0, abs=0.08)

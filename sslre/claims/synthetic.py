@@ -120,7 +120,9 @@ def synthetic_measurements(effect: float = 1.0, *, seeds: tuple[int, ...] = (0, 
                     for metric, v in (("ncc_train_acc", ncc_tr), ("ncc_test_acc", ncc_te), ("cdnv", wv / md),
                                       ("within_var", wv), ("mean_dist2", md)):
                         add(run, method, arch, sd, e, L, lv, tgt or "", r, metric, v)
-                    add(run, method, arch, sd, e, L, lv, tgt or "", r, "linear_test_acc", lin, probe="fast")
+                    add(run, method, arch, sd, e, L, lv, tgt or "", r, "linear_test_acc", lin, probe="svc")
+                    # chance-corrected twin: a fixed majority baseline per label set keeps every planted ordering
+                    add(run, method, arch, sd, e, L, lv, tgt or "", r, "linear_test_kappa", (lin - 0.1) / 0.9, probe="svc")
                 if method != "supervised" and e > 0:
                     # losses: invariance flat; regularization falls with training (mu=100: higher invariance)
                     inv = 1.0 + s * 0.5 * (mu == 100.0) + rng.normal(0, noise * 10)

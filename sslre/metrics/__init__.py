@@ -10,7 +10,7 @@ Bad input raises :class:`MetricInputError` (a ``ValueError``) naming the problem
 from pathlib import Path as _Path
 
 from .cdnv import cdnv, cdnv_matrix, cdnv_parts, class_mean_distance, within_class_variance
-from .curves import normalize_by_init, ratio
+from .curves import chance_corrected, majority_accuracy, normalize_by_init, ratio
 from .ncc import class_means, ncc_accuracy, ncc_predict
 from .validation import MetricInputError
 
@@ -26,6 +26,8 @@ __all__ = [
     "cdnv_parts",
     "normalize_by_init",
     "ratio",
+    "majority_accuracy",
+    "chance_corrected",
 ]
 
 if (_Path(__file__).parent / "probe.py").exists():

@@ -1,4 +1,6 @@
 """Tests for sslre.metrics.curves."""
+import math
+
 import pytest
 import torch
 
@@ -28,3 +30,19 @@ def test_ratio():
         ratio([1.0], [0.0])
     with pytest.raises(MetricInputError, match="broadcast"):
         ratio([1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+def test_majority_accuracy_and_chance_correction():
+    from sslre.metrics import chance_corrected, majority_accuracy
+
+    assert majority_accuracy(torch.tensor([3, 3, 1]), torch.tensor([3, 1, 1, 3])).item() == pytest.approx(0.5)
+    # ties go to the smallest label; labels need not be contiguous
+    assert majority_accuracy(torch.tensor([7, 2]), torch.tensor([2, 2, 7])).item() == pytest.approx(2 / 3)
+    assert chance_corrected(0.55, 0.1).item() == pytest.approx(0.5)
+    assert chance_corrected(0.1, 0.1).item() == pytest.approx(0.0)
+    assert chance_corrected(0.0, 0.5).item() == pytest.approx(-1.0)
+    assert math.isnan(chance_corrected(1.0, 1.0).item())
+    with pytest.raises(MetricInputError, match="integers"):
+        majority_accuracy(torch.tensor([0.5]), torch.tensor([1]))
+    with pytest.raises(MetricInputError, match="non-empty"):
+        majority_accuracy(torch.tensor([], dtype=torch.long), torch.tensor([1]))
