@@ -19,7 +19,7 @@ def _as_float(x: Any, name: str) -> torch.Tensor:
     # Python floats and lists become float64 (torch's default float32 would round them); tensors keep their dtype
     t = x if isinstance(x, torch.Tensor) else torch.as_tensor(x)
     if not isinstance(x, torch.Tensor) and t.is_floating_point():
-        t = t.to(torch.float64)
+        t = torch.as_tensor(x, dtype=torch.float64)
     if t.is_complex() or t.dtype == torch.bool:
         raise MetricInputError(f"{name} must be real numbers; got dtype {t.dtype}")
     return t if t.is_floating_point() else t.to(torch.float64)
@@ -39,7 +39,7 @@ def normalize_by_init(values: Any) -> torch.Tensor:
         MetricInputError: empty series, non-finite or zero initial value (the normalization
         would be meaningless: e.g. a linear accuracy of exactly 0 at init).
 
-    >>> normalize_by_init([0.2, 0.3, 0.5]).tolist()
+    >>> normalize_by_init([0.25, 0.375, 0.625]).tolist()
     [1.0, 1.5, 2.5]
     """
     v = _as_float(values, "values")
@@ -103,7 +103,7 @@ def chance_corrected(accuracy: Any, baseline: Any) -> torch.Tensor:
     Comparable across label sets with different class balance, where raw accuracy is not.
     Broadcasts; a baseline of 1 (nothing left to win) gives NaN.
 
-    >>> chance_corrected(0.6, 0.2).item()
+    >>> chance_corrected(0.625, 0.25).item()
     0.5
     """
     acc, base = _as_float(accuracy, "accuracy"), _as_float(baseline, "baseline")
