@@ -10,6 +10,13 @@ layer x every target level x NCC train/test, CDNV parts, fast probe) at quick an
 The probe comparison takes minutes (the sklearn baseline): ``SSLRE_BENCH_PROBE_N`` (train rows;
 test rows = N / 5) shrinks it for development. CPU timings use however many threads torch has;
 liblinear is single-threaded, so set ``OMP_NUM_THREADS=1`` for a like-for-like CPU ratio.
+
+Probe targets (issue 3): ``svc`` >= 20x LinearSVC with >= 99% identical predictions; ``fast`` >= 100x
+at no more than 1 point below LinearSVC's accuracy. ``fast`` is the ``svc`` solver at a 100x looser
+tolerance (the earlier 10-step conjugate-gradient ``fast`` was 2.1 points below LinearSVC on real
+sample-level features, see ``tests/metrics/test_probe.py``), so on the CPU it is only somewhat faster
+than ``svc``; the 100x assertion is the issue's target and fails on this 2-core CPU (measured figures
+in the issue note), not a threshold tuned to pass.
 """
 import os
 import time
