@@ -46,7 +46,6 @@ on the CPU (no randomness is used).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import torch
 
@@ -58,17 +57,9 @@ PROBE_METHODS = ("svc", "fast", "sklearn")
 SVC_DTYPE = torch.float32  # "svc": precision of the (N, *) work; float64 polish where float32 stalls
 FAST_TOL = 1e-2  # "fast": liblinear's stopping rule 100x looser than LinearSVC's tol=1e-4
 
-# Classes solved together are grouped so the (K_block, P, P) float64 Hessians stay <= ~512 MiB.
+# Classes solved together are grouped so the (K_block, P, P) Hessians stay <= 2^26 elements (256 MiB in float32,
+# twice that for a float64 refactorization).
 _HESSIAN_BLOCK_ELEMENTS = 1 << 26
-
-
-@dataclass(frozen=True)
-class _SolverSettings:
-    C: float = 1.0
-    intercept_scaling: float = 1.0
-    tol: float = 1e-4
-    max_iter: int = 1000
-    dtype: torch.dtype = torch.float64
 
 
 def standardize(train: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...]:
