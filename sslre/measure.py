@@ -15,7 +15,8 @@ Columns (the pipeline contract)::
   seed), and ``""`` for losses / MINE.
 - ``metric``: ``ncc_train_acc``, ``ncc_test_acc`` (Sec. 2.2; class means from the train split),
   ``linear_test_acc`` (probe ``svc``: LinearSVC's objective), ``linear_test_kappa`` (that accuracy chance-corrected
-  against the train split's majority label, ``(acc - maj) / (1 - maj)``: random targets are imbalanced), ``cdnv``, ``within_var``, ``mean_dist2`` (train split; Galanti et al.),
+  against the train split's majority label, ``(acc - maj) / (1 - maj)``: random targets are imbalanced), ``cdnv``,
+  ``within_var``, ``mean_dist2`` (train split; Galanti et al.),
   ``loss_*`` (``history.jsonl``), ``mine_mi`` / ``mine_null`` (one row per MINE seed, ``target`` =
   ``mine-seed<k>``), ``umap_silhouette`` / ``umap_ncc`` (epoch 0 and last; coordinates in ``umap.npz``).
 - ``features``: ``raw`` (Sec. 2.2, default) or ``l2`` (L2-normalized, NCC/CDNV only); ``""`` for losses.

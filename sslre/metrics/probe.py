@@ -114,11 +114,10 @@ def _line_search(
     n, k = m.shape
     f64 = torch.float64
     ones = torch.ones(n, dtype=m.dtype, device=m.device)  # column sums as a GEMV: faster than .sum(dim=0)
-    bb = b * b  # (N, K)
     wd, dd, slope0 = wd.to(f64), dd.to(f64), slope0.to(f64)
     # masks as {0, 1} floats: arithmetic is branch-free, torch.where on a random mask is not
     if curv0 is None:  # phi''(0+) = d^T H d; Newton passes it from its Hessians instead of this (N, K) pass
-        curv0 = dd + 2 * C * (ones @ (bb * torch.sign(h))).to(f64)  # (K,)
+        curv0 = dd + 2 * C * (ones @ (b * b * torch.sign(h))).to(f64)  # (K,)
     s0 = curv0.to(f64)
     descent = (slope0 < 0) & (s0 > 0)
     t_out = torch.zeros(k, dtype=f64, device=m.device)
@@ -128,11 +127,11 @@ def _line_search(
     cols = descent.nonzero().flatten()
     for _grow in range(64):
         sel = slice(None) if cols.numel() == k else cols  # all columns: views, no copies
-        mc, bc, bbc, a0 = m[:, sel], b[:, sel], bb[:, sel], act0[:, sel]  # (N, T)
+        mc, bc, a0 = m[:, sel], b[:, sel], act0[:, sel]  # (N, T)
         hi_c = hi[cols]  # (T,)
         cand = a0 ^ (torch.addcmul(mc, bc, hi_c.to(m.dtype).unsqueeze(0)) < 1)  # (N, T) status flips in (0, hi]
         if torch.count_nonzero(cand).item() > dense_frac * cand.numel():
-            t_out[cols] = _dense_root(mc, bc, bbc, wd[cols], dd[cols], slope0[cols], s0[cols], C, ones)
+            t_out[cols] = _dense_root(mc, bc, wd[cols], dd[cols], slope0[cols], s0[cols], C, ones)
             break
         t_cnt = cols.numel()
         flat = cand.view(-1).nonzero().squeeze(1)  # (M,) candidates, flat (N * T) positions
@@ -156,7 +155,7 @@ def _line_search(
     return t_out
 
 
-def _dense_root(m, b, bb, wd, dd, slope0, s0, C, ones, max_steps=40):
+def _dense_root(m, b, wd, dd, slope0, s0, C, ones, max_steps=40):
     """Root of ``phi'`` (see :func:`_line_search`) by safeguarded 1-D Newton on the full ``(N, T)`` arrays.
 
     ``phi''(t) = dd + 2C sum_{active(t)} b^2`` is the exact slope of the current linear piece, so a
@@ -168,6 +167,7 @@ def _dense_root(m, b, bb, wd, dd, slope0, s0, C, ones, max_steps=40):
     hi = torch.full_like(slope0, float("inf"))
     t = -slope0 / s0  # the minimizer of the quadratic piece at t = 0
     rtol = max(1e-9, 1e3 * torch.finfo(m.dtype).eps)
+    bb = b * b  # (N, T)
     for _ in range(max_steps):
         hu = (1 - torch.addcmul(m, b, t.to(m.dtype).unsqueeze(0))).clamp_(min=0)  # (N, T) hinge residuals at t
         curv = (ones @ (bb * torch.sign(hu))).to(f64)  # (T,) sum_active b^2
