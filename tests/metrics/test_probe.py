@@ -216,8 +216,9 @@ def test_line_search_is_exact(case, dense_frac):
     m, b = y * (x @ w), y * (x @ d)  # (N, K) margins and their change per unit step
     h = (1 - m).clamp(min=0)
     grad = w - 2 * C * (x.T @ (h * y))  # (P, K)
-    t = _line_search(m, b, (w * d).sum(0), (d * d).sum(0), (grad * d).sum(0), C, h=h, act0=m < 1,
-                     dense_frac=dense_frac)
+    # the solver works class-major: (K, N) arrays, one class per row
+    t = _line_search(m.T.contiguous(), b.T.contiguous(), (w * d).sum(0), (d * d).sum(0), (grad * d).sum(0), C,
+                     act0=(m < 1).T.contiguous().double(), dense_frac=dense_frac)
     for j in range(y.shape[1]):
         ref = line_search_reference(m[:, j], b[:, j], w[:, j], d[:, j], C)
         assert t[j].item() == pytest.approx(ref, rel=1e-6, abs=1e-9)
