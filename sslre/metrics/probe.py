@@ -378,7 +378,12 @@ def _fit_block(xt_pad, x_t, gram, y_idx, cls, C, tol, max_iter, newton=True, swi
     k = cls.numel()
     dtype, device = xt.dtype, xt.device
     f64 = torch.float64
-    y = torch.where(y_idx.unsqueeze(0) == cls.unsqueeze(1), 1.0, -1.0).to(dtype)  # (T, N) +-1 targets
+    slot = torch.full((int(torch.maximum(y_idx.max(), cls.max())) + 1,), -1, dtype=torch.long, device=device)
+    slot[cls] = torch.arange(k, device=device)  # class index -> its row here, -1 if not solved here
+    row = slot[y_idx]  # (N,)
+    mine = (row >= 0).nonzero().squeeze(1)  # (M,) samples whose class is in cls
+    y = torch.full((k, n), -1.0, dtype=dtype, device=device)  # (T, N) +-1 targets
+    y[row[mine], mine] = 1.0
     n_pos = (y > 0).sum(dim=1)  # (T,)
     eps = tol * torch.clamp(torch.minimum(n_pos, n - n_pos), min=1).to(f64) / n  # (T,) liblinear's primal tolerance
     # ||grad f(0)|| = ||2C X~^T (-y)||: liblinear's reference scale (the first gradient when starting from 0)

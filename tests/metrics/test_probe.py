@@ -1,4 +1,5 @@
 """Tests for sslre.metrics.probe: svc (LinearSVC's objective in torch), fast, sklearn reference."""
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,9 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from sslre.metrics import MetricInputError, linear_probe_accuracy, linear_probe_predict
-from sslre.metrics.probe import _line_search, fit_ovr_l2svm, standardize
+from sslre.metrics.probe import (
+    _active_hessians, _line_search, _steering_matmuls, _update_hessians, fit_ovr_l2svm, standardize,
+)
 
 REAL_FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "features" / "cifar10-simclr-sample-level.pt"
 
@@ -244,6 +247,51 @@ def test_float32_stall_is_finished_in_float64(overlap_data):
     assert info["converged"]
     w_ref, _ = fit_ovr_l2svm(xs, ytr, 5, tol=1e-10)
     torch.testing.assert_close(w.double(), w_ref, rtol=0, atol=1e-4 * w_ref.abs().max().item())
+
+
+def test_bf16_steering_reaches_the_same_optimum(overlap_data):
+    """bf16 products only steer (CG phase, Hessians): the float32 optimum and its objective are unchanged."""
+    xtr, ytr, _, _ = overlap_data
+    xs, = standardize(xtr.float())
+    w_on, info_on = fit_ovr_l2svm(xs, ytr, 5, dtype=torch.float32, bf16_products=True)
+    w_off, info_off = fit_ovr_l2svm(xs, ytr, 5, dtype=torch.float32, bf16_products=False)
+    assert info_on["converged"] and info_off["converged"]
+    f_on, f_off = objective(w_on.double(), xs.double(), ytr, 5), objective(w_off.double(), xs.double(), ytr, 5)
+    assert f_on.sum().item() == pytest.approx(f_off.sum().item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_steering_matmuls_restore_the_precision_flag(fails):
+    """The process-wide oneDNN flag is set only inside the block and restored, also on an exception."""
+    flag = torch.backends.mkldnn.matmul
+    before = flag.fp32_precision
+    steer = _steering_matmuls(torch.device("cpu"), torch.float32)
+    with pytest.raises(RuntimeError) if fails else contextlib.nullcontext():
+        with steer:
+            assert flag.fp32_precision == ("bf16" if steer.active else before)
+            if fails:
+                raise RuntimeError("inside")
+    assert flag.fp32_precision == before
+    assert not _steering_matmuls(torch.device("cpu"), torch.float64).active  # float64 is never rounded
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.sampled_from([0.01, 0.2, 0.6, 0.95]), st.sampled_from([0.0, 0.05, 0.5, 1.0]))
+def test_hessian_update_equals_rebuild(seed, density, change):
+    """Updating S_k = X_A^T X_A by the changed rows (or rebuilding from the smaller of the active/inactive
+    sets) gives the Hessian built from scratch, for every mix of small and large changes."""
+    g = torch.Generator().manual_seed(seed)
+    n, p, k = 300, 7, 4
+    xt_pad = torch.cat([torch.randn(n, p, generator=g, dtype=torch.float64), torch.zeros(1, p, dtype=torch.float64)])
+    gram = xt_pad[:n].T @ xt_pad[:n]  # (P, P)
+    act_prev = (torch.rand(k, n, generator=g) < density).double()  # (K, N) 0/1 masks
+    flip = (torch.rand(k, n, generator=g) < change * torch.rand(k, 1, generator=g)).double()
+    act = (act_prev - flip).abs()  # (K, N): each class changes a different fraction of its rows
+    s_mat = _active_hessians(xt_pad, act_prev)
+    _update_hessians(s_mat, xt_pad, gram, act, act_prev)
+    torch.testing.assert_close(s_mat, _active_hessians(xt_pad, act), rtol=1e-10, atol=1e-9)
+    ref = torch.stack([xt_pad[:n][act[j] > 0].T @ xt_pad[:n][act[j] > 0] for j in range(k)])  # plain loop
+    torch.testing.assert_close(s_mat, ref, rtol=1e-10, atol=1e-9)
 
 
 def test_standardize_float32_large_offset_small_spread():
