@@ -404,8 +404,16 @@ def _fit_block(xt_pad, x_t, gram, y_idx, cls, C, tol, max_iter, newton=True, swi
     it = 0
     t_start = time.perf_counter()
     work = _Workspace(device)
+    switch = False  # enter the Newton phase at the top of the next pass
+    # The CG phase's line search runs on a fixed random subset of the samples (see _CG_SEARCH_SAMPLES)
+    sub = None
+    if newton and n > 2 * _CG_SEARCH_SAMPLES:
+        g_sub = torch.Generator().manual_seed(n)
+        sub = torch.randperm(n, generator=g_sub)[:_CG_SEARCH_SAMPLES].sort().values.to(device)  # (S,)
     while open_.numel():
-        # (T, N) active sets; two buffers in turn, the previous step's set is still read (CG switch, Hessian update)
+        if switch:
+            phase_newton, switch = True, False
+            torch.mm(w, x_t, out=m).mul_(y)  # exact margins again: the CG phase moved them with bf16 products
         # (T, N) hinge residuals max(0, 1 - y w.x~), > 0 exactly on the active set; then times the targets
         hy = torch.neg(m, out=work("hy", m.shape, dtype)).add_(1).clamp_(min=0)
         # (T, N) active sets [m < 1] as 0/1 floats; two buffers in turn: the previous step's set is still read
@@ -417,17 +425,20 @@ def _fit_block(xt_pad, x_t, gram, y_idx, cls, C, tol, max_iter, newton=True, swi
                 print(f"pcg it {it}: flipped {moved:.4f} active {act_cg.sum().item() / act.numel():.4f}"
                       f" at {time.perf_counter() - t_start:.3f}s")
             if newton and (moved < switch_frac or it >= max_pcg):
-                phase_newton = True
-                torch.mm(w, x_t, out=m).mul_(y)  # exact margins again: the CG phase moved them with bf16 products
-                torch.neg(m, out=hy).add_(1).clamp_(min=0)
-                torch.sign(hy, out=act)
+                switch = True
+                continue
         hy.mul_(y)
-        with steer if not phase_newton else contextlib.nullcontext():
+        # the CG phase (before a Newton finish) is only steering: bf16 products
+        steered = steer if newton and not phase_newton else contextlib.nullcontext()
+        with steered:
             grad = w - 2 * C * (hy @ xt)  # (T, P) gradient w + 2C [active (z - y)] X~ of each class objective
         gnorm = grad.norm(dim=1).to(f64)  # (T,)
         if g0 is None:
             g0 = gnorm.clone()
         fin = gnorm <= eps * g0
+        if steered is steer and getattr(steer, "active", False) and bool(fin.any()):
+            switch = True  # a steered gradient says "converged": confirm with exact margins and gradients
+            continue
         if phase_newton:
             if best is None:
                 best, stall = gnorm.clone(), torch.zeros_like(gnorm, dtype=torch.long)
@@ -476,10 +487,16 @@ def _fit_block(xt_pad, x_t, gram, y_idx, cls, C, tol, max_iter, newton=True, swi
                 chol = torch.linalg.cholesky(hess.to(f64))
             d = -torch.cholesky_solve(grad.to(chol.dtype).unsqueeze(2), chol).squeeze(2).to(dtype)  # (T, P) steps
             curv0 = torch.einsum("tp,tpq,tq->t", d, hess, d)  # (T,) d^T H d, the line search's phi''(0+)
-        with steer if not phase_newton else contextlib.nullcontext():
+        with steered:
             b = torch.mm(d, x_t, out=work("b", m.shape, dtype)).mul_(y)  # (T, N) margin change per unit step
-        t = _line_search(m, b, (w * d).sum(dim=1), (d * d).sum(dim=1), (grad * d).sum(dim=1), C,
-                         act0=act, curv0=curv0 if phase_newton else None, work=work).to(dtype)  # (T,)
+        wd, dd = (w * d).sum(dim=1), (d * d).sum(dim=1)  # (T,)
+        t = None
+        if not phase_newton and sub is not None:
+            t = _sampled_step(m, b, wd, dd, C, sub, work)
+        if t is None:
+            t = _line_search(m, b, wd, dd, (grad * d).sum(dim=1), C, act0=act, curv0=curv0 if phase_newton else None,
+                             work=work)  # (T,)
+        t = t.to(dtype)
         w.add_(d * t.unsqueeze(1))
         m.addcmul_(b, t.unsqueeze(1))
         if verbose and phase_newton:
@@ -487,6 +504,27 @@ def _fit_block(xt_pad, x_t, gram, y_idx, cls, C, tol, max_iter, newton=True, swi
                   f" at {time.perf_counter() - t_start:.3f}s")
     return w_out, {"iterations": it, "converged": bool(done.all()), "converged_mask": done,
                    "stalled": stalled.nonzero().flatten()}
+
+
+_CG_SEARCH_SAMPLES = 8192  # samples in the CG phase's line search (a fixed random subset; exact below 2x this)
+
+
+def _sampled_step(m, b, wd, dd, C, sub, work):
+    """Step ``(T,)`` of a conjugate-gradient iteration: the exact minimizer along ``d`` of the objective with its
+    loss sum estimated on the samples ``sub`` ``(S,)`` (weight ``C N / S``), or ``None`` when the subset does not
+    see ``d`` as a descent direction for some class (then the caller searches on all samples).
+
+    The CG phase only steers towards the Newton phase (which searches exactly), so an estimated step is enough;
+    it costs ``S / N`` of an exact search.
+    """
+    n = m.shape[1]
+    c_s = C * n / sub.numel()
+    m_s, b_s = m.index_select(1, sub), b.index_select(1, sub)  # (T, S)
+    h_s = (1 - m_s).clamp_(min=0)  # (T, S)
+    slope_s = wd.to(torch.float64) - 2 * c_s * _rowdot(b_s, h_s).to(torch.float64)  # (T,) phi_S'(0)
+    if not bool((slope_s < 0).all()):
+        return None
+    return _line_search(m_s, b_s, wd, dd, slope_s, c_s, act0=h_s.sign_(), work=work)
 
 
 _STALL_ITERS = 6  # Newton steps without a 0.1% better gradient norm before a class counts as stalled

@@ -260,6 +260,50 @@ def test_bf16_steering_reaches_the_same_optimum(overlap_data):
     assert f_on.sum().item() == pytest.approx(f_off.sum().item(), rel=1e-5)
 
 
+def liblinear_rule_holds(w, x, y_idx, k, tol, C=1.0):
+    """Per class: liblinear's stopping rule ||g|| <= tol * max(min(n_pos, n_neg), 1) / N * ||g(0)||, on the exact
+    float64 gradient g = w - 2C X~^T [y max(0, 1 - y w.x~)] of the returned weights (w (P, K), bias last)."""
+    xt = torch.cat([x.double(), torch.ones(len(x), 1, dtype=torch.float64)], 1)  # (N, P)
+    y = torch.where(y_idx[:, None] == torch.arange(k)[None], 1.0, -1.0).double()  # (N, K)
+    w = w.double()
+    h = (1 - y * (xt @ w)).clamp(min=0)  # (N, K)
+    g = w - 2 * C * xt.T @ (h * y)  # (P, K)
+    g0 = (2 * C * xt.T @ y).norm(dim=0)  # (K,)
+    n_pos = (y > 0).sum(0)
+    eps = tol * torch.clamp(torch.minimum(n_pos, len(x) - n_pos), min=1) / len(x)
+    return g.norm(dim=0) <= 1.01 * eps * g0  # 1% slack for the solver's float32 arithmetic
+
+
+@pytest.mark.parametrize("tol", [0.3, 1e-2, 1e-4])
+def test_converged_means_the_exact_rule_holds(overlap_data, tol):
+    """Loose tolerances end inside the (bf16-steered) CG phase: "converged" must still mean the float32/64 rule."""
+    xtr, ytr, _, _ = overlap_data
+    xs, = standardize(xtr.float())
+    w, info = fit_ovr_l2svm(xs, ytr, 5, dtype=torch.float32, tol=tol, polish=False)
+    assert info["converged"]
+    assert bool(liblinear_rule_holds(w, xs, ytr, 5, tol).all())
+
+
+def test_sampled_cg_line_search_reaches_the_same_optimum(overlap_data, monkeypatch):
+    """The CG phase's line search on a sample subset (used above 2 x _CG_SEARCH_SAMPLES rows) only steers: the
+    optimum is the one found with exact CG line searches."""
+    import sslre.metrics.probe as probe_mod
+
+    xtr, ytr, _, _ = overlap_data
+    xs, = standardize(xtr.float())
+    w_exact, _ = fit_ovr_l2svm(xs, ytr, 5, dtype=torch.float32)
+    calls = []
+    real = probe_mod._sampled_step
+    monkeypatch.setattr(probe_mod, "_CG_SEARCH_SAMPLES", 100)  # 600 rows > 2 x 100: the sampled search runs
+    monkeypatch.setattr(probe_mod, "_sampled_step", lambda *a: calls.append(1) or real(*a))
+    w_sampled, info = fit_ovr_l2svm(xs, ytr, 5, dtype=torch.float32)
+    assert calls and info["converged"]
+    f_s = objective(w_sampled.double(), xs.double(), ytr, 5).sum().item()
+    f_e = objective(w_exact.double(), xs.double(), ytr, 5).sum().item()
+    assert f_s == pytest.approx(f_e, rel=1e-5)
+    assert bool(liblinear_rule_holds(w_sampled, xs, ytr, 5, 1e-4).all())
+
+
 @pytest.mark.parametrize("fails", [False, True])
 def test_steering_matmuls_restore_the_precision_flag(fails):
     """The process-wide oneDNN flag is set only inside the block and restored, also on an exception."""
