@@ -77,18 +77,35 @@ def standardize(train: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tenso
     data's own rounding even with offsets far above the spread (offset 1000, std 0.01 is tested);
     the variance is two-pass. Returns tensors in the input dtype.
     """
+    out = torch.empty_like(train)
+    mean, std = _standardize_into(train, out)
+    return (out, *((x - mean) / std for x in others))
+
+
+def _standardize_into(train: torch.Tensor, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Write ``train`` ``(N, D)`` standardized into ``out`` ``(N, D)`` (may be a strided view) and return its
+    ``(mean, std)`` ``(D,)`` (see :func:`standardize`). One fresh ``(N, D)`` array is never allocated: on
+    CPU its page faults cost as much as the arithmetic."""
     n = train.shape[0]
     ones = torch.ones(n, dtype=train.dtype, device=train.device)  # column sums as GEMVs (fast, no upcast copy)
     mean = (ones @ train) / n  # (D,) first estimate: its rounding error scales with |x|
-    centred = train - mean  # (N, D)
+    centred = torch.sub(train, mean, out=out)  # (N, D)
     shift = (ones @ centred) / n  # (D,) the rounding left in the mean, now relative to the spread
-    var = ((ones @ (centred * centred)) / n - shift * shift).clamp(min=0)  # (D,) two-pass variance
+    sq = torch.zeros_like(mean)
+    for start in range(0, n, _STANDARDIZE_ROWS):  # sum of squares in row blocks: small reusable temporaries
+        block = centred[start:start + _STANDARDIZE_ROWS]  # (B, D)
+        sq += ones[:block.shape[0]] @ (block * block)
+    var = (sq / n - shift * shift).clamp(min=0)  # (D,) two-pass variance
     mean = mean + shift
     std = var.sqrt()
     # sklearn's _handle_zeros_in_scale: a scale below 10 * eps * max(|mean|, 1) is treated as 0 -> 1
     tiny = 10 * torch.finfo(train.dtype).eps * mean.abs().clamp(min=1.0)
     std = torch.where(std < tiny, torch.ones_like(std), std)
-    return ((centred - shift) / std, *((x - mean) / std for x in others))
+    centred.sub_(shift).div_(std)
+    return mean, std
+
+
+_STANDARDIZE_ROWS = 8192
 
 
 class _Workspace:
@@ -291,27 +308,41 @@ def fit_ovr_l2svm(
         ``intercept_scaling`` for the intercept); ``info`` with ``iterations`` (max over classes),
         ``converged`` (all classes met the stopping rule) and ``polished`` (classes finished in float64).
     """
-    n, p = x.shape[0], x.shape[1] + 1
-    xt_pad = torch.zeros(n + 1, p, dtype=dtype, device=x.device)  # (N + 1, P): [x, intercept_scaling], then a zero row
-    xt_pad[:n, :-1] = x
+    xt_pad = _padded(x.shape[0], x.shape[1], intercept_scaling, dtype, x.device)
+    xt_pad[:-1, :-1] = x
+    return _fit_ovr(xt_pad, y_idx, n_classes, C=C, tol=tol, max_iter=max_iter, newton=newton, switch_frac=switch_frac,
+                    max_pcg=max_pcg, polish=polish, bf16_products=bf16_products, verbose=verbose)
+
+
+def _padded(n, d, intercept_scaling, dtype, device):
+    """``(N + 1, D + 1)`` buffer for ``X~``: column D is ``intercept_scaling``, row N is zero (Hessian padding);
+    the caller writes the features into ``[:N, :D]``."""
+    xt_pad = torch.empty(n + 1, d + 1, dtype=dtype, device=device)
     xt_pad[:n, -1] = intercept_scaling
+    xt_pad[n] = 0
+    return xt_pad
+
+
+def _fit_ovr(xt_pad, y_idx, n_classes, *, C, tol, max_iter, newton, switch_frac, max_pcg, polish, bf16_products,
+             verbose):
+    """:func:`fit_ovr_l2svm` on ``X~`` already in its padded buffer (see :func:`_padded`)."""
+    dtype = xt_pad.dtype
+    n, p = xt_pad.shape[0] - 1, xt_pad.shape[1]
     xt = xt_pad[:n]  # (N, P) the augmented features X~
-    x_t = xt.T.contiguous()  # (P, N): (T, P) @ (P, N) margins are ~1.7x faster than (N, P) @ (P, T)
     steer = _steering_matmuls(xt.device, dtype, bf16_products)
     with steer:
-        gram = x_t @ xt  # (P, P) full Gram matrix, shared by all classes (preconditioner, Hessian rebuilds)
+        gram = xt.T @ xt  # (P, P) full Gram matrix, shared by all classes (preconditioner, Hessian rebuilds)
     block = max(1, _HESSIAN_BLOCK_ELEMENTS // (p * p))
-    w_all = torch.zeros(n_classes, p, dtype=dtype, device=x.device)  # (K, P)
+    w_all = torch.zeros(n_classes, p, dtype=dtype, device=xt.device)  # (K, P)
     iters, converged, polished = 0, True, 0
     for k0 in range(0, n_classes, block):
-        cls = torch.arange(k0, min(n_classes, k0 + block), device=x.device)
-        w, info = _fit_block(xt_pad, x_t, gram, y_idx, cls, C, tol, max_iter, newton, switch_frac, max_pcg, steer, verbose)
+        cls = torch.arange(k0, min(n_classes, k0 + block), device=xt.device)
+        w, info = _fit_block(xt_pad, gram, y_idx, cls, C, tol, max_iter, newton, switch_frac, max_pcg, steer, verbose)
         stalled = info["stalled"]
         if polish and newton and stalled.numel() and dtype != torch.float64:
             # float32 could not get below the tolerance for these classes: finish them in float64
             xt64 = xt_pad.double()
-            x_t64 = xt64[:n].T.contiguous()
-            w64, info64 = _fit_block(xt64, x_t64, x_t64 @ xt64[:n], y_idx, cls[stalled], C, tol,
+            w64, info64 = _fit_block(xt64, xt64[:n].T @ xt64[:n], y_idx, cls[stalled], C, tol,
                                      max_iter - info["iterations"], True, switch_frac, max_pcg,
                                      contextlib.nullcontext(), verbose, w0=w[stalled].double())
             w[stalled] = w64.to(dtype)
@@ -353,7 +384,7 @@ class _steering_matmuls(contextlib.ContextDecorator):
         return False
 
 
-def _fit_block(xt_pad, x_t, gram, y_idx, cls, C, tol, max_iter, newton=True, switch_frac=0.01, max_pcg=25,
+def _fit_block(xt_pad, gram, y_idx, cls, C, tol, max_iter, newton=True, switch_frac=0.01, max_pcg=25,
                steer=contextlib.nullcontext(), verbose=False, w0=None):
     """Solve the one-vs-rest squared-hinge problems for the classes ``cls`` (see :func:`fit_ovr_l2svm`).
 
@@ -374,6 +405,7 @@ def _fit_block(xt_pad, x_t, gram, y_idx, cls, C, tol, max_iter, newton=True, swi
        ``info["stalled"]`` unconverged.
     """
     xt = xt_pad[:-1]  # (N, P) the augmented features; xt_pad's last row is zero (Hessian padding)
+    x_t = xt.T  # (P, N) view: BLAS reads it transposed, as fast as a contiguous copy
     n, p = xt.shape
     k = cls.numel()
     dtype, device = xt.dtype, xt.device
@@ -477,9 +509,9 @@ def _fit_block(xt_pad, x_t, gram, y_idx, cls, C, tol, max_iter, newton=True, swi
         else:
             with steer:
                 if s_mat is None:
-                    s_mat = _active_hessians(xt_pad, act)
+                    s_mat = _active_hessians(xt_pad, act, work)
                 else:
-                    _update_hessians(s_mat, xt_pad, gram, act, act_prev)
+                    _update_hessians(s_mat, xt_pad, gram, act, act_prev, work)
             act_prev = act
             hess = torch.eye(p, dtype=dtype, device=device) + 2 * C * s_mat  # (T, P, P) generalized Hessians, >= I
             chol, info = torch.linalg.cholesky_ex(hess)
@@ -539,7 +571,7 @@ def _keep(t, keep):
 _ROW_QUANTUM = 256  # Hessian row blocks are zero-padded to a multiple of this: oneDNN compiles a kernel per shape
 
 
-def _class_rows(xt_pad, mask, signs=None):
+def _class_rows(xt_pad, mask, signs=None, work=None):
     """Yield ``(j, rows)``: for each class j (row of ``mask`` ``(T, N)``) with a selected row, the rows of
     ``xt_pad`` ``(N + 1, P)`` (last row zero) it selects, zero-padded to a multiple of ``_ROW_QUANTUM`` rows
     (so bf16 matmuls reuse a few compiled shapes) and gathered a few classes at a time (at most
@@ -565,7 +597,8 @@ def _class_rows(xt_pad, mask, signs=None):
         while j1 < len(sizes) and (j1 == j0 or (size + sizes[j1]) * p <= _GATHER_ELEMENTS):
             size += sizes[j1]
             j1 += 1
-        rows = xt_pad.index_select(0, idx[start:start + size])  # (padded rows of classes j0..j1-1, P)
+        out = None if work is None else work("rows", (size, p), xt_pad.dtype)  # reused: no fresh pages per gather
+        rows = torch.index_select(xt_pad, 0, idx[start:start + size], out=out)  # (padded rows of classes j0..j1-1, P)
         signs_j = [None] * (j1 - j0) if sgn is None else sgn[start:start + size].split(sizes[j0:j1])
         for j, piece, sign in zip(range(j0, j1), rows.split(sizes[j0:j1]), signs_j):
             if sizes[j]:
@@ -573,16 +606,16 @@ def _class_rows(xt_pad, mask, signs=None):
         j0, start = j1, start + size
 
 
-def _active_hessians(xt_pad, act):
+def _active_hessians(xt_pad, act, work=None):
     """``S_k = X~_A^T X~_A`` ``(T, P, P)`` from each class's active rows (``act`` ``(T, N)``, 0/1 floats)."""
     p = xt_pad.shape[1]
     s_mat = torch.zeros(act.shape[0], p, p, dtype=xt_pad.dtype, device=xt_pad.device)
-    for j, rows in _class_rows(xt_pad, act):
+    for j, rows in _class_rows(xt_pad, act, work=work):
         s_mat[j] = rows.T @ rows  # (P, P)
     return s_mat
 
 
-def _update_hessians(s_mat, xt_pad, gram, active, act_prev):
+def _update_hessians(s_mat, xt_pad, gram, active, act_prev, work=None):
     """Bring ``S_k = X~^T diag(A_k) X~`` ``(P, P)`` (``s_mat`` ``(T, P, P)``) up to date, in place.
 
     ``active``, ``act_prev`` ``(T, N)`` 0/1 float masks, now and at the last update. Either add/subtract
@@ -590,22 +623,25 @@ def _update_hessians(s_mat, xt_pad, gram, active, act_prev):
     inactive row sets (``Gram - X_I^T X_I``), whichever touches fewer rows.
     """
     n = active.shape[1]
-    changed = active - act_prev  # (T, N) +1 entered, -1 left the active set, 0 unchanged
-    n_changed = changed.abs().sum(dim=1)  # (T,)
+    work = _Workspace(active.device) if work is None else work
+    changed = torch.sub(active, act_prev, out=work("tmp", active.shape, active.dtype))  # (T, N) +1 in, -1 out, 0
+    n_changed = torch.abs(changed, out=work("dot", active.shape, active.dtype)).sum(dim=1)  # (T,)
     n_active = active.sum(dim=1)  # (T,)
     smaller = torch.minimum(n_active, n - n_active)  # (T,) rows of a rebuild
     by_delta = (n_changed > 0) & (n_changed <= smaller)  # (T,)
     rebuild = n_changed > smaller  # (T,)
     if bool(by_delta.any()):
-        sel = changed * by_delta.to(changed.dtype).unsqueeze(1)  # (T, N)
-        for j, rows, sign in _class_rows(xt_pad, sel, sel):
+        sel = changed.mul_(by_delta.to(changed.dtype).unsqueeze(1))  # (T, N)
+        for j, rows, sign in _class_rows(xt_pad, sel, sel, work=work):
             s_mat[j] += rows.T @ (rows * sign)  # (P, P)
     if bool(rebuild.any()):
         from_inactive = rebuild & (n_active > n - n_active)  # (T,)
         from_active = (rebuild & ~from_inactive).to(active.dtype).unsqueeze(1)  # (T, 1)
-        for j, rows in _class_rows(xt_pad, active * from_active):
+        for j, rows in _class_rows(xt_pad, torch.mul(active, from_active, out=work("tmp", active.shape, active.dtype)),
+                                   work=work):
             s_mat[j] = rows.T @ rows
-        for j, rows in _class_rows(xt_pad, (1 - active) * from_inactive.to(active.dtype).unsqueeze(1)):
+        inactive = torch.neg(active, out=work("tmp", active.shape, active.dtype)).add_(1)  # (T, N)
+        for j, rows in _class_rows(xt_pad, inactive.mul_(from_inactive.to(active.dtype).unsqueeze(1)), work=work):
             s_mat[j] = gram - rows.T @ rows
 
 
@@ -649,8 +685,12 @@ def _predict_idx(method, xtr, y_idx, n_classes, xte, C, tol, max_iter):
                         dtype=torch.float32, polish=False)
     else:
         raise MetricInputError(f"unknown probe method {method!r}; choose one of {PROBE_METHODS}")
-    xtr_s, xte_s = standardize(xtr.to(settings["dtype"]), xte.to(settings["dtype"]))
-    w, _ = fit_ovr_l2svm(xtr_s, y_idx, n_classes, **settings)  # (D + 1, K)
+    dtype = settings.pop("dtype")
+    xt_pad = _padded(xtr.shape[0], xtr.shape[1], 1.0, dtype, xtr.device)  # standardized train features go in here
+    mean, std = _standardize_into(xtr.to(dtype), xt_pad[:-1, :-1])
+    xte_s = (xte.to(dtype) - mean) / std
+    w, _ = _fit_ovr(xt_pad, y_idx, n_classes, newton=True, switch_frac=0.01, max_pcg=25, bf16_products=True,
+                    verbose=False, **{"polish": True, **settings})  # (D + 1, K)
     scores = xte_s @ w[:-1] + w[-1]  # (M, K), bias feature value 1 (intercept_scaling)
     return scores.argmax(dim=1)
 
