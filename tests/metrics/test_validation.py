@@ -62,6 +62,22 @@ def test_named_errors(features, labels, message):
         v.check_features_labels(features, labels)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_one_non_finite_value_is_named(bad):
+    x = torch.randn(50, 7)
+    x[13, 4] = bad
+    with pytest.raises(v.MetricInputError, match="NaN or inf values \\(in 1 of 50 rows"):
+        v.as_features(x)
+
+
+def test_finite_values_whose_sum_overflows_pass():
+    """The fast check is a sum; finite features that overflow it (float32 max) must still be accepted."""
+    x = torch.full((4, 3), 3e38)
+    x[:, 1] = -3e38 * torch.tensor([1.0, -1.0, 1.0, -1.0])
+    assert not bool(torch.isfinite(x.sum()))
+    assert v.as_features(x) is x
+
+
 def test_min_per_class_and_min_classes():
     with pytest.raises(v.MetricInputError, match="1 distinct class"):
         v.encode_labels(torch.tensor([2, 2, 2]))
