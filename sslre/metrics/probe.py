@@ -22,9 +22,11 @@ Three interchangeable methods, all fitted on the train split and scored on the t
     gradient while the active sets ``A = {i : y_ik w.x~_i < 1}`` still move a lot (preconditioner
     ``I + 2C X~^T X~``, so the first step is the ridge solution), then the finite Newton method
     for L2-loss SVMs (Keerthi & DeCoste, JMLR 2005): generalized Hessians ``I + 2C X~_A^T X~_A``
-    updated by the rows whose active status changed, batched Cholesky solves. Every step ends
-    with an *exact* line search on the piecewise-quadratic objective (breakpoint histograms, see
-    :func:`_line_search`). Stopping rule is liblinear's:
+    updated by the rows whose active status changed, batched Cholesky solves. Every Newton step
+    ends with an *exact* line search on the piecewise-quadratic objective (breakpoint histograms,
+    see :func:`_line_search`); conjugate-gradient steps search exactly too, on a fixed random
+    subset of 8,192 samples once N > 16,384 (:func:`_sampled_step`: they only steer). Stopping
+    rule is liblinear's, always read from an exact float32 gradient:
     ``||grad_k|| <= tol * max(min(n_pos, n_neg), 1) / N * ||grad_k(0)||`` with ``tol=1e-4``,
     ``max_iter=1000`` iterations. Precision: the ``(N, *)`` arrays and matmuls in float32
     (``SVC_DTYPE``), factorizations and line-search sums in float64 where it matters; a class
@@ -390,14 +392,17 @@ def _fit_block(xt_pad, gram, y_idx, cls, C, tol, max_iter, newton=True, switch_f
 
     Works class-major: weights ``w`` ``(T, P)`` and margins ``m = y * (w X~^T)`` ``(T, N)`` of the
     still-open classes, one class per row; converged classes are stored and drop out of every
-    later matmul. Two phases, both with the exact line search of :func:`_line_search`:
+    later matmul. Two phases, both with the exact line search of :func:`_line_search` (in the CG
+    phase on a sample subset for large N, :func:`_sampled_step`):
 
     1. Preconditioned nonlinear conjugate gradient (Polak-Ribiere+), preconditioner the Hessian
        at w = 0, ``M = I + 2C X~^T X~``, shared by every class (one float64 Cholesky). Every
        generalized Hessian satisfies ``H_k <= M``, and the first step from w = 0 is exactly the
        ridge solution. Each iteration costs two (T, P) x (P, N)-sized matmuls, under ``steer``
        (bf16 products, see :class:`_steering_matmuls`). It runs while the active sets still move
-       a lot (more than ``switch_frac`` of the T x N flags flipped in the last step).
+       a lot (more than ``switch_frac`` of the T x N flags flipped in the last step). A class whose
+       steered gradient meets the stopping rule also starts the Newton phase, whose exact gradient
+       confirms it.
     2. Finite Newton: margins recomputed exactly, gradients exact, generalized Hessians
        ``I + 2C X~_A^T X~_A`` (under ``steer``) built from the (by then small) active sets and
        updated by the rows that change, batched Cholesky. A class whose gradient norm has not

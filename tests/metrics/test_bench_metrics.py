@@ -16,8 +16,8 @@ at no more than 1 point below LinearSVC's accuracy. ``fast`` is the ``svc`` solv
 tolerance (the earlier 10-step conjugate-gradient ``fast`` was 2.1 points below LinearSVC on real
 sample-level features, see ``tests/metrics/test_probe.py``), so on the CPU it is only somewhat faster
 than ``svc``. The ratios are wall clock on one machine, torch with all its cores against liblinear's
-single thread: on the 2-core Xeon (AMX) of development, ``fast`` met 100x with 2 threads (107.9x) and
-not with ``OMP_NUM_THREADS=1`` (54.6x); the assertion is the issue's target, not tuned to pass.
+single thread: on the 2-core Xeon (AMX) of development, ``fast`` met 100x with 2 threads (124.2x) and
+not with ``OMP_NUM_THREADS=1`` (74.0x); the assertion is the issue's target, not tuned to pass.
 """
 import os
 import time
