@@ -325,8 +325,8 @@ def _padded(n, d, intercept_scaling, dtype, device):
     return xt_pad
 
 
-def _fit_ovr(xt_pad, y_idx, n_classes, *, C, tol, max_iter, newton, switch_frac, max_pcg, polish, bf16_products,
-             verbose):
+def _fit_ovr(xt_pad, y_idx, n_classes, *, C=1.0, tol=1e-4, max_iter=1000, newton=True, switch_frac=0.01, max_pcg=25,
+             polish=True, bf16_products=True, verbose=False):
     """:func:`fit_ovr_l2svm` on ``X~`` already in its padded buffer (see :func:`_padded`)."""
     dtype = xt_pad.dtype
     n, p = xt_pad.shape[0] - 1, xt_pad.shape[1]
@@ -694,8 +694,7 @@ def _predict_idx(method, xtr, y_idx, n_classes, xte, C, tol, max_iter):
     xt_pad = _padded(xtr.shape[0], xtr.shape[1], 1.0, dtype, xtr.device)  # standardized train features go in here
     mean, std = _standardize_into(xtr.to(dtype), xt_pad[:-1, :-1])
     xte_s = (xte.to(dtype) - mean) / std
-    w, _ = _fit_ovr(xt_pad, y_idx, n_classes, newton=True, switch_frac=0.01, max_pcg=25, bf16_products=True,
-                    verbose=False, **{"polish": True, **settings})  # (D + 1, K)
+    w, _ = _fit_ovr(xt_pad, y_idx, n_classes, **settings)  # (D + 1, K)
     scores = xte_s @ w[:-1] + w[-1]  # (M, K), bias feature value 1 (intercept_scaling)
     return scores.argmax(dim=1)
 
