@@ -26,8 +26,7 @@ PROFILES_NAMES = ("quick", "small", "full")
 DATASETS = ("synthetic", "cifar10", "cifar100", "food101", "cifar10-jpeg")
 _ARCH_RE = re.compile(r"^RES-(\d+)-(\d+)$")
 
-# The paper's checkpoint epochs (Figs. 5, 7, 11, 12: 20, 40, 100, 400, 1000), plus initialization.
-PAPER_EPOCHS = (0, 20, 40, 100, 400, 1000)
+from sslre.schedule import PAPER_EPOCHS, checkpoint_schedule  # noqa: E402 - re-exported: one place for the epochs
 
 
 class ConfigError(ValueError):
@@ -168,8 +167,8 @@ def _check_keys(d: Mapping[str, Any]) -> None:
 
 
 def _profile(**kw: Any) -> Config:
-    epochs = kw.get("epochs", 1000)
-    kw.setdefault("checkpoint_epochs", scale_epochs(epochs))
+    # Checkpoints at the paper's epochs mapped by the share of the lr integral (sslre.schedule), never in warm-up.
+    kw.setdefault("checkpoint_epochs", checkpoint_schedule(kw.get("epochs", 1000), kw.get("warmup_epochs", 0)))
     return Config(**kw)
 
 
@@ -215,10 +214,12 @@ PROFILES: dict[str, Config] = {
 def profile_config(profile: str, **overrides: Any) -> Config:
     """The preset for ``profile`` with ``overrides`` applied (unknown keys raise :class:`ConfigError`).
 
-    Changing ``epochs`` rescales the checkpoint schedule unless ``checkpoint_epochs`` is given too.
+    Changing ``epochs`` or ``warmup_epochs`` remaps the checkpoint schedule (:func:`sslre.schedule.checkpoint_schedule`)
+    unless ``checkpoint_epochs`` is given too.
     """
     _check_choice("profile", profile, PROFILES_NAMES)
     base = PROFILES[profile]
-    if "epochs" in overrides and "checkpoint_epochs" not in overrides:
-        overrides["checkpoint_epochs"] = scale_epochs(overrides["epochs"])
+    if ("epochs" in overrides or "warmup_epochs" in overrides) and "checkpoint_epochs" not in overrides:
+        overrides["checkpoint_epochs"] = checkpoint_schedule(overrides.get("epochs", base.epochs),
+                                                             overrides.get("warmup_epochs", base.warmup_epochs))
     return base.replace(**overrides)

@@ -1,6 +1,7 @@
 import pytest
 
-from sslre.config import PAPER_EPOCHS, PROFILES, Config, ConfigError, parse_arch, profile_config, scale_epochs
+from sslre.config import PAPER_EPOCHS, PROFILES, Config, ConfigError, parse_arch, profile_config
+from sslre.schedule import checkpoint_schedule
 
 
 def test_full_profile_is_the_paper():
@@ -20,8 +21,9 @@ def test_quick_profile_is_small_and_checkpoints_start_at_init():
 
 
 def test_profile_overrides_rescale_checkpoints():
-    c = profile_config("quick", epochs=4)
-    assert c.checkpoint_epochs == scale_epochs(4) == (0, 1, 2, 4)
+    c = profile_config("quick", epochs=12, warmup_epochs=2)
+    assert c.checkpoint_epochs == checkpoint_schedule(12, 2)
+    assert all(e == 0 or e > 2 for e in c.checkpoint_epochs)      # warm-up epochs are never checkpoints
     assert profile_config("quick", epochs=4, checkpoint_epochs=(0, 2)).checkpoint_epochs == (0, 2)
 
 
