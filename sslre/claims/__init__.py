@@ -1,9 +1,7 @@
-"""Claim machinery: the catalogue copy, verdict rules, claim statistics and the pytest plugin.
-
-The plugin (:mod:`sslre.claims.plugin`) is loaded through the ``pytest11`` entry point; the claim tests
-themselves live in ``claims/`` at the repository root (see ``claims/README.md``).
-"""
+"""Claim machinery: the catalogue, the pre-registered decision procedure and the pytest plugin."""
 from sslre.claims.catalogue import CATALOGUE, CLAIM_IDS
-from sslre.claims.verdict import Decision, Verdict, combine, decide, decide_seeds, seed_noise
+from sslre.claims.verdict import (ALPHA, MIN_SEEDS, Decision, Verdict, combine, decide_equivalent, decide_family,
+                                  decide_seeds, seed_noise)
 
-__all__ = ["CATALOGUE", "CLAIM_IDS", "Decision", "Verdict", "combine", "decide", "decide_seeds", "seed_noise"]
+__all__ = ["ALPHA", "CATALOGUE", "CLAIM_IDS", "MIN_SEEDS", "Decision", "Verdict", "combine", "decide_equivalent",
+           "decide_family", "decide_seeds", "seed_noise"]

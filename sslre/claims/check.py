@@ -8,8 +8,15 @@ the verdicts (``tox -e quick`` runs the claims, then this check) and blocks only
 * a catalogue claim missing from the report, ``not run``, or ended in ``error`` (an exception in the pipeline);
 * the report missing or unreadable.
 
-A control that came out supported is printed as a warning (its claim test already failed with that reason).
-Exit status: 0 when every catalogue claim has a verdict (supported / refuted / inconclusive), 1 otherwise.
+A control that came out supported is printed as a warning (its part is void, and the claim inconclusive).
+
+``--against REF`` compares the verdicts with a reference report (the committed ``reports/quick/reproduction.json``):
+a claim that flips between *supported* and *refuted* fails the check (the verdict would depend on the machine or
+the float path); a change between *inconclusive* and a decided verdict is listed and allowed. A reference decided
+under another protocol version is reported as a warning.
+
+Exit status: 0 when every catalogue claim has a verdict (supported / refuted / inconclusive) and no claim flips
+against ``REF``; 1 otherwise; 2 on a usage error.
 """
 from __future__ import annotations
 
@@ -48,12 +55,50 @@ def check(path: Path, profile: str | None = None) -> tuple[list[str], list[str],
     return problems, warns, verdicts
 
 
+def flips(report: Path, reference: Path) -> tuple[list[str], list[str], list[str]]:
+    """``(flips, changes, warnings)`` of ``report`` against ``reference`` (see the module docstring)."""
+    def load(path: Path) -> dict:
+        return json.loads(Path(path).read_text())
+
+    try:
+        new, ref = load(report), load(reference)
+    except (OSError, json.JSONDecodeError) as e:
+        return [f"cannot compare with {reference}: {e}"], [], []
+    warns = []
+    pv_new, pv_ref = (new.get("protocol") or {}).get("version"), (ref.get("protocol") or {}).get("version")
+    if pv_new != pv_ref:
+        warns.append(f"the reference was decided under protocol v{pv_ref}, this report under v{pv_new}")
+    a = {c.get("id"): str(c.get("verdict")) for c in new.get("claims", [])}
+    b = {c.get("id"): str(c.get("verdict")) for c in ref.get("claims", [])}
+    out_flips, changes = [], []
+    for cid in CLAIM_IDS:
+        va, vb = a.get(cid), b.get(cid)
+        if va == vb or va is None or vb is None:
+            continue
+        if {va, vb} == {"supported", "refuted"}:
+            out_flips.append(f"{cid}: {vb} in the reference, {va} here")
+        else:
+            changes.append(f"{cid}: {vb} -> {va}")
+    return out_flips, changes, warns
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m sslre.claims.check", description=__doc__.splitlines()[0])
     p.add_argument("report", type=Path, nargs="?", default=Path("reports/reproduction.json"))
     p.add_argument("--profile", help="the profile the report must be for")
+    p.add_argument("--against", type=Path, metavar="REF",
+                   help="reference reproduction.json: fail on a supported <-> refuted flip")
     args = p.parse_args(argv)
+    if args.against is not None and not args.against.is_file():
+        print(f"error: reference report {args.against} does not exist", file=sys.stderr)
+        return 2
     problems, warns, verdicts = check(args.report, args.profile)
+    if args.against is not None:
+        fl, changes, w = flips(args.report, args.against)
+        warns += w
+        for c in changes:
+            print(f"changed (allowed): {c}")
+        problems += [f"flip against {args.against}: {f}" for f in fl]
     counts = {v: sum(1 for x in verdicts.values() if x == v) for v in DECIDED}
     for cid, v in verdicts.items():
         print(f"{v:>13}  {cid}")

@@ -14,13 +14,16 @@ What it adds
   ==================  =========================================================================
   supported           pass
   refuted             ``pytest.fail(reason)`` (a failed test)
-  inconclusive        ``pytest.xfail(reason)`` (reported as xfailed, with the reason)
-  control supported   ``pytest.fail("control supported: the claim would prove nothing ...")``;
-                      the claim is recorded as inconclusive with that reason
+  inconclusive        ``pytest.xfail(reason)`` (reported as xfailed, with the reason; a part whose
+                      control came out supported is void, and its claim is inconclusive)
   (exception)         the test errors/fails as usual; recorded with verdict ``error``
   ==================  =========================================================================
 
-* at session end, when any claim test ran, ``reproduction.json`` (schema: ``docs/reproduction-schema.md``)
+  Parts are recorded with ``claim_record.part(part_id, decision, control=...)`` against the pre-registered
+  protocol (:mod:`sslre.claims.protocol`) and combined by :func:`sslre.claims.verdict.combine`.
+
+* at session end, when any claim test ran, ``reproduction.json`` (schema version 2: ``docs/reproduction-schema.md``;
+  it carries ``protocol: {version, sha256}``)
   is written atomically to ``--sslre-report-dir``, else ``$SSLRE_REPORT_DIR``, else ``<rootdir>/reports``;
   catalogue claims that did not run appear as ``"not run"``. Then ``reproduction.html`` is rendered
   beside it with :func:`sslre.report.html.render_report` when that is importable; a failure there is
@@ -47,7 +50,7 @@ import pytest
 from sslre.claims.catalogue import BY_ID, CATALOGUE, CLAIM_IDS
 from sslre.claims.verdict import Decision, Verdict, combine
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ALLOWED_KEYWORDS = ("id", "paper")
 _STATE = pytest.StashKey["ClaimSession"]()
 
@@ -67,6 +70,7 @@ class ClaimRecord:
         }
         self.runs: dict[str, dict] = {}
         self.concluded = False
+        self._decisions: list[Decision] = []
 
     # --- evidence ----------------------------------------------------------------------------
     def use(self, measurements: Any, *runs: str) -> list[str]:
@@ -98,19 +102,24 @@ class ClaimRecord:
     def note(self, text: str) -> None:
         self.data["notes"].append(text)
 
-    def part(self, decision: Decision, *, label: str = "") -> Decision:
-        """Add one decided sub-statement of the claim (combined at :meth:`conclude`)."""
-        d = {"label": label or decision.name, "verdict": decision.verdict.value, "reason": decision.reason,
-             "statistic": decision.statistic(), "threshold": decision.threshold_dict()}
-        self.data["parts"].append(d)
+    def part(self, part_id: str, decision: Decision, *, control: Decision | None = None) -> Decision:
+        """Record part ``part_id`` of the protocol, decided as ``decision``, with its ``control`` (the part's own
+        null, decided by the same test). The protocol (:mod:`sslre.claims.protocol`) fixes the test, threshold and
+        control description; a part whose spec says ``no_null`` takes no control."""
+        from sslre.claims.protocol import check_part
+        from sslre.claims.verdict import with_control
+
+        ps = check_part(self.data["id"], part_id, decision, self.data["profile"])
+        if control is not None and ps.no_null:
+            raise ValueError(f"{self.data['id']} part {part_id}: the protocol says no null exists ({ps.no_null})")
+        if control is None and not ps.no_null:
+            control = Decision(f"control of {part_id}", float("nan"), float("nan"), ps.threshold, ps.op,
+                               Verdict.NOT_RUN, "the control's series was not measured at this profile")
+        decision.part_id = part_id
+        decision.source = decision.source or ps.source
+        with_control(decision, control, description=ps.control, no_null=ps.no_null)
         self._decisions.append(decision)
         return decision
-
-    @property
-    def _decisions(self) -> list[Decision]:
-        if not hasattr(self, "_dec"):
-            self._dec: list[Decision] = []
-        return self._dec
 
     def figure(self, id: str, title: str, series: Sequence[dict], *, kind: str = "line", x_label: str = "",
                y_label: str = "", paper: Sequence[dict] | None = None, **extra: Any) -> None:
@@ -124,50 +133,34 @@ class ClaimRecord:
         fig.update(_jsonable(extra))
         self.data["figures"].append(fig)
 
-    def control(self, description: str, decisions: Decision | Sequence[Decision] | None = None, *,
-                verdict: Verdict | None = None, reason: str = "") -> Verdict:
-        """Record the negative control: its decided statement(s) (combined like the claim's parts), or an
-        explicit ``verdict`` (e.g. ``Verdict.NOT_RUN`` where the control's series is absent)."""
-        if isinstance(decisions, Decision):
-            decisions = [decisions]
-        decisions = list(decisions or [])
-        v = verdict if verdict is not None else combine(decisions)
-        head = _headline(decisions, v) if decisions else None
-        self.data["control"] = {
-            "description": description, "verdict": Verdict(v).value,
-            "statistic": head.statistic() if head else None,
-            "reason": reason or (head.reason if head else ""),
-            "parts": [{"label": d.name, "verdict": d.verdict.value, "statistic": d.statistic(),
-                       "reason": d.reason} for d in decisions],
-        }
-        return Verdict(v)
-
     # --- verdict ---------------------------------------------------------------------------------
     def conclude(self, verdict: Verdict | None = None, reason: str | None = None) -> Verdict:
-        """Combine the parts (or take ``verdict``), store everything, and apply the outcome mapping."""
+        """Combine the parts by the protocol (:func:`sslre.claims.verdict.combine`), or take ``verdict``, store
+        everything, and apply the outcome mapping (supported: pass; refuted: fail; inconclusive: xfail)."""
+        from sslre.claims.protocol import spec as claim_spec
+
         decisions = self._decisions
-        v = Verdict(verdict) if verdict is not None else combine(decisions)
-        head = _headline(decisions, v) if decisions else None
+        if verdict is None:
+            recorded = {d.part_id for d in decisions}
+            for ps in claim_spec(self.data["id"]).parts_for(self.data["profile"]):
+                if ps.id not in recorded:           # a pre-registered part that was not decided counts, unsupported
+                    decisions.append(Decision(ps.statement, float("nan"), float("nan"), ps.threshold, ps.op,
+                                              Verdict.INCONCLUSIVE, f"part {ps.id} was not decided at this profile",
+                                              ps.source, part_id=ps.id, control_description=ps.control,
+                                              no_null=ps.no_null, test=ps.test, margin=ps.margin))
+        cd = combine(decisions)
+        v = Verdict(verdict) if verdict is not None else cd.verdict
+        head = cd.headline
         if head is not None:
             self.data["statistic"] = head.statistic()
             self.data["threshold"] = head.threshold_dict()
         if reason is None:
-            if head is None:
-                reason = "no statistic was recorded"
-            elif len(decisions) == 1:
-                reason = head.reason
-            else:
-                n_sup = sum(d.verdict is Verdict.SUPPORTED for d in decisions)
-                reason = f"{n_sup}/{len(decisions)} parts supported; " + (
-                    f"decisive part: {head.reason}" if v is not Verdict.SUPPORTED else head.reason)
-        ctrl = self.data["control"]
-        if ctrl is not None and ctrl["verdict"] == Verdict.SUPPORTED.value:
-            self.data["claim_verdict_before_control"] = v.value
-            v = Verdict.INCONCLUSIVE
-            reason = ("control supported: the claim would prove nothing "
-                      f"(control: {ctrl['description']}; {ctrl['reason']}); claim statistic: {reason}")
-            self._store(v, reason)
-            pytest.fail(reason, pytrace=False)
+            reason = cd.reason
+        self.data["parts"] = [d.to_json() for d in decisions]
+        self.data["control"] = _control_summary(decisions)
+        seeds = sorted({s for d in decisions for s in d.seeds})
+        if seeds:
+            self.data["seeds"] = seeds          # the seeds the decision used, not every seed of the runs
         self._store(v, reason)
         if v is Verdict.SUPPORTED:
             return v
@@ -194,15 +187,17 @@ class ClaimRecord:
         self.concluded = True
 
 
-def _headline(decisions: Sequence[Decision], v: Verdict) -> Decision:
-    """The part that explains the verdict: first refuted, else first non-supported, else the first."""
-    if v is Verdict.REFUTED:
-        return next(d for d in decisions if d.verdict is Verdict.REFUTED)
-    if v is not Verdict.SUPPORTED:
-        for d in decisions:
-            if d.verdict is not Verdict.SUPPORTED:
-                return d
-    return decisions[0]
+def _control_summary(decisions: Sequence[Decision]) -> dict | None:
+    """The claim-level view of the per-part controls: the worst control verdict (supported > refuted > rest)."""
+    ctrls = [d for d in decisions if d.control is not None]
+    if not ctrls:
+        return None
+    rank = {Verdict.SUPPORTED: 0, Verdict.REFUTED: 1, Verdict.INCONCLUSIVE: 2, Verdict.NOT_RUN: 3, Verdict.ERROR: 4}
+    worst = min(ctrls, key=lambda d: rank[d.control.verdict])
+    return {"description": "each part's own null (see the parts)", "verdict": worst.control.verdict.value,
+            "statistic": worst.control.statistic(), "reason": f"part {worst.part_id}: {worst.control.reason}",
+            "parts": [{"label": f"{d.part_id}: {d.control_description}", "verdict": d.control.verdict.value,
+                       "statistic": d.control.statistic(), "reason": d.control.reason} for d in ctrls]}
 
 
 def _run_entry(name: str, info: Any) -> dict:
@@ -230,13 +225,9 @@ def _jsonable(x: Any) -> Any:
         return float(x) if math.isfinite(float(x)) else None
     if isinstance(x, Path):
         return str(x)
-    if isinstance(x, enum_types()):
+    if isinstance(x, Verdict):
         return x.value
     return x
-
-
-def enum_types() -> tuple:
-    return (Verdict,)
 
 
 # ----------------------------------------------------------------------------------------- session
@@ -420,6 +411,12 @@ def _not_run_entry(claim_id: str) -> dict:
             "figures": [], "control": None, "duration_s": None, "nodeid": None}
 
 
+def protocol_header() -> dict:
+    """``protocol: {version, sha256, ...}`` of the pre-registered protocol the verdicts were decided under."""
+    from sslre.claims.protocol import header
+    return header()
+
+
 def build_report(records: Iterable[ClaimRecord], *, command: str, env: dict) -> dict:
     """The ``reproduction.json`` document (schema version 1) from the session's claim records."""
     records = list(records)
@@ -444,7 +441,8 @@ def build_report(records: Iterable[ClaimRecord], *, command: str, env: dict) -> 
         "generated_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "profile": profiles.pop() if len(profiles) == 1 else ("mixed" if profiles else None),
         "dataset": datasets.pop() if len(datasets) == 1 else ("mixed" if datasets else None),
-        "command": command, "environment": env, "runs": runs, "summary": summary, "claims": claims,
+        "command": command, "environment": env, "protocol": protocol_header(), "runs": runs, "summary": summary,
+        "claims": claims,
     }
 
 

@@ -11,7 +11,7 @@ Two layers:
 
 Conventions: ``epoch`` 0 is initialization; layers of the paper's layer figures are the residual blocks
 ``1..L`` (Figs. 5, 7, 11, 12 plot layers 1-5); the stem (layer 0) is measured but not part of those
-comparisons. Paper epochs are scaled to a run's length with :func:`scaled_epoch`.
+comparisons. Paper epochs map to a run's checkpoints by the share of the lr integral (:func:`early_epoch`).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from sslre.claims.verdict import Decision, decide, decide_seeds, seed_noise
+from sslre.claims.verdict import Decision, Verdict, decide_equivalent, decide_family, decide_seeds
 
 PAPER_LAST_EPOCH = 1000
 
@@ -146,6 +146,19 @@ def per_seed(m: Any, run: str, metric: str, level: str, *, epoch: int | str = "l
 
 
 # ----------------------------------------------------------------------------------------- epochs
+def early_epoch(m: Any, run: str, epochs: Iterable[int], paper_epoch: int = 100) -> int:
+    """The measured epoch of ``run`` that stands for the paper's ``paper_epoch`` of 1000: the same share of the
+    learning-rate integral, never a warm-up epoch (:func:`sslre.schedule.paper_epoch_to_run`)."""
+    from sslre.schedule import paper_epoch_to_run
+
+    infos = getattr(m, "runs", {}).get(run) or []
+    cfg = getattr(infos[0], "config", None) if infos else None
+    measured = sorted(int(e) for e in epochs)
+    if cfg is None:
+        return nearest_epoch(measured, scaled_epoch(paper_epoch, max(measured)))
+    return paper_epoch_to_run(paper_epoch, int(cfg.epochs), int(cfg.warmup_epochs), candidates=measured)
+
+
 def scaled_epoch(paper_epoch: int, last_epoch: int, paper_last: int = PAPER_LAST_EPOCH) -> float:
     """A paper epoch (of 1000) on a run of ``last_epoch`` epochs, e.g. 100 of 1000 -> 2 of 20."""
     return paper_epoch * last_epoch / paper_last
@@ -202,39 +215,35 @@ def layer_slope(w: pd.DataFrame) -> pd.Series:
     return pd.Series({s: slope(w.index.values, w[s].values) for s in w.columns})
 
 
-def paired_diff(a: pd.Series, b: pd.Series) -> tuple[float, float, list[float]]:
-    """Effect and noise of ``a - b`` for two per-seed series (seed -> value).
-
-    With >= 2 common seeds: per-seed differences (paired, the seeds share data order);
-    otherwise the difference of means with noise sqrt(sd_a^2 + sd_b^2) (NaN where a side has one seed).
-    """
+def paired(a: pd.Series, b: pd.Series) -> pd.Series:
+    """seed -> a - b on the seeds both runs have (seed k of two runs shares data order and subset draw)."""
     common = sorted(set(a.dropna().index) & set(b.dropna().index))
-    if len(common) >= 2:
-        d = [float(a[s] - b[s]) for s in common]
-        return float(np.mean(d)), seed_noise(d), d
-    ea, eb = float(a.mean()), float(b.mean())
-    na, nb = seed_noise(list(a.dropna())), seed_noise(list(b.dropna()))
-    return ea - eb, float(np.hypot(na, nb)), [ea - eb]
+    return pd.Series({s: float(a[s] - b[s]) for s in common}, dtype=float)
 
 
 def decide_diff(a: pd.Series, b: pd.Series, threshold: float = 0.0, direction: str = ">", **kw: Any) -> Decision:
-    """:func:`decide` on ``a - b`` with :func:`paired_diff`'s noise."""
-    eff, noise, per = paired_diff(a, b)
-    return decide(eff, noise, threshold, direction, per_seed=per, **kw)
-
-
-def seed_min(df: pd.DataFrame, group: Sequence[str], value: str = "value") -> pd.Series:
-    """seed -> the minimum over cells ``group`` of ``value`` (a 'for every cell' statement's worst case)."""
-    return df.groupby("seed")[value].min()
-
-
-def seed_max(df: pd.DataFrame, value: str = "value") -> pd.Series:
-    return df.groupby("seed")[value].max()
+    """:func:`decide_seeds` on the per-seed differences ``a - b`` (paired by seed; >= 3 common seeds)."""
+    return decide_series(paired(a, b), threshold, direction, **kw)
 
 
 def decide_series(s: pd.Series, threshold: float = 0.0, direction: str = ">", **kw: Any) -> Decision:
-    """:func:`decide_seeds` on a seed -> value series."""
-    return decide_seeds([float(v) for v in s.values], threshold, direction, **kw)
+    """:func:`decide_seeds` on a seed -> value series (keeps the seed labels)."""
+    return decide_seeds({int(k): float(v) for k, v in s.items()}, threshold, direction, **kw)
+
+
+def decide_all(cells: dict[Any, pd.Series], threshold: float = 0.0, direction: str = ">", *, name: str,
+               source: str = "", runs: Sequence[str] = ()) -> Decision:
+    """A "for every cell" statement (every layer, epoch, randomness level) as one family part
+    (:func:`sslre.claims.verdict.decide_family`): each cell a t-test on its own per-seed values."""
+    if not cells:
+        raise MissingSeries(f"{name}: no cells to decide")
+    return decide_family({k: {int(sd): float(v) for sd, v in s.items()} for k, s in cells.items()}, threshold,
+                         direction, name=name, source=source, runs=runs)
+
+
+def decide_equal(s: pd.Series, margin: float, center: float = 0.0, **kw: Any) -> Decision:
+    """:func:`decide_equivalent` (TOST) on a seed -> value series."""
+    return decide_equivalent({int(k): float(v) for k, v in s.items()}, margin, center, **kw)
 
 
 def errbar_series(w: pd.DataFrame, label: str) -> dict:
@@ -256,7 +265,6 @@ def pick_run(m: Any, *names: str) -> str | None:
 
 def missing(name: str, exc: Exception | str, source: str = "", op: str = ">", threshold: float = 0.0) -> Decision:
     """An inconclusive part whose series is absent at this profile (never a fake pass)."""
-    from sslre.claims.verdict import Verdict
     return Decision(name, float("nan"), float("nan"), threshold, op, Verdict.INCONCLUSIVE,
                     f"{name}: series absent at this profile ({exc})", source, [])
 
@@ -269,80 +277,9 @@ def guarded(name: str, fn, *, source: str = "", op: str = ">", threshold: float 
         return missing(name, exc, source, op, threshold)
 
 
-def main_noise(fn, m: Any, run: str = "vicreg") -> float:
-    """Fallback noise for a single-seed auxiliary run: the seed spread of the same statistic ``fn(m, run)``
-    (seed -> value) on the main run, which carries the profile's seed-to-seed noise estimate."""
-    try:
-        return seed_noise(list(fn(m, run).values))
-    except (MissingSeries, KeyError):
-        return float("nan")
-
-
-def decide_aux(values: pd.Series, fallback: float, threshold: float = 0.0, direction: str = ">", **kw: Any) -> Decision:
-    """:func:`decide_series` where a single seed borrows ``fallback`` (from :func:`main_noise`)."""
-    return decide_seeds([float(v) for v in values.values], threshold, direction, fallback_noise=fallback, **kw)
-
-
-def decide_diff_aux(a: pd.Series, b: pd.Series, fallback_sd: float, threshold: float = 0.0,
-                    direction: str = ">", **kw: Any) -> Decision:
-    """``a - b`` where a side with one seed borrows ``fallback_sd`` (the main run's seed spread)."""
-    common = sorted(set(a.dropna().index) & set(b.dropna().index))
-    if len(common) >= 2:
-        return decide_diff(a, b, threshold, direction, **kw)
-    sa = seed_noise(list(a.dropna())) if a.dropna().size > 1 else fallback_sd
-    sb = seed_noise(list(b.dropna())) if b.dropna().size > 1 else fallback_sd
-    eff = float(a.mean() - b.mean())
-    return decide(eff, float(np.hypot(sa, sb)), threshold, direction, per_seed=[eff], **kw)
-
-
 def fig_curves(frames: dict[str, pd.DataFrame]) -> list[dict]:
     """Figure series (mean +- seed std) from ``{label: index x seed frame}``."""
     return [errbar_series(w, label) for label, w in frames.items()]
-
-
-def pooled_noise(cells: dict[Any, pd.Series]) -> float:
-    """Seed spread pooled over cells: sqrt(mean over cells of the per-cell seed variance); NaN if none."""
-    variances = [seed_noise(list(s.dropna().values)) ** 2 for s in cells.values()]
-    variances = [v for v in variances if np.isfinite(v)]
-    return float(np.sqrt(np.mean(variances))) if variances else float("nan")
-
-
-def decide_all(cells: dict[Any, pd.Series], threshold: float = 0.0, direction: str = ">", *, name: str,
-               source: str = "", fallback_noise: float | None = None, noise_scale: float = 1.0) -> Decision:
-    """A 'for every cell' statement (every layer, epoch, randomness level): each cell decided on its own
-    per-seed values, then combined (all supported -> supported; any refuted -> refuted; else inconclusive).
-
-    Why not the per-seed min/max over cells: under no effect at all, the minimum of several noisy cells is
-    biased below zero by more than its seed spread, so a flat series would be "refuted" (and a max "supported").
-    The returned statistic is the worst cell (smallest margin toward the claimed direction).
-
-    Noise: the seed spread **pooled over cells** (root mean of the per-cell variances). A std from 2-3 seeds
-    is itself very noisy; with one such estimate per cell, some cell of a flat series gets a tiny std by chance
-    and is wrongly decided. Pooling gives cells x (seeds - 1) degrees of freedom. ``noise_scale`` widens it,
-    e.g. sqrt(2) when cells are differences against a single-seed run assumed to share the main run's spread.
-    """
-    from sslre.claims.verdict import Verdict, combine
-    if not cells:
-        raise MissingSeries(f"{name}: no cells to decide")
-    pooled = pooled_noise(cells)
-    if not np.isfinite(pooled) and fallback_noise is not None:
-        pooled = float(fallback_noise)
-    pooled *= noise_scale
-    decs = {}
-    for k, s in cells.items():
-        vals = [float(v) for v in s.dropna().values]
-        decs[k] = decide(float(np.mean(vals)) if vals else float("nan"), pooled, threshold, direction,
-                         name=f"{name} [{k}]", source=source, per_seed=vals)
-    v = combine(decs.values())
-    sign = 1.0 if direction == ">" else -1.0
-    worst_key = min(decs, key=lambda k: sign * (decs[k].value - threshold) if np.isfinite(decs[k].value) else -np.inf)
-    w = decs[worst_key]
-    counts = {s.value: sum(d.verdict is s for d in decs.values()) for s in (Verdict.SUPPORTED, Verdict.REFUTED,
-                                                                             Verdict.INCONCLUSIVE)}
-    reason = (f"{name}: {counts['supported']}/{len(decs)} cells supported, {counts['refuted']} refuted; "
-              f"worst cell {worst_key}: {w.reason}")
-    return Decision(f"{name} (worst of {len(decs)} cells: {worst_key})", w.value, w.noise, threshold, direction, v,
-                    reason, source, w.per_seed)
 
 
 def cells(df: pd.DataFrame, by: str | Sequence[str], value: str = "value") -> dict[Any, pd.Series]:

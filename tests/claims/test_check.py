@@ -41,3 +41,34 @@ def test_wrong_profile_unreadable_and_supported_control(tmp_path):
     bad.write_text("{not json")
     problems, _, _ = check(bad)
     assert len(problems) == 1 and "cannot read" in problems[0]
+
+
+def _named(tmp_path, name, verdicts, version="2.0"):
+    path = _report(tmp_path, verdicts)
+    doc = json.loads(path.read_text())
+    doc["protocol"] = {"version": version}
+    target = tmp_path / name
+    target.write_text(json.dumps(doc))
+    return target
+
+
+def test_against_fails_only_on_a_supported_refuted_flip(tmp_path, capsys):
+    n = len(CLAIM_IDS)
+    ref = _named(tmp_path, "ref.json", ["supported"] * n)
+    same = _named(tmp_path, "same.json", ["supported"] * n)
+    assert main([str(same), "--against", str(ref)]) == 0
+    softer = _named(tmp_path, "softer.json", ["inconclusive"] + ["supported"] * (n - 1))
+    assert main([str(softer), "--against", str(ref)]) == 0
+    assert f"changed (allowed): {CLAIM_IDS[0]}: supported -> inconclusive" in capsys.readouterr().out
+    flipped = _named(tmp_path, "flip.json", ["supported"] * (n - 1) + ["refuted"])
+    assert main([str(flipped), "--against", str(ref)]) == 1
+    assert f"{CLAIM_IDS[-1]}: supported in the reference, refuted here" in capsys.readouterr().err
+
+
+def test_against_warns_on_another_protocol_and_refuses_a_missing_reference(tmp_path, capsys):
+    n = len(CLAIM_IDS)
+    ref = _named(tmp_path, "ref.json", ["supported"] * n, version="1")
+    new = _named(tmp_path, "new.json", ["supported"] * n)
+    assert main([str(new), "--against", str(ref)]) == 0
+    assert "protocol v1" in capsys.readouterr().out
+    assert main([str(new), "--against", str(tmp_path / "nope.json")]) == 2

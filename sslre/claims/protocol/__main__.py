@@ -1,0 +1,5 @@
+import sys
+
+from sslre.claims.protocol import main
+
+sys.exit(main())
