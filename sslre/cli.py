@@ -35,6 +35,9 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", choices=PROFILES_NAMES, required=True)
     p.add_argument("--out", type=Path, required=True, help="folder for reproduction.json and reproduction.html")
     p.add_argument("--runs-dir", type=Path, help="where runs live (default: $SSLRE_RUNS or runs/<profile>)")
+    p.add_argument("--against", type=Path, metavar="REF",
+                   help="reference reproduction.json to check for supported <-> refuted flips "
+                        "(default: the profile's committed reference, e.g. reports/quick/reproduction.json)")
     p.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (after --)")
 
 
@@ -100,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "reproduce":
             from sslre.reproduce import reproduce
 
-            return reproduce(args.profile, args.out, runs_dir=args.runs_dir, pytest_args=args.pytest_args)
+            return reproduce(args.profile, args.out, runs_dir=args.runs_dir, pytest_args=args.pytest_args,
+                             against=args.against)
         elif args.command == "report":
             from sslre.report.html import render_report
 

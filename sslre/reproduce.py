@@ -37,12 +37,33 @@ def claims_command(profile: str, pytest_args: Sequence[str] = ()) -> list[str]:
 
 
 def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None, pytest_args: Sequence[str] = (),
-              *, train: bool = True, progress: bool = True) -> int:
+              *, train: bool = True, progress: bool = True, against: Path | str | None = None) -> int:
     """Train what ``profile`` needs (or reuse it), run its claim tests, write ``out/reproduction.{json,html}``.
 
-    Returns 0 when every claim has a verdict, 1 when some claim could not be decided (error / not run), pytest's
-    code when pytest itself failed to run (>= 2), 3 if runs are missing and ``train`` is False.
+    ``against``: a reference ``reproduction.json`` (default: the profile's committed reference, e.g.
+    ``reports/quick/reproduction.json``); its verdicts are read before the run, so a run that rewrites the
+    reference is compared with what was there. A supported <-> refuted flip makes the return value 1.
+
+    Returns 0 when every claim has a verdict and nothing flipped, 1 when some claim could not be decided (error /
+    not run) or flipped, pytest's code when pytest itself failed to run (>= 2), 3 if runs are missing and
+    ``train`` is False.
     """
+    import json
+
+    from sslre.claims.calibration import REFERENCES
+
+    ref_path = Path(against) if against is not None else (
+        _REPO_ROOT / REFERENCES[profile] if profile in REFERENCES else None)
+    reference = None
+    if ref_path is not None and ref_path.is_file():
+        try:
+            reference = json.loads(ref_path.read_text())
+        except (OSError, ValueError) as exc:
+            print(f"sslre reproduce: warning: reference {ref_path} unreadable ({exc}); no flip check",
+                  file=sys.stderr)
+    elif against is not None:
+        print(f"sslre reproduce: reference {against} does not exist", file=sys.stderr)
+        return 2
     out = Path(out).resolve()
     runs_dir = Path(runs_dir).resolve() if runs_dir is not None else default_runs_dir(profile).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -65,5 +86,15 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
     from sslre.claims.check import main as check_main
 
     rc_check = check_main([str(out / "reproduction.json"), "--profile", profile])
+    if reference is not None and (out / "reproduction.json").is_file():
+        from sslre.claims.check import flips
+
+        fl, changes, warns = flips(out / "reproduction.json", reference)
+        for w in warns + [f"changed against {ref_path.name} (allowed): {c}" for c in changes]:
+            print(f"sslre reproduce: {w}")
+        for f in fl:
+            print(f"sslre reproduce: FLIP against the reference {ref_path}: {f}", file=sys.stderr)
+        if fl:
+            rc_check = max(rc_check, 1)
     print(f"sslre reproduce: report {out / 'reproduction.html'} ({time.perf_counter() - t0:.0f} s)", flush=True)
     return rc_check

@@ -55,10 +55,11 @@ def check(path: Path, profile: str | None = None) -> tuple[list[str], list[str],
     return problems, warns, verdicts
 
 
-def flips(report: Path, reference: Path) -> tuple[list[str], list[str], list[str]]:
-    """``(flips, changes, warnings)`` of ``report`` against ``reference`` (see the module docstring)."""
-    def load(path: Path) -> dict:
-        return json.loads(Path(path).read_text())
+def flips(report: Path | dict, reference: Path | dict) -> tuple[list[str], list[str], list[str]]:
+    """``(flips, changes, warnings)`` of ``report`` against ``reference`` (paths or loaded reports; see the
+    module docstring)."""
+    def load(path: Path | dict) -> dict:
+        return path if isinstance(path, dict) else json.loads(Path(path).read_text())
 
     try:
         new, ref = load(report), load(reference)

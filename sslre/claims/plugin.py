@@ -417,6 +417,20 @@ def protocol_header() -> dict:
     return header()
 
 
+def calibration_for(profile: str | None) -> dict | None:
+    """The committed operating-characteristics table of ``profile`` (``docs/calibration/<profile>.json``, made by
+    ``python -m sslre.claims.calibration``), for the report's protocol section; None where there is none."""
+    if not profile:
+        return None
+    path = Path(__file__).resolve().parents[2] / "docs" / "calibration" / f"{profile}.json"
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return {"source": f"docs/calibration/{profile}.json (python -m sslre.claims.calibration --profile {profile})",
+            "table": table}
+
+
 def build_report(records: Iterable[ClaimRecord], *, command: str, env: dict) -> dict:
     """The ``reproduction.json`` document (schema version 1) from the session's claim records."""
     records = list(records)
@@ -436,12 +450,14 @@ def build_report(records: Iterable[ClaimRecord], *, command: str, env: dict) -> 
         summary[c["verdict"]] = summary.get(c["verdict"], 0) + 1
     profiles = {c["profile"] for c in claims if c.get("profile")}
     datasets = {c["dataset"] for c in claims if c.get("dataset")}
+    profile = profiles.pop() if len(profiles) == 1 else ("mixed" if profiles else None)
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "profile": profiles.pop() if len(profiles) == 1 else ("mixed" if profiles else None),
+        "profile": profile,
         "dataset": datasets.pop() if len(datasets) == 1 else ("mixed" if datasets else None),
-        "command": command, "environment": env, "protocol": protocol_header(), "runs": runs, "summary": summary,
+        "command": command, "environment": env, "protocol": protocol_header(),
+        "calibration": calibration_for(profile), "runs": runs, "summary": summary,
         "claims": claims,
     }
 

@@ -260,15 +260,17 @@ def _summary_block(data: Mapping, claims: list[Mapping]) -> str:
 
 _HOWTO = """
 <ul class="howto">
-<li>{sup} — the effect the paper describes is present, in the paper's direction, beyond seed-to-seed noise
-(the statistic passes its threshold by more than its noise).</li>
-<li>{ref} — the opposite effect is present, beyond noise.</li>
-<li>{inc} — the statistic is within noise, or the profile is too small to decide.</li>
+<li>{sup} — every part of the claim passes its pre-registered test (Student's t on one value per training
+seed, one-sided alpha 0.05; TOST for "comparable"), and no part's own control came out supported.</li>
+<li>{ref} — a part is on the wrong side after the Holm correction over all of the claim's parts and cells.</li>
+<li>{inc} — neither: within seed-to-seed noise, too few seeds (fewer than 3 of a run), a void part (its
+control came out supported) or a part with no null.</li>
 <li>{nr} — the claim's test did not run in this session (shown so that coverage is visible);
 {err} — the test crashed; the reason says where.</li>
-<li><b>Controls.</b> Each claim has a negative control (e.g. labels replaced by a random permutation, or an
-untrained network) that must <em>not</em> come out supported; a supported control means the test cannot
-discriminate and its claim's verdict should not be trusted.</li>
+<li><b>Controls.</b> Each part has its own null (labels replaced by a random permutation, an untrained network,
+shuffled pairs), decided by the same test; a part whose control comes out supported is void. The procedure, each
+part's test, df and p-values, and the measured error rates are in <a href="#protocol">Evaluation protocol</a>
+and in each claim's parts table.</li>
 <li><b>Profiles.</b> The <code>quick</code> and <code>small</code> profiles use synthetic data or CIFAR-10, tiny
 networks and few epochs: they test the <em>direction</em> of each effect, never the paper's absolute numbers
 (CIFAR-100, RES-L-H, 1000 epochs). Paper values are printed beside ours for orientation only.</li>
@@ -357,7 +359,94 @@ def _claim_section(c: Mapping, anchor: str) -> str:
                 + (f" · <code>{html.escape(str(c['nodeid']))}</code>" if c.get("nodeid") else "")),
     ]
     body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
-    return f'{head}<dl class="facts">{body}</dl>{figures}{back}'
+    return f'{head}<dl class="facts">{body}</dl>{_parts_table(c.get("parts"))}{figures}{back}'
+
+
+def _p(x: Any) -> str:
+    return MISSING if not isinstance(x, (int, float)) or isinstance(x, bool) else html.escape(f"{x:.3g}")
+
+
+def _per_seed(stat: Any) -> str:
+    if not isinstance(stat, Mapping) or not isinstance(stat.get("per_seed"), list):
+        return MISSING
+    seeds = stat.get("seeds") if isinstance(stat.get("seeds"), list) else []
+    vals = stat["per_seed"]
+    if len(seeds) == len(vals):
+        return ", ".join(f"s{_e(s)}: {_e(fmt_number(v))}" for s, v in zip(seeds, vals))
+    return ", ".join(_e(fmt_number(v)) for v in vals)
+
+
+def _test_cell(t: Any, th: Any) -> str:
+    if not isinstance(t, Mapping):
+        return MISSING
+    th = th if isinstance(th, Mapping) else {}
+    if t.get("kind") == "equivalence":
+        what = f"TOST |x − {_e(fmt_number(th.get('value')))}| &lt; {_e(fmt_number(th.get('margin')))}"
+    else:
+        what = f"{_e(t.get('kind'))}: x {_e(th.get('op'))} {_e(fmt_number(th.get('value')))}"
+    return f"{what}<div class=\"small muted\">n = {_e(t.get('n'))}, df = {_e(t.get('df'))}, t = {_p(t.get('t'))}</div>"
+
+
+def _parts_table(parts: Any) -> str:
+    """Per part: the statistic per seed, the test, df and p-values, the Holm-adjusted p, its control, its decision."""
+    if not isinstance(parts, list) or not parts:
+        return ""
+    rows = []
+    for p in parts:
+        if not isinstance(p, Mapping):
+            continue
+        t = p.get("test") if isinstance(p.get("test"), Mapping) else {}
+        ctrl = p.get("control") if isinstance(p.get("control"), Mapping) else None
+        if ctrl is None:
+            ctrl_html = MISSING
+        else:
+            ct = ctrl.get("test") if isinstance(ctrl.get("test"), Mapping) else {}
+            ctrl_html = (f"{_e(ctrl.get('description'))} — {_verdict_badge(ctrl.get('verdict'))}"
+                         f"<div class=\"small muted\">p = {_p(ct.get('p_support'))} (support)</div>")
+        cells = p.get("cells") if isinstance(p.get("cells"), list) else []
+        fam = f'<div class="small muted">family of {len(cells)} cells</div>' if cells else ""
+        void = f'<div class="warn small">void: {_e(p.get("void"))}</div>' if p.get("void") else ""
+        rows.append(
+            f"<tr><td><b>{_e(p.get('part_id'))}</b></td><td class=\"wrap\">{_e(p.get('label'))}{fam}</td>"
+            f"<td class=\"wrap small\">{_per_seed(p.get('statistic'))}</td>"
+            f"<td class=\"wrap\">{_test_cell(t, p.get('threshold'))}</td>"
+            f"<td>{_p(t.get('p_support'))}</td><td>{_p(t.get('p_refute'))}</td><td>{_p(t.get('holm_p_refute'))}</td>"
+            f"<td class=\"wrap\">{ctrl_html}</td><td>{_verdict_badge(p.get('verdict'))}{void}</td></tr>")
+    head = ("<tr><th>Part</th><th>Statement</th><th>Statistic per seed</th><th>Test</th><th>p (support)</th>"
+            "<th>p (refute)</th><th>Holm p</th><th>Control</th><th>Decision</th></tr>")
+    return f'<table class="parts"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _calibration_table(cal: Any) -> str:
+    if not isinstance(cal, Mapping) or not isinstance(cal.get("table"), Mapping):
+        return '<p class="muted">Operating characteristics: not recorded for this profile.</p>'
+    rows = []
+    for cid, r in cal["table"].items():
+        if not isinstance(r, Mapping):
+            continue
+        g = lambda sc, k: _p((r.get(sc) or {}).get(k) if isinstance(r.get(sc), Mapping) else None)  # noqa: E731
+        rows.append(f"<tr><td><code>{_e(cid)}</code></td><td>{g('null', 'supported')}</td><td>{g('null', 'refuted')}</td>"
+                    f"<td>{g('planted', 'supported')}</td><td>{g('reversed', 'refuted')}</td><td>{_e(r.get('sims'))}</td></tr>")
+    head = ("<tr><th>Claim</th><th>No effect: supported</th><th>No effect: refuted</th><th>Planted effect: supported</th>"
+            "<th>Reversed effect: refuted</th><th>Simulations</th></tr>")
+    src = f'<p class="small muted">{_e(cal.get("source"))}</p>' if cal.get("source") else ""
+    return (f'<h3 id="calibration">Operating characteristics</h3>{src}'
+            f'<table id="calibration-table"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def _procedure_block(data: Mapping) -> str:
+    proto = data.get("protocol") if isinstance(data.get("protocol"), Mapping) else None
+    if proto is None:
+        return '<p class="warn">No protocol version is recorded: these verdicts were decided by an older rule.</p>'
+    log = proto.get("changelog") if isinstance(proto.get("changelog"), list) else []
+    items = "".join(f"<li>{_e(c.get('date'))} (v{_e(c.get('version'))}): {_e(c.get('change'))}</li>"
+                    for c in log if isinstance(c, Mapping))
+    return (f"<p>Decided under protocol <b>v{_e(proto.get('version'))}</b> (sha256 <code>"
+            f"{_e(str(proto.get('sha256', ''))[:16])}</code>…; <code>claims/PROTOCOL.md</code>): one value per "
+            f"training seed, Student's t at one-sided alpha {_e(proto.get('alpha'))}, at least "
+            f"{_e(proto.get('min_seeds'))} seeds of every run, a control per part, Holm-corrected refutation.</p>"
+            f"<details><summary>Changelog</summary><ul>{items}</ul></details>"
+            + _calibration_table(data.get("calibration")))
 
 
 def _protocol_section(claims: list[Mapping], anchors: list[str]) -> str:
@@ -436,6 +525,7 @@ at the <b>{_e(data.get("profile"))}</b> profile.</p>
 <h2 id="claim-sections">Claim by claim</h2>
 {sections}
 <h2 id="protocol">Evaluation protocol</h2>
+{_procedure_block(data)}
 {_protocol_section(claims, anchors)}
 <h2 id="runs">Trained runs</h2>
 {_runs_section(data)}
