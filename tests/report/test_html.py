@@ -206,3 +206,30 @@ def test_output_may_not_overwrite_input(tmp_path):
     src = write_json(tmp_path, {"claims": []})
     with pytest.raises(ReportError, match="output path is the input JSON"):
         render_report(src, src)
+
+
+def test_parts_table_shows_the_procedure(quick_data):
+    """Per part: the per-seed statistic with its seeds, the test with df, p-values, Holm p, control and decision;
+    the protocol section shows the version and the operating characteristics."""
+    from sslre.claims.verdict import combine, decide_seeds, with_control
+
+    data = copy.deepcopy(quick_data)
+    part = with_control(decide_seeds({0: 0.5, 3: 0.6, 4: 0.55}, name="gain"),
+                        decide_seeds({0: 0.01, 3: -0.02, 4: 0.0}, name="ctrl"), description="labels permuted")
+    part.part_id = "a"
+    combine([part])
+    data["claims"][0]["parts"] = [part.to_json()]
+    data["protocol"] = {"version": "9.9", "sha256": "ab" * 32, "alpha": 0.05, "min_seeds": 3,
+                        "changelog": [{"date": "2026-12-02", "version": "9.9", "change": "a change"}]}
+    data["calibration"] = {"source": "docs/calibration/quick.json",
+                           "table": {"sample-clusters-first": {"null": {"supported": 0.01, "refuted": 0.04},
+                                                               "planted": {"supported": 0.5},
+                                                               "reversed": {"refuted": 0.6}, "sims": 300}}}
+    page = render_html(data)
+    assert 'class="parts"' in page and "s3: 0.6" in page and "df = 2" in page
+    assert "labels permuted" in page and "Holm p" in page
+    assert "protocol <b>v9.9</b>" in page and "a change" in page
+    assert 'id="calibration-table"' in page and "0.04" in page
+    old = copy.deepcopy(quick_data)
+    old.pop("protocol", None)
+    assert "decided by an older rule" in render_html(old)
