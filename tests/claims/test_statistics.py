@@ -1,13 +1,13 @@
 """Claim statistics (sslre/claims/statistics.py) on small hand-made tables and series."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from sslre.claims.statistics import (MissingSeries, by_layer, curve, decide_all, decide_diff_aux, early_share, gain,
-                                     layer_slope, nearest_epoch, normalized, paired_diff, pooled_noise, rows,
-                                     scaled_epoch, slope)
+from sslre.claims.statistics import (MissingSeries, by_layer, curve, decide_all, decide_diff, early_epoch, early_share,
+                                     gain, layer_slope, nearest_epoch, normalized, paired, rows, scaled_epoch, slope)
 from sslre.claims.verdict import Verdict
 from sslre.measure import Measurements
 
@@ -81,15 +81,26 @@ def test_slope():
     assert math.isnan(slope([1, 1], [0, 1]))
 
 
-def test_paired_diff_and_single_seed_fallback():
-    a, b = pd.Series({0: 0.5, 1: 0.6, 2: 0.7}), pd.Series({0: 0.4, 1: 0.5, 2: 0.6})
-    eff, noise, per = paired_diff(a, b)
-    assert eff == pytest.approx(0.1) and noise == pytest.approx(0.0, abs=1e-12) and len(per) == 3
+def test_paired_differences_and_no_borrowed_noise():
+    a, b = pd.Series({0: 0.5, 1: 0.6, 2: 0.7, 3: 0.9}), pd.Series({0: 0.4, 1: 0.5, 2: 0.6})
+    d = paired(a, b)
+    assert d.index.tolist() == [0, 1, 2] and d.tolist() == pytest.approx([0.1, 0.1, 0.1])   # paired by seed
+    assert decide_diff(a, b, runs=["x", "y"]).verdict is Verdict.SUPPORTED
     single = pd.Series({0: 0.3})
-    d = decide_diff_aux(a, single, fallback_sd=0.05)
-    assert d.value == pytest.approx(0.3)
-    assert d.noise == pytest.approx(math.hypot(0.1, 0.05))   # a's own spread, the single seed borrows 0.05
-    assert d.verdict is Verdict.SUPPORTED
+    dec = decide_diff(a, single, runs=["x", "y"])
+    assert dec.verdict is Verdict.INCONCLUSIVE and "needs >= 3 seeds of run x and run y" in dec.reason
+
+
+def test_early_epoch_is_mapped_by_the_lr_integral_and_never_in_warm_up():
+    from sslre.config import profile_config
+    from sslre.measure import RunInfo
+
+    class M:
+        runs = {"r": [RunInfo("r", 0, profile_config("small", epochs=15, warmup_epochs=4), Path("x"), {})]}
+
+    assert early_epoch(M(), "r", [0, 1, 2, 5, 8, 15]) == 5
+    assert early_epoch(M(), "r", [0, 2, 4, 8, 15]) == 8                 # 2 and 4 lie in the warm-up
+    assert early_epoch(object(), "r", [0, 1, 2, 8, 20]) == 2           # no config: the linear scale
 
 
 def _cells(effect, rng, n_cells=6, n_seeds=3, sd=0.01):
@@ -107,16 +118,12 @@ def test_decide_all_present_reversed_flat():
 
 
 def test_flat_cells_are_not_refuted_by_chance():
-    """Pooled noise: over many flat draws the per-cell rule stays near its nominal false-decision rate."""
+    """A family is refuted only at the Holm level: over many flat draws, rarely decided at all."""
     rng = np.random.default_rng(2)
-    decided = sum(decide_all(_cells(0.0, rng), name="x").verdict is not Verdict.INCONCLUSIVE for _ in range(200))
-    assert decided / 200 < 0.1
-
-
-def test_pooled_noise():
-    c = {0: pd.Series([0.0, 2.0]), 1: pd.Series([0.0, 0.0]), 2: pd.Series([1.0])}
-    assert pooled_noise(c) == pytest.approx(1.0)          # sqrt(mean(2, 0)); the single-seed cell has no variance
-    assert math.isnan(pooled_noise({0: pd.Series([1.0])}))
+    refuted = sum(decide_all(_cells(0.0, rng), name="x").verdict is Verdict.REFUTED for _ in range(400))
+    supported = sum(decide_all(_cells(0.0, rng), name="x").verdict is Verdict.SUPPORTED for _ in range(400))
+    assert refuted / 400 <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 400)
+    assert supported / 400 <= 0.01
 
 
 def test_per_seed_reads_exact_epochs_including_init():
