@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from sslre.claims import protocol as _protocol   # imported here: pytester's runs keep modules imported before them
 from sslre.claims.catalogue import CLAIM_IDS
 from sslre.claims.plugin import build_report, write_json_atomic
 
@@ -11,8 +12,25 @@ pytest_plugins = ["pytester"]
 
 HEADER = """
 import pytest
-from sslre.claims.verdict import Verdict, decide
+from sslre.claims import protocol
+from sslre.claims.protocol import ClaimSpec, PartSpec
+from sslre.claims.verdict import Verdict, decide_seeds
+
+# A test protocol: every claim used here has part "a" (x > 0, with a null) and part "b" (x > 0, no null).
+protocol._CACHE.clear()
+protocol._CACHE.update({cid: ClaimSpec(cid, (PartSpec("a", "s", "x", control="labels permuted"),
+                                              PartSpec("b", "s", "x", no_null="none exists", profiles=("full",))))
+                        for cid in ("mu-ablation", "depth-ordering", "mine-compression", "umap-hierarchy",
+                                    "width-and-depth", "other-datasets")})
+UP, DOWN, FLAT = [0.5, 0.6, 0.55], [-0.5, -0.6, -0.55], [0.1, -0.1, 0.02]
 """
+
+
+@pytest.fixture(autouse=True)
+def _real_protocol_afterwards():
+    """The sessions below install a test protocol; the real one is reloaded lazily afterwards."""
+    yield
+    _protocol._CACHE.clear()
 
 
 def _run(pytester, body, *args):
@@ -21,6 +39,9 @@ def _run(pytester, body, *args):
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", f"--sslre-report-dir={report_dir}", *args)
     path = report_dir / "reproduction.json"
     return result, (json.loads(path.read_text()) if path.exists() else None)
+
+
+UP_ = [0.5, 0.6, 0.55]
 
 
 def _claim(doc, cid):
@@ -65,26 +86,24 @@ def test_x(claim_record):
 OUTCOMES = """
 @pytest.mark.claim(id="mu-ablation", paper="App. B.3")
 def test_supported(claim_record):
-    claim_record.part(decide(0.5, 0.1, name="gap", source="paper words"))
-    claim_record.control("untrained", decide(0.0, 0.1, name="ctrl"))
+    claim_record.part("a", decide_seeds(UP, name="gap", source="paper words"), control=decide_seeds(FLAT, name="c"))
     claim_record.set(paper_value="0.41", protocol="p")
     claim_record.figure("f", "t", [{"label": "a", "x": [0, 1], "y": [0.1, float("nan")]}])
     claim_record.conclude()
 
 @pytest.mark.claim(id="depth-ordering")
 def test_refuted(claim_record):
-    claim_record.part(decide(-0.5, 0.1, name="slope"))
+    claim_record.part("a", decide_seeds(DOWN, name="slope"), control=decide_seeds(FLAT, name="c"))
     claim_record.conclude()
 
 @pytest.mark.claim(id="mine-compression")
 def test_inconclusive(claim_record):
-    claim_record.part(decide(0.05, 0.1, name="drop"))
+    claim_record.part("a", decide_seeds(FLAT, name="drop"), control=decide_seeds(FLAT, name="c"))
     claim_record.conclude()
 
 @pytest.mark.claim(id="umap-hierarchy")
 def test_control_supported(claim_record):
-    claim_record.part(decide(0.5, 0.1, name="gain"))
-    claim_record.control("labels permuted", decide(0.5, 0.1, name="ctrl gain"))
+    claim_record.part("a", decide_seeds(UP, name="gain"), control=decide_seeds(UP, name="ctrl gain"))
     claim_record.conclude()
 
 @pytest.mark.claim(id="width-and-depth")
@@ -104,29 +123,33 @@ def outcome_session(pytester):
 
 def test_outcome_mapping(outcome_session):
     result, _ = outcome_session
-    result.assert_outcomes(passed=1, failed=3, xfailed=2)
+    result.assert_outcomes(passed=1, failed=2, xfailed=3)
     out = result.stdout.str()
-    assert "refuted: slope = -0.5" in out
-    assert "inconclusive: drop = 0.05" in out                    # the xfail reason is shown
-    assert "control supported: the claim would prove nothing" in out
+    assert "refuted: part a is on the wrong side" in out
+    assert "inconclusive: part a is not supported: drop = 0.006667" in out   # the xfail reason is shown
+    assert "part a is void: its control came out supported" in out
     assert "boom in the statistic" in out
 
 
 def test_json_verdicts_and_evidence(outcome_session):
     _, doc = outcome_session
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
+    assert doc["protocol"]["version"] and len(doc["protocol"]["sha256"]) == 64
     assert _claim(doc, "mu-ablation")["verdict"] == "supported"
     assert _claim(doc, "depth-ordering")["verdict"] == "refuted"
     assert _claim(doc, "mine-compression")["verdict"] == "inconclusive"
     ctrl = _claim(doc, "umap-hierarchy")
-    assert ctrl["verdict"] == "inconclusive" and ctrl["reason"].startswith("control supported")
-    assert ctrl["claim_verdict_before_control"] == "supported" and ctrl["control"]["verdict"] == "supported"
+    assert ctrl["verdict"] == "inconclusive" and "void" in ctrl["reason"]
+    assert ctrl["control"]["verdict"] == "supported" and ctrl["parts"][0]["void"]
     err = _claim(doc, "width-and-depth")
     assert err["verdict"] == "error" and "RuntimeError: boom" in err["reason"]
     assert _claim(doc, "other-datasets")["reason"] == "vicreg-other is absent at this profile"
     sup = _claim(doc, "mu-ablation")
-    assert sup["statistic"]["value"] == pytest.approx(0.5) and sup["statistic"]["noise"] == pytest.approx(0.1)
+    assert sup["statistic"]["value"] == pytest.approx(0.55) and sup["statistic"]["noise"] == pytest.approx(0.05)
+    assert sup["statistic"]["per_seed"] == pytest.approx(UP_) and sup["seeds"] == [0, 1, 2]
     assert sup["threshold"] == {"op": ">", "value": 0.0, "source": "paper words"}
+    (part,) = sup["parts"]                                  # part b is full-only: not part of this profile
+    assert part["part_id"] == "a" and part["test"]["df"] == 2 and part["test"]["p_support"] < 0.05
     assert sup["paper_value"] == "0.41" and sup["paper_ref"] == "App. B.3"
     assert sup["control"]["verdict"] == "inconclusive"
     assert sup["figures"][0]["series"][0]["y"] == [pytest.approx(0.1), None]     # NaN -> null
@@ -140,6 +163,7 @@ def test_json_lists_every_catalogue_claim(outcome_session):
     assert len(not_run) == 16 - 6
     assert all(c["statistic"] is None and c["statement"] for c in not_run)
     assert doc["summary"] == {"supported": 1, "refuted": 1, "inconclusive": 3, "not run": 10, "error": 1}
+    assert "no part b" not in json.dumps(doc)
     env = doc["environment"]
     for key in ("python", "torch", "hardware", "git_sha", "git_dirty", "wall_time_s"):
         assert key in env
@@ -170,7 +194,7 @@ def test_test_without_conclude_is_an_error(pytester):
     result, doc = _run(pytester, """
 @pytest.mark.claim(id="mu-ablation")
 def test_forgot(claim_record):
-    claim_record.part(decide(1.0, 0.1))
+    claim_record.part("a", decide_seeds(UP), control=decide_seeds(FLAT))
 """)
     result.assert_outcomes(failed=1)
     assert _claim(doc, "mu-ablation")["verdict"] == "error"
@@ -214,3 +238,32 @@ def test_build_report_without_records_lists_all_as_not_run():
     doc = build_report([], command="pytest claims", env={})
     assert [c["id"] for c in doc["claims"]] == list(CLAIM_IDS)
     assert doc["summary"]["not run"] == 16 and doc["profile"] is None
+
+
+def test_a_part_decided_against_its_protocol_is_an_error(pytester):
+    result, doc = _run(pytester, """
+@pytest.mark.claim(id="mu-ablation")
+def test_wrong(claim_record):
+    claim_record.part("a", decide_seeds(UP, 0.0, "<"), control=decide_seeds(FLAT, 0.0, "<"))
+    claim_record.conclude()
+
+@pytest.mark.claim(id="depth-ordering")
+def test_missing_part(claim_record):
+    claim_record.part("z", decide_seeds(UP))
+""")
+    result.assert_outcomes(failed=2)
+    assert "decided as < 0.0, protocol says > 0.0" in _claim(doc, "mu-ablation")["reason"]
+    assert "no part 'z'" in _claim(doc, "depth-ordering")["reason"]
+
+
+def test_an_undecided_protocol_part_counts_as_unsupported(pytester):
+    result, doc = _run(pytester, """
+@pytest.mark.claim(id="mu-ablation")
+def test_half(claim_record):
+    claim_record.data["profile"] = "full"                 # at full the protocol also has part b (no null)
+    claim_record.part("a", decide_seeds(UP), control=decide_seeds(FLAT))
+    claim_record.conclude()
+""")
+    c = _claim(doc, "mu-ablation")
+    assert c["verdict"] == "inconclusive" and [p["part_id"] for p in c["parts"]] == ["a", "b"]
+    assert "part b is not supported" in c["reason"]

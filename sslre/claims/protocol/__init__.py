@@ -76,7 +76,10 @@ class ClaimSpec:
     notes: str = ""
 
     def parts_for(self, profile: str | None) -> list[PartSpec]:
-        return [p for p in self.parts if profile is None or profile in p.profiles]
+        """The parts decided at ``profile``; without a profile, those that apply at every profile."""
+        if profile is None:
+            return [p for p in self.parts if set(p.profiles) >= set(PROFILES)]
+        return [p for p in self.parts if profile in p.profiles]
 
     def part(self, part_id: str, profile: str | None = None) -> PartSpec:
         for p in self.parts_for(profile):
