@@ -55,7 +55,9 @@ def test_registry_configs_valid_and_related(profile):
     assert [specs[n].config.vicreg_mu for n in ("vicreg-mu5", "vicreg", "vicreg-mu100")] == [5.0, 25.0, 100.0]
     v = specs["vicreg"].config
     assert (v.vicreg_lambda, v.vicreg_nu, v.method) == (25.0, 1.0, "vicreg")
-    assert specs["vicreg"].seeds == ((0, 1) if profile == "quick" else (0, 1, 2))
+    assert specs["vicreg"].seeds == ((0, 1, 2, 3, 4) if profile == "quick" else (0, 1, 2))
+    # PROTOCOL.md: every run a decision reads has >= 3 seeds of its own (generators: one per seed and family)
+    assert all(len(s.seeds) >= 3 for s in specs.values())
     assert specs["supervised"].config.arch == specs["vicreg-deep"].config.arch      # Fig. 3 right: same arch
     assert specs["supervised-aa"].config.autoaugment and not specs["supervised"].config.autoaugment
     assert specs["simclr"].config.method == "simclr"
