@@ -341,10 +341,8 @@ def combine(parts: Iterable[Decision]) -> ClaimDecision:
         ctrl = d.control.verdict if d.control is not None else None
         if ctrl is Verdict.SUPPORTED:
             d.void = f"its control came out supported ({d.control_description}): the statistic does not discriminate"
-        elif ctrl is Verdict.REFUTED:
-            d.void = f"its control came out refuted ({d.control_description}): a refutation would prove nothing"
         if ctrl is Verdict.REFUTED:
-            continue
+            continue                    # the null itself moves the wrong way: this part cannot refute the claim
         for p in d.hypotheses:
             hyps.append(p)
             owner.append(i)

@@ -149,3 +149,9 @@ def test_json_of_a_part_carries_the_procedure():
     assert j["test"]["p_support"] < ALPHA and j["statistic"]["per_seed"] == [0.5, 0.6, 0.55]
     assert j["control"]["verdict"] == "inconclusive" and j["test"]["holm_p_refute"] is not None
     assert isinstance(Decision.to_json(d), dict)
+
+
+def test_a_refuted_control_blocks_refutation_only():
+    up, down, flat = [0.5, 0.6, 0.55], [-0.5, -0.6, -0.55], [0.1, -0.1, 0.02]
+    assert combine([_part(down, down)]).verdict is Verdict.INCONCLUSIVE      # the null falls too: no refutation
+    assert combine([_part(up, down), _part(up, flat)]).verdict is Verdict.SUPPORTED
