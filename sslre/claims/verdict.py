@@ -17,8 +17,9 @@ equivalence    TOST: both one-sided tests put the mean inside               the 
 * A **family** ("for every layer / epoch / level") is one part: supported only if every cell is supported
   (intersection-union: no correction needed), refuted only through the Holm step-down over all cells.
 * Every part carries its own **control** (a null run through the same test) or states why no null exists.
-  A part whose control comes out supported is *void* and cannot count toward support; a part whose control
-  comes out refuted cannot count toward refutation.
+  A part whose control comes out supported is *void* and cannot count toward support; so is a part whose control
+  could not be decided (not measured, too few seeds). A part whose control comes out refuted cannot count toward
+  refutation, except a level test (its null, e.g. the untrained network, lies below the paper's number by design).
 
 :func:`combine` (intersection-union / Holm): the claim is **supported** only if every part is supported with a
 control that is not supported; **refuted** only if the Holm step-down at level alpha over every hypothesis of the
@@ -341,7 +342,7 @@ def combine(parts: Iterable[Decision]) -> ClaimDecision:
         ctrl = d.control.verdict if d.control is not None else None
         if ctrl is Verdict.SUPPORTED:
             d.void = f"its control came out supported ({d.control_description}): the statistic does not discriminate"
-        if ctrl is Verdict.REFUTED:
+        if ctrl is Verdict.REFUTED and d.test != "level":
             continue                    # the null itself moves the wrong way: this part cannot refute the claim
         for p in d.hypotheses:
             hyps.append(p)
@@ -362,6 +363,10 @@ def combine(parts: Iterable[Decision]) -> ClaimDecision:
     for d in parts:
         if d.void:
             return ClaimDecision(Verdict.INCONCLUSIVE, f"part {d.part_id or d.name} is void: {d.void}", d)
+        if d.control is not None and (d.control.verdict in (Verdict.NOT_RUN, Verdict.ERROR)
+                                      or d.control.n < MIN_SEEDS):
+            return ClaimDecision(Verdict.INCONCLUSIVE, f"part {d.part_id or d.name}: its control was not decided "
+                                                       f"({d.control.reason}): support needs the null", d)
         if d.control is None:
             return ClaimDecision(Verdict.INCONCLUSIVE, f"part {d.part_id or d.name} has no null ({d.no_null}): the "
                                                        "claim cannot be supported", d)

@@ -155,3 +155,16 @@ def test_a_refuted_control_blocks_refutation_only():
     up, down, flat = [0.5, 0.6, 0.55], [-0.5, -0.6, -0.55], [0.1, -0.1, 0.02]
     assert combine([_part(down, down)]).verdict is Verdict.INCONCLUSIVE      # the null falls too: no refutation
     assert combine([_part(up, down), _part(up, flat)]).verdict is Verdict.SUPPORTED
+
+
+def test_an_undecided_control_blocks_support():
+    up = [0.5, 0.6, 0.55]
+    d = with_control(decide_seeds(up), decide_seeds([0.1, 0.2], name="ctrl"), description="null (2 seeds)")
+    cd = combine([d])
+    assert cd.verdict is Verdict.INCONCLUSIVE and "control was not decided" in cd.reason
+
+
+def test_a_level_part_refutes_despite_its_null_falling_below():
+    low = decide_seeds([0.5, 0.52, 0.49], 0.9, ">", test="level")
+    null = decide_seeds([0.01, 0.02, 0.015], 0.9, ">", test="level")
+    assert combine([with_control(low, null, description="untrained")]).verdict is Verdict.REFUTED

@@ -185,8 +185,9 @@ def render_markdown() -> str:
          "a null; *refuted* only if the Holm step-down at alpha over all of the claim's hypotheses (each part; each "
          "cell of a family) rejects one; else *inconclusive*.",
          "- **Controls**: each part has its own null, run through the same test. A part whose control comes out "
-         "supported is void (cannot count toward support); one whose control comes out refuted cannot count "
-         "toward refutation. A part with no null caps its claim at inconclusive.",
+         "supported, or could not be decided (not measured, too few seeds), cannot count toward support; one whose "
+         "control comes out refuted cannot count toward refutation, except a level test (its null lies below "
+         "the paper's number by design). A part with no null caps its claim at inconclusive.",
          "- **Checkpoints**: paper epoch e of 1000 is the checkpoint at which the run has spent the same share of "
          "its learning-rate integral as the paper's cosine schedule at e (epoch 100 = 19.8%); warm-up epochs "
          "never count as early (`sslre/schedule.py`).",
