@@ -2,8 +2,8 @@
 
 Random targets: the predictions of a supervised ResNet-18 at successive epochs of its own training
 (``level="random"``, ``target="resnet18@k"``, ``randomness`` = 1 - k/K: 1 = its initialization, 0 = its end).
-Controls: the ``random-shuffled`` level (those labels permuted across images) or ``class-shuffled``.
-Below the full profile the tests check directions only.
+Every part is decided per training seed (Student t, >= 3 seeds; claims/PROTOCOL.md) with its own control: the
+``random-shuffled`` level (those labels permuted across images) or ``class-shuffled``, through the same test.
 """
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sslre.claims.statistics import (KAPPA_LABEL, KAPPA_PROTOCOL, MissingSeries, cells, curve, decide_all, decide_series,
-                                     fig_curves, guarded, missing, random_grid, slope, wide)
-from sslre.claims.verdict import Verdict
+from sslre.claims.statistics import (KAPPA_LABEL, KAPPA_PROTOCOL, MissingSeries, cells, curve, decide_all,
+                                     decide_equal, decide_series, fig_curves, guarded, missing, random_grid, slope,
+                                     wide)
 
 FAMILY = "resnet18"
 
@@ -24,30 +24,36 @@ def _slopes_over_randomness(df: pd.DataFrame, by: str) -> pd.DataFrame:
               .apply(lambda g: slope(g["randomness"], g["value"])).rename("slope").reset_index())
 
 
+#: part ids of ``randomness-ordering`` in the order :func:`randomness_parts` returns them
+RANDOMNESS_PART_IDS = ("every-epoch", "every-layer", "training-gain", "depth", "depth-gap")
+
+
 def randomness_parts(m, run: str, level: str = "random", tag: str = "") -> list:
-    """The sub-statements of ``randomness-ordering`` for one run (also used by ``simclr-like-vicreg``)."""
+    """The parts of ``randomness-ordering`` for one run, in the order of :data:`RANDOMNESS_PART_IDS` (also used by
+    ``simclr-like-vicreg``). ``level="random-shuffled"`` gives each part's control (same cells, same test).
+    Every decision is per training seed (Student t, >= 3 seeds of ``run``); families are one part each."""
     g = random_grid(m, run, FAMILY, level=level)
     L, last = int(g["layer"].max()), int(g["epoch"].max())
     blocks = g[(g["epoch"] == last) & (g["layer"] >= 1)]
     rmin, rmax = g["randomness"].min(), g["randomness"].max()
-    out = []
+    runs = [run]
 
     def a():
         ep = g[(g["layer"] == L) & (g["epoch"] > 0)]
-        return decide_all(cells(_slopes_over_randomness(ep, "epoch"), "epoch", "slope"), 0.0, "<",
-                          name=f"{tag}d(acc)/d(randomness) at every epoch > 0, last layer",
-                             source="Sec. 5: the model captures less random classes better 'throughout training'")
+        return decide_all(cells(_slopes_over_randomness(ep, "epoch"), "epoch", "slope"), 0.0, "<", runs=runs,
+                          name=f"{tag}d(κ)/d(randomness) at every epoch > 0, last layer",
+                          source="Sec. 5: the model captures less random classes better 'throughout training'")
 
     def b():
-        return decide_all(cells(_slopes_over_randomness(blocks, "layer"), "layer", "slope"), 0.0, "<",
-                          name=f"{tag}d(acc)/d(randomness) at every layer, last epoch",
-                             source="Sec. 5: 'accuracy consistently improves at all layers as randomness decreases'")
+        return decide_all(cells(_slopes_over_randomness(blocks, "layer"), "layer", "slope"), 0.0, "<", runs=runs,
+                          name=f"{tag}d(κ)/d(randomness) at every layer, last epoch",
+                          source="Sec. 5: 'accuracy consistently improves at all layers as randomness decreases'")
 
     def c():
         ll = g[g["layer"] == L]
         piv = ll.pivot_table(index=["seed", "randomness"], columns="epoch", values="value")
         gain = (piv[last] - piv[0]).unstack("randomness")              # seed x randomness
-        return decide_series(gain[rmin] - gain[rmax], 0.0, ">",
+        return decide_series(gain[rmin] - gain[rmax], 0.0, ">", runs=runs,
                              name=f"{tag}training gain at randomness {rmin:g} - gain at randomness {rmax:g}",
                              source="Sec. 5: 'captures classes closer to semantic ones more effectively ... while "
                                     "not showing significant performance improvement on highly random targets'")
@@ -55,20 +61,52 @@ def randomness_parts(m, run: str, level: str = "random", tag: str = "") -> list:
     def d():
         piv = blocks.pivot_table(index=["seed", "randomness"], columns="layer", values="value")
         gap = (piv[L] - piv[1]).unstack("randomness")                   # seed x randomness
-        return decide_all({r: gap[r] for r in gap.columns}, 0.0, ">",
-                          name=f"{tag}acc(layer {L}) - acc(layer 1) at every randomness, last epoch",
-                             source="Sec. 5: 'deeper layers outperforming across all class types'")
+        return decide_all({r: gap[r] for r in gap.columns}, 0.0, ">", runs=runs,
+                          name=f"{tag}κ(layer {L}) - κ(layer 1) at every randomness, last epoch",
+                          source="Sec. 5: 'deeper layers outperforming across all class types'")
 
     def e():
         piv = blocks.pivot_table(index=["seed", "randomness"], columns="layer", values="value")
         gap = (piv[L] - piv[1]).unstack("randomness")
-        return decide_series(gap[rmin] - gap[rmax], 0.0, ">",
+        return decide_series(gap[rmin] - gap[rmax], 0.0, ">", runs=runs,
                              name=f"{tag}depth gap at randomness {rmin:g} - at {rmax:g}",
                              source="Sec. 5: 'the performance gap broadening for classes closer to semantic ones'")
 
-    for name, fn in (("every epoch", a), ("every layer", b), ("training gain", c), ("depth", d), ("gap", e)):
-        out.append(guarded(tag + name, fn))
-    return out
+    return [guarded(tag + pid, fn, op=op) for pid, fn, op in zip(RANDOMNESS_PART_IDS, (a, b, c, d, e),
+                                                                 ("<", "<", ">", ">", ">"))]
+
+
+def note_excluded_targets(rec, m, run: str, family: str = FAMILY) -> None:
+    """Note how many random-target levels of ``family`` the fixed degeneracy rule excluded, where the table exposes
+    ``Measurements.target_levels`` (the rule itself runs before any claim reads the table; this only counts).
+    Accepts a frame or a list of records/objects with a ``target``/``name`` and an ``excluded`` or ``usable`` field,
+    or ``{"excluded": [...], "kept": [...]}``."""
+    fn = getattr(m, "target_levels", None)
+    if not callable(fn):
+        return
+    try:
+        try:
+            levels = fn(run)
+        except TypeError:               # an accessor over every run: m.target_levels()
+            levels = fn()
+        if isinstance(levels, dict) and "excluded" in levels:
+            kept = levels.get("kept", levels.get("included", levels.get("usable", [])))
+            levels = ([{"target": str(t), "excluded": True} for t in levels["excluded"]]
+                      + [{"target": str(t), "excluded": False} for t in kept])
+        df = levels if isinstance(levels, pd.DataFrame) else pd.DataFrame(
+            [x if isinstance(x, dict) else vars(x) for x in levels])
+        if "run" in df:
+            df = df[df["run"].astype(str) == run]
+        ex = df["excluded"].fillna(False).astype(bool) if "excluded" in df else ~df["usable"].astype(bool)
+        if "family" in df:
+            mine = df["family"].astype(str) == family
+        else:
+            mine = df["target" if "target" in df else "name"].astype(str).str.startswith(f"{family}@")
+    except Exception as exc:  # noqa: BLE001 - an accessor of another shape: say so, never fail the claim on it
+        rec.note(f"random-target levels of {run}: could not count the excluded ones ({type(exc).__name__}: {exc})")
+        return
+    rec.note(f"{int(ex[mine].sum())} of {int(mine.sum())} {family} random-target levels of {run} excluded as "
+             "degenerate (fixed rule, before any claim reads them)")
 
 
 def randomness_figures(rec, m, run: str, suffix: str = "") -> None:
@@ -92,10 +130,12 @@ def test_randomness_ordering(measurements, claim_record):
     decreases, with deeper layers outperforming across all class types and the performance gap broadening for
     classes closer to semantic ones."
 
-    Parts (per seed, ResNet-18 targets, run vicreg): (a) worst-case slope of accuracy over randomness across
-    epochs > 0 is negative; (b) same across layers; (c) training gain at the least random target exceeds that
-    at the most random; (d) last block beats block 1 at every randomness; (e) that gap is larger for the least
-    random target. Control: ``random-shuffled`` labels (each target permuted across images) for (a) and (c).
+    Parts (claims/PROTOCOL.md; run vicreg, ResNet-18 targets, chance-corrected accuracy κ, per seed):
+    (every-epoch) the slope of κ over randomness is < 0 at every epoch > 0, last layer (one family);
+    (every-layer) the same at every block, last epoch (one family); (training-gain) the training gain of κ at the
+    least random level minus at the most random > 0; (depth) κ(last block) - κ(block 1) > 0 at every randomness
+    level (one family); (depth-gap) that gap at the least random level minus at the most random > 0.
+    Each part's control: the ``random-shuffled`` level (the same targets permuted across images), same test.
     """
     m, rec = measurements, claim_record
     run = "vicreg"
@@ -104,17 +144,18 @@ def test_randomness_ordering(measurements, claim_record):
         parts = randomness_parts(m, run)
     except MissingSeries as exc:
         rec.inconclusive(f"random targets absent at this profile: {exc}")
-    for p in parts:
-        rec.part(p)
     try:
-        ctrl = randomness_parts(m, run, level="random-shuffled", tag="shuffled: ")
-        rec.control("random-target labels permuted across images (random-shuffled)", [ctrl[0], ctrl[2]])
-    except MissingSeries as exc:
-        rec.control("random-shuffled labels", verdict=Verdict.NOT_RUN, reason=str(exc))
+        ctrls = randomness_parts(m, run, level="random-shuffled", tag="random-shuffled: ")
+    except MissingSeries:
+        ctrls = [None] * len(parts)
+    for pid, d, c in zip(RANDOMNESS_PART_IDS, parts, ctrls):
+        rec.part(pid, d, control=c if c is not None and c.n else None)
+    note_excluded_targets(rec, m, run)
     randomness_figures(rec, m, run)
     rec.set(protocol="linear probe test accuracy on raw features, " + KAPPA_PROTOCOL + "; targets = ResNet-18 "
                      "predictions at successive epochs of its own training on the SSL train set (randomness 1 = init, "
-                     "0 = end); slopes by least squares over randomness levels; layers = residual blocks",
+                     "0 = end); slopes by least squares over randomness levels; layers = residual blocks; per "
+                     "training seed, Student t (claims/PROTOCOL.md)",
             paper_value="accuracy falls with randomness at every epoch and layer (RES-5-250, CIFAR-100)")
     rec.conclude()
 
@@ -131,6 +172,12 @@ def _most_random_target(m, run: str) -> str:
     return str(g.loc[g["randomness"].idxmax(), "target"])
 
 
+def _dlog(w: pd.DataFrame) -> pd.Series:
+    """seed -> log(value at the last epoch) - log(value at init) (NaN where a value is not positive)."""
+    w = w.where(w > 0)
+    return np.log(w.loc[w.index.max()]) - np.log(w.loc[0])
+
+
 @pytest.mark.claim(id="semantic-vs-random-ratios", paper="Sec. 5, Fig. 4 right")
 def test_semantic_vs_random_ratios(measurements, claim_record):
     """Sec. 5, Fig. 4 (right): "the representation increasingly clusters the data with respect to semantic targets
@@ -138,11 +185,15 @@ def test_semantic_vs_random_ratios(measurements, claim_record):
     the decrease in the CDNV ... is caused solely by the increase in squared distance. The variance ratio stays
     fairly constant during training."
 
-    Ratios semantic (class level) / random (most random ResNet-18 target), last layer, per seed, epoch 0 vs last:
-    (a) NCC train ratio rises; (b) CDNV ratio falls (semantic clusters tighten relative to random ones);
-    (c) |change of log distance ratio| > |change of log within-variance ratio| (distance drives the CDNV change);
-    (d) the squared-distance ratio rises. Control: ``class-shuffled`` in place of class for (a), (b).
+    Ratios semantic (class level) / random (the most random ResNet-18 target), last layer, per seed, init vs end:
+    (ncc-ratio) the NCC train ratio rises; (cdnv-ratio) the CDNV ratio falls; (distance-ratio) the log
+    squared-distance ratio rises; (variance-constant) the log within-class variance ratio changes by less than
+    ln 1.25 either way (TOST). Controls: ``class-shuffled`` in place of class for the first three (same test);
+    for the equivalence, a sensitivity null that must not come out constant: the class within-class variance
+    alone (not divided by the random target's), log end - log init, by the same TOST.
     """
+    from sslre.claims.protocol.sec5 import VAR_MARGIN
+
     m, rec = measurements, claim_record
     run = "vicreg"
     rec.require(m, run)
@@ -150,41 +201,62 @@ def test_semantic_vs_random_ratios(measurements, claim_record):
         tgt = _most_random_target(m, run)
     except MissingSeries as exc:
         rec.inconclusive(f"random targets absent at this profile: {exc}")
+    runs = [run]
 
-    def parts(level: str, tag: str = "") -> tuple[list, dict]:
-        ncc = _ratio(m, run, "ncc_train_acc", level, tgt)
-        cd = _ratio(m, run, "cdnv", level, tgt)
-        out = [decide_series(ncc.iloc[-1] - ncc.loc[0], 0.0, ">", name=f"{tag}NCC ratio change (init -> end)",
-                             source="Sec. 5: 'the ratio of the NCC ... increases during training'"),
-               decide_series(cd.loc[0] - cd.iloc[-1], 0.0, ">", name=f"{tag}CDNV ratio decrease (init -> end)",
-                             source="Sec. 5: 'the decrease in the CDNV' of semantic relative to random targets")]
-        return out, {"NCC": ncc, "CDNV": cd}
+    def ncc(level: str, tag: str = ""):
+        w = _ratio(m, run, "ncc_train_acc", level, tgt)
+        return decide_series(w.loc[w.index.max()] - w.loc[0], 0.0, ">", runs=runs,
+                             name=f"{tag}NCC train ratio change (init -> end)",
+                             source="Sec. 5: 'the ratio of the NCC ... increases during training'"), w
 
-    main, frames = parts("class")
-    for p in main:
-        rec.part(p)
+    def cdnv(level: str, tag: str = ""):
+        w = _ratio(m, run, "cdnv", level, tgt)
+        return decide_series(w.loc[0] - w.loc[w.index.max()], 0.0, ">", runs=runs,
+                             name=f"{tag}CDNV ratio decrease (init -> end)",
+                             source="Sec. 5: 'the decrease in the CDNV' of semantic relative to random targets"), w
+
+    def dist(level: str, tag: str = ""):
+        w = _ratio(m, run, "mean_dist2", level, tgt)
+        return decide_series(_dlog(w), 0.0, ">", runs=runs, name=f"{tag}Δ log squared-distance ratio (init -> end)",
+                             source="Sec. 5: 'caused solely by the increase in squared distance'"), w
+
+    def shuffled(fn):
+        try:
+            return fn("class-shuffled", tag="class-shuffled: ")[0]
+        except (MissingSeries, KeyError):
+            return None
+
+    frames = {}
+    for pid, fn, label, op in (("ncc-ratio", ncc, "NCC", ">"), ("cdnv-ratio", cdnv, "CDNV", ">"),
+                               ("distance-ratio", dist, "squared distance between means", ">")):
+        try:
+            d, w = fn("class")
+            frames[label] = w
+        except (MissingSeries, KeyError) as exc:
+            d = missing(pid, exc, op=op)
+        rec.part(pid, d, control=shuffled(fn))
     try:
         var = _ratio(m, run, "within_var", "class", tgt)
-        dist = _ratio(m, run, "mean_dist2", "class", tgt)
-        dlog = lambda w: np.log(w.iloc[-1]) - np.log(w.loc[0])     # noqa: E731 - seed -> change of log ratio
-        rec.part(decide_series(dlog(dist).abs() - dlog(var).abs(), 0.0, ">",
-                               name="|Δ log distance ratio| - |Δ log within-variance ratio|",
-                               source="Sec. 5: 'caused solely by the increase in squared distance. The variance "
-                                      "ratio stays fairly constant'"))
-        rec.part(decide_series(dist.iloc[-1] - dist.loc[0], 0.0, ">", name="squared-distance ratio change",
-                               source="Sec. 5: 'the increase in squared distance'"))
-        frames.update({"within-class variance": var, "squared distance between means": dist})
+        frames["within-class variance"] = var
+        eq = decide_equal(_dlog(var), VAR_MARGIN, 0.0, runs=runs,
+                          name="Δ log within-class variance ratio (init -> end)",
+                          source="Sec. 5: 'The variance ratio stays fairly constant during training'")
     except (MissingSeries, KeyError) as exc:
-        rec.part(missing("variance/distance ratios", exc))
+        eq = missing("variance-constant", exc, op="~")
     try:
-        ctrl, _ = parts("class-shuffled", tag="class-shuffled: ")
-        rec.control("class-shuffled labels in place of class", ctrl)
-    except (MissingSeries, KeyError) as exc:
-        rec.control("class-shuffled labels", verdict=Verdict.NOT_RUN, reason=str(exc))
-    rec.figure("fig4-right", "Semantic / random ratios of clustering metrics", fig_curves(frames),
-               x_label="epoch", y_label="class / random target")
+        wv = curve(m, run, "within_var", "class")
+        sens = decide_equal(_dlog(wv), VAR_MARGIN, 0.0, runs=runs,
+                            name="sensitivity null: Δ log class within-class variance alone (init -> end)")
+    except (MissingSeries, KeyError):
+        sens = None
+    rec.part("variance-constant", eq, control=sens)
+    note_excluded_targets(rec, m, run)
+    if frames:
+        rec.figure("fig4-right", "Semantic / random ratios of clustering metrics", fig_curves(frames),
+                   x_label="epoch", y_label="class / random target")
     rec.set(protocol=f"last layer, raw features; ratio = metric(class) / metric({tgt}, the most random ResNet-18 "
                      "target); NCC train accuracy, CDNV, mean within-class variance, mean squared distance between "
-                     "class means (train split)",
+                     "class means (train split); per training seed, Student t; 'fairly constant' = TOST with margin "
+                     f"ln 1.25 = {VAR_MARGIN:.3f} on the change of the log variance ratio",
             paper_value="NCC and CDNV ratios move toward semantic clustering; variance ratio ≈ constant")
     rec.conclude()

@@ -551,11 +551,13 @@ class Measurements:
     def has(self, run: str) -> bool:
         return bool((self.table["run"] == run).any())
 
-    def umap(self, run: str = "vicreg") -> dict:
-        """``{("before"|"after", level): (xy (N, 2), labels (N,))}`` from the seed-0 ``umap.npz``."""
-        infos = [i for i in self.runs.get(run, []) if (i.run_dir / "umap.npz").exists()]
+    def umap(self, run: str = "vicreg", seed: int | None = None) -> dict:
+        """``{("before"|"after", level): (xy (N, 2), labels (N,))}`` from ``umap.npz`` of training seed ``seed``
+        (default: the lowest seed that has one)."""
+        infos = [i for i in self.runs.get(run, []) if (i.run_dir / "umap.npz").exists()
+                 and (seed is None or int(i.seed) == int(seed))]
         if not infos:
-            raise KeyError(f"no umap.npz for run {run!r}")
+            raise KeyError(f"no umap.npz for run {run!r}" + ("" if seed is None else f" seed {seed}"))
         info = min(infos, key=lambda i: i.seed)
         out = {}
         with np.load(info.run_dir / "umap.npz") as z:
