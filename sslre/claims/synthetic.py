@@ -10,7 +10,10 @@ closed-form model of the paper's findings, scaled by ``effect``:
 * ``effect=0``: flat curves plus noise (nothing to find).
 
 The ``*-shuffled`` control levels and the MINE null are flat at every ``effect``: a claim test whose
-control comes out supported on this table is broken. No training, no files: it runs in a second.
+control comes out supported on this table is broken (beyond the tests' alpha: the controls carry the same
+noise as the rest of the table). Every run has every one of ``seeds`` (3 by default), as every run of a
+profile has >= 3 seeds of its own. Loss rows start at epoch 0 (the untrained model, as in ``history.jsonl``),
+where they do not depend on the run's μ or quality. No training, no files: it runs in a second.
 """
 from __future__ import annotations
 
@@ -25,17 +28,17 @@ from sslre.config import profile_config, scale_epochs
 
 # quality factor per run: how much of the pattern a run shows (width, mu, method, depth)
 _RUNS = {
-    # name: (method, depth, width_factor, quality, mu, seeds_kind)
-    "vicreg": ("vicreg", 3, 1, 1.0, 25.0, "main"),
-    "vicreg-deep": ("vicreg", 6, 1, 1.15, 25.0, "main"),
-    "vicreg-mu5": ("vicreg", 3, 1, 0.5, 5.0, "aux"),
-    "vicreg-mu100": ("vicreg", 3, 1, 1.0, 100.0, "aux"),
-    "vicreg-narrow": ("vicreg", 3, 0.25, 0.6, 25.0, "aux"),
-    "vicreg-wide": ("vicreg", 3, 4, 1.4, 25.0, "aux"),
-    "simclr": ("simclr", 3, 1, 0.7, 25.0, "aux"),
-    "supervised": ("supervised", 6, 1, 1.0, 25.0, "aux"),
-    "supervised-aa": ("supervised", 6, 1, 1.0, 25.0, "aux"),
-    "vicreg-other": ("vicreg", 3, 1, 1.0, 25.0, "aux"),
+    # name: (method, depth, width_factor, quality, mu); every run has every seed of ``seeds``
+    "vicreg": ("vicreg", 3, 1, 1.0, 25.0),
+    "vicreg-deep": ("vicreg", 6, 1, 1.15, 25.0),
+    "vicreg-mu5": ("vicreg", 3, 1, 0.5, 5.0),
+    "vicreg-mu100": ("vicreg", 3, 1, 1.0, 100.0),
+    "vicreg-narrow": ("vicreg", 3, 0.25, 0.6, 25.0),
+    "vicreg-wide": ("vicreg", 3, 4, 1.4, 25.0),
+    "simclr": ("simclr", 3, 1, 0.7, 25.0),
+    "supervised": ("supervised", 6, 1, 1.0, 25.0),
+    "supervised-aa": ("supervised", 6, 1, 1.0, 25.0),
+    "vicreg-other": ("vicreg", 3, 1, 1.0, 25.0),
 }
 _BASE = {"sample": 0.2, "class": 0.3, "superclass": 0.5}
 _AMP = {"sample": 0.05, "class": 0.2, "superclass": 0.45}          # linear-accuracy gain at full depth
@@ -84,15 +87,15 @@ def synthetic_measurements(effect: float = 1.0, *, seeds: tuple[int, ...] = (0, 
         rows.append((run, method, arch, "synthetic", sd, e, layer, level, target, r, metric, value, features, probe))
 
     infos: dict[str, list] = {}
-    for run, (method, depth, wf, q, mu, kind) in _RUNS.items():
+    for run, (method, depth, wf, q, mu) in _RUNS.items():
         arch = f"RES-{depth}-{int(32 * wf)}"
-        run_seeds = seeds if kind == "main" else seeds[:1]
+        run_seeds = tuple(seeds)
         infos[run] = [RunInfo(run, sd, profile_config(profile, method=method, arch=arch, vicreg_mu=mu, seed=sd),
                               Path(f"/synthetic/{run}-s{sd}"),
                               {e: Path(f"/synthetic/{run}-s{sd}/checkpoints/epoch_{e:04d}.pt") for e in ep})
                       for sd in run_seeds]
         all_layers = run not in ("vicreg-mu5", "vicreg-mu100", "supervised", "supervised-aa")
-        controls = run in ("vicreg", "vicreg-deep", "simclr", "vicreg-other")
+        controls = run in ("vicreg", "vicreg-deep", "simclr", "vicreg-other", "vicreg-narrow", "vicreg-wide")
         random = run in ("vicreg", "simclr")
         levels = ["sample", "class", "superclass"] if method != "supervised" else ["class", "superclass"]
         for sd in run_seeds:
@@ -123,9 +126,10 @@ def synthetic_measurements(effect: float = 1.0, *, seeds: tuple[int, ...] = (0, 
                     add(run, method, arch, sd, e, L, lv, tgt or "", r, "linear_test_acc", lin, probe="svc")
                     # chance-corrected twin: a fixed majority baseline per label set keeps every planted ordering
                     add(run, method, arch, sd, e, L, lv, tgt or "", r, "linear_test_kappa", (lin - 0.1) / 0.9, probe="svc")
-                if method != "supervised" and e > 0:
-                    # losses: invariance flat; regularization falls with training (mu=100: higher invariance)
-                    inv = 1.0 + s * 0.5 * (mu == 100.0) + rng.normal(0, noise * 10)
+                if method != "supervised":
+                    # losses: invariance flat; regularization falls with training (mu=100: higher invariance once
+                    # trained); epoch 0 = the untrained model: its invariance term is the same for every mu
+                    inv = 1.0 + s * 0.5 * (mu == 100.0) + rng.normal(0, noise * 10) if e > 0 else 1.0
                     reg = 20.0 - s * 15.0 * t * q + rng.normal(0, noise * 10)
                     for metric, v in (("loss_invariance", inv), ("loss_regularization", reg), ("loss_total", inv + reg)):
                         add(run, method, arch, sd, e, float("nan"), "", "", float("nan"), metric, v, features="")

@@ -19,7 +19,8 @@ equivalence    TOST: both one-sided tests put the mean inside               the 
 * Every part carries its own **control** (a null run through the same test) or states why no null exists.
   A part whose control comes out supported is *void* and cannot count toward support; so is a part whose control
   could not be decided (not measured, too few seeds). A part whose control comes out refuted cannot count toward
-  refutation, except a level test (its null, e.g. the untrained network, lies below the paper's number by design).
+  refutation, except a level test (its null, e.g. the untrained network, lies below the paper's number by design)
+  and an equivalence test (its sensitivity null differs by design).
 
 :func:`combine` (intersection-union / Holm): the claim is **supported** only if every part is supported with a
 control that is not supported; **refuted** only if the Holm step-down at level alpha over every hypothesis of the
@@ -267,6 +268,13 @@ def decide_family(cells: Mapping[Any, Sequence[float] | Mapping[int, float]], th
         raise ValueError(f"{name}: a family needs at least one cell")
     decs = [decide_seeds(v, threshold, direction, name=f"{name} [{_fmt_key(k)}]", source=source, runs=runs, key=k)
             for k, v in cells.items()]
+    # A cell with fewer seeds than the others (a random-target level excluded for some seeds) is dropped, and said;
+    # the family is decided on the cells that have the seeds.
+    n_max = max(d.n for d in decs)
+    thin = [d for d in decs if d.n < MIN_SEEDS] if n_max >= MIN_SEEDS else []
+    decs = [d for d in decs if d not in thin]
+    dropped = f" ({len(thin)} cell(s) with fewer than {MIN_SEEDS} seeds dropped: " \
+              f"{', '.join(_fmt_key(d.key) for d in thin)})" if thin else ""
     m = len(decs)
     sign = 1.0 if direction == ">" else -1.0
     worst = min(decs, key=lambda d: sign * (d.value - threshold) if np.isfinite(d.value) else -np.inf)
@@ -284,6 +292,7 @@ def decide_family(cells: Mapping[Any, Sequence[float] | Mapping[int, float]], th
                                    f"at the family level (p = {bad.p_refute:.3g} < {ALPHA:g}/{m}): {bad.reason}")
     else:
         v, why = Verdict.INCONCLUSIVE, f"{name}: {n_sup}/{m} cells supported; weakest: {worst.reason}"
+    why += dropped
     p_sup = float(np.nanmax([d.p_support for d in decs])) if all(np.isfinite(d.p_support) for d in decs) \
         else float("nan")
     return Decision(f"{name} (worst of {m} cells: {_fmt_key(worst.key)})", worst.value, worst.noise,
@@ -342,7 +351,7 @@ def combine(parts: Iterable[Decision]) -> ClaimDecision:
         ctrl = d.control.verdict if d.control is not None else None
         if ctrl is Verdict.SUPPORTED:
             d.void = f"its control came out supported ({d.control_description}): the statistic does not discriminate"
-        if ctrl is Verdict.REFUTED and d.test != "level":
+        if ctrl is Verdict.REFUTED and d.test not in ("level", "equivalence"):
             continue                    # the null itself moves the wrong way: this part cannot refute the claim
         for p in d.hypotheses:
             hyps.append(p)

@@ -168,3 +168,17 @@ def test_a_level_part_refutes_despite_its_null_falling_below():
     low = decide_seeds([0.5, 0.52, 0.49], 0.9, ">", test="level")
     null = decide_seeds([0.01, 0.02, 0.015], 0.9, ">", test="level")
     assert combine([with_control(low, null, description="untrained")]).verdict is Verdict.REFUTED
+
+
+def test_a_family_drops_cells_that_lost_seeds_and_says_so():
+    up = [0.5, 0.6, 0.55]
+    fam = decide_family({0.25: up, 0.5: up, 1.0: [0.5]}, name="every level")
+    assert fam.verdict is Verdict.SUPPORTED and len(fam.cells) == 2 and "1 cell(s)" in fam.reason
+    assert decide_family({1: [0.5, 0.6], 2: [0.4, 0.5]}, name="f").verdict is Verdict.INCONCLUSIVE
+
+
+def test_an_equivalence_part_refutes_although_its_sensitivity_null_is_refuted():
+    far = decide_equivalent([0.3, 0.31, 0.29], 0.05)
+    null = decide_equivalent([0.5, 0.52, 0.49], 0.05)
+    assert null.verdict is Verdict.REFUTED
+    assert combine([with_control(far, null, description="trained vs untrained")]).verdict is Verdict.REFUTED
