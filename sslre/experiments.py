@@ -141,8 +141,8 @@ class Coverage:
     """Which (layer, level) cells a run measures (pipeline contract, 'Coverage').
 
     ``all_layers``: every layer at every epoch (else the last layer at every epoch); ``random``: random-target
-    levels (last layer x every epoch + every layer x last epoch); ``controls``: the ``*-shuffled`` levels (same
-    cells as random); ``sample``: the Sec. 3 sample-level set; ``mine``/``umap``: VICReg only.
+    levels (last layer x every epoch + every layer x last epoch); ``controls``: the ``*-shuffled`` levels (last
+    layer x every epoch + every layer x epoch 0 and the last epoch); ``sample``: the Sec. 3 sample-level set; ``mine``/``umap``: VICReg only.
     """
 
     all_layers: bool = True

@@ -54,7 +54,7 @@ from sslre.experiments import (MeasureSettings, RunSpec, SampleLevelSettings, de
 log = logging.getLogger(__name__)
 
 #: Bump when the meaning or computation of any row changes: every cached ``measurements.csv`` is recomputed.
-MEASUREMENT_VERSION = 3
+MEASUREMENT_VERSION = 4
 
 COLUMNS = ["run", "method", "arch", "dataset", "seed", "epoch", "layer", "level", "target", "randomness",
            "metric", "value", "features", "probe"]
@@ -342,8 +342,10 @@ def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets
         for ls in label_sets:
             if ls.everywhere:
                 layers = layers_all
-            else:  # controls / random targets: last layer x every epoch, every layer x last epoch
-                layers = layers_all if epoch == last_epoch else [depth]
+            else:  # controls / random targets: last layer x every epoch, every layer x last epoch (controls: and
+                # x epoch 0, for the per-part nulls of the "more so as training proceeds" layer statements)
+                ends = (epochs[0], last_epoch) if ls.level.endswith("-shuffled") else (last_epoch,)
+                layers = layers_all if epoch in ends else [depth]
             for layer in layers:
                 tr, te = feats[ls.train_split][layer], feats[ls.test_split][layer]
                 variants = [("raw", tr, te)]

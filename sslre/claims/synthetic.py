@@ -103,10 +103,11 @@ def synthetic_measurements(effect: float = 1.0, *, seeds: tuple[int, ...] = (0, 
                 t = e / last
                 layers = range(depth + 1) if all_layers else [depth]
                 cells = [(lv, None, float("nan"), L) for lv in levels for L in layers]
-                # controls and random targets: last layer x every epoch + every layer x last epoch
+                # random targets: last layer x every epoch + every layer x last epoch (controls: and x epoch 0)
                 ctrl_layers = range(depth + 1) if (e == last and all_layers) else [depth]
+                shuffled_layers = range(depth + 1) if (e in (0, last) and all_layers) else [depth]
                 if controls:
-                    cells += [(f"{lv}-shuffled", None, float("nan"), L) for lv in levels for L in ctrl_layers]
+                    cells += [(f"{lv}-shuffled", None, float("nan"), L) for lv in levels for L in shuffled_layers]
                 if random:
                     for fam, r, L in itertools.product(("resnet18", "vit"), RANDOMNESS, ctrl_layers):
                         tgt = f"{fam}@{int(round((1 - r) * 4))}"

@@ -187,7 +187,9 @@ def render_markdown() -> str:
          "- **Controls**: each part has its own null, run through the same test. A part whose control comes out "
          "supported, or could not be decided (not measured, too few seeds), cannot count toward support; one whose "
          "control comes out refuted cannot count toward refutation, except a level test (its null lies below "
-         "the paper's number by design). A part with no null caps its claim at inconclusive.",
+         "the paper's number by design) and an equivalence test (its sensitivity null differs by design). A part "
+         "with no null caps its claim at inconclusive. A family's cell that lost seeds (a random-target level "
+         "excluded for some seeds) is dropped, and the reason says so.",
          "- **Checkpoints**: paper epoch e of 1000 is the checkpoint at which the run has spent the same share of "
          "its learning-rate integral as the paper's cosine schedule at e (epoch 100 = 19.8%); warm-up epochs "
          "never count as early (`sslre/schedule.py`).",

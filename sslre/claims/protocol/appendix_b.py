@@ -65,7 +65,8 @@ CLAIMS = (
                  "class linear test acc VICReg - SimCLR, per block x epoch > 0 (paired by seed)",
                  runs=("vicreg", "simclr"), cells="every block 1..L x every epoch > 0",
                  control="class-shuffled labels in place of class (same statistic, same test), in the cells where "
-                         "the shuffled level is measured: last layer x every epoch, every block x last epoch",
+                         "the shuffled level is measured: last layer x every epoch, every block x epoch 0 and the last "
+                         "epoch",
                  source="App. B.4: 'with VICReg consistently achieving better performance'"),
         PartSpec("vicreg-better-random", "VICReg is slightly better than SimCLR on random targets",
                  f"{KAPPA} on ResNet-18 targets, VICReg - SimCLR, mean over randomness levels, last layer, last "
