@@ -117,9 +117,10 @@ def synthetic_measurements(effect: float = 1.0, *, seeds: tuple[int, ...] = (0, 
                 for lv, tgt, r, L in cells:
                     d = L / depth
                     if method == "supervised":
-                        vals = _supervised(run, s, t, lv)
+                        vals = _supervised(run, s if e > 0 else 0.0, t, lv)
                     else:
-                        vals = _acc_values(lv, q if e > 0 else 1.0, d, t, s, tgt, r)
+                        # untrained networks carry no pattern: epoch 0 is the same at every effect
+                        vals = _acc_values(lv, q if e > 0 else 1.0, d, t, s if e > 0 else 0.0, tgt, r)
                     lin, ncc_te, ncc_tr, wv, md = (v + rng.normal(0, noise) for v in vals)
                     for metric, v in (("ncc_train_acc", ncc_tr), ("ncc_test_acc", ncc_te), ("cdnv", wv / md),
                                       ("within_var", wv), ("mean_dist2", md)):
@@ -143,15 +144,16 @@ def synthetic_measurements(effect: float = 1.0, *, seeds: tuple[int, ...] = (0, 
     cols = ["run", "method", "arch", "dataset", "seed", "epoch", "layer", "level", "target", "randomness",
             "metric", "value", "features", "probe"]
     table = pd.DataFrame(rows, columns=cols)
-    umap = _umap(s, rng)
-    for (phase, level), (xy, labels) in umap.items():
-        from sklearn.metrics import silhouette_score
-        e = 0 if phase == "before" else last
-        rows2 = [("vicreg", "vicreg", "RES-3-32", "synthetic", 0, e, 3, level, "", float("nan"), "umap_silhouette",
-                  float(silhouette_score(xy, labels)), "raw", "")]
-        table = pd.concat([table, pd.DataFrame(rows2, columns=cols)], ignore_index=True)
+    umaps = {sd: _umap(s, rng) for sd in seeds}                       # one UMAP per training seed, as measured
+    for sd, umap in umaps.items():
+        for (phase, level), (xy, labels) in umap.items():
+            from sklearn.metrics import silhouette_score
+            e = 0 if phase == "before" else last
+            rows2 = [("vicreg", "vicreg", "RES-3-32", "synthetic", sd, e, 3, level, "", float("nan"),
+                      "umap_silhouette", float(silhouette_score(xy, labels)), "raw", "")]
+            table = pd.concat([table, pd.DataFrame(rows2, columns=cols)], ignore_index=True)
     m = SyntheticMeasurements(profile, "synthetic", table, infos)
-    m._umap = umap
+    m._umap = umaps
     return m
 
 
@@ -187,7 +189,11 @@ def _measurements_base():
 class SyntheticMeasurements(_measurements_base()):  # type: ignore[misc]
     """:class:`sslre.measure.Measurements` with the UMAP coordinates held in memory."""
 
-    def umap(self, run: str = "vicreg") -> dict:
+    def umap(self, run: str = "vicreg", seed: int | None = None) -> dict:
         if run != "vicreg":
             raise KeyError(f"no umap for run {run!r}")
-        return self._umap
+        if seed is None:
+            seed = min(self._umap)
+        if seed not in self._umap:
+            raise KeyError(f"no umap for run {run!r} seed {seed}")
+        return self._umap[seed]
