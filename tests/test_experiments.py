@@ -157,7 +157,7 @@ def test_ensure_runs_accepts_finished_runs(tmp_path):
             d = spec.run_dir(tmp_path, seed)
             d.mkdir(parents=True, exist_ok=True)
             if spec.kind == "targets":
-                (d / "targets.json").write_text("{}")
+                (d / "targets.json").write_text('{"format": "sslre-targets/2", "complete": true}')
                 (d / "targets.pt").write_bytes(b"")
             else:
                 (d / "DONE").write_text("")
