@@ -795,7 +795,8 @@ def build_measurements(profile: str, runs_dir: Path | str | None = None, *, trai
             src = [f for f in frames if not f.empty and f["run"].iloc[0] == spec.alias_of]
             frames += [f.assign(run=spec.name) for f in src]
     timings["measure"] = time.perf_counter() - t
-    table = pd.concat([f for f in frames if not f.empty], ignore_index=True) if frames else _empty_table()
+    filled = [f for f in frames if not f.empty]
+    table = pd.concat(filled, ignore_index=True) if filled else _empty_table()
     log.info("measurements of %s: %d rows; timings %s", profile, len(table),
              {k: round(v, 1) for k, v in timings.items()})
     main = specs.get("vicreg")
