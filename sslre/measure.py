@@ -73,7 +73,7 @@ LOSS_KEYS = ("loss_invariance", "loss_regularization", "loss_total", "loss_varia
 _DIAG_COLUMNS = ["n_classes_train", "n_classes_test", "majority_share_train", "majority_share_test",
                  "train_true_acc", "test_true_acc", "true_acc_gap", "fit_true_acc"]  # sslre.targets.level_diagnostics
 TARGET_LEVEL_COLUMNS = ["run", "seed", "family", "target", "generator_epoch", "randomness", *_DIAG_COLUMNS,
-                        "num_classes", "excluded", "reason"]
+                        "num_classes", "dropped_train", "dropped_test", "excluded", "reason"]
 #: Seed of the label permutations of the ``*-shuffled`` controls (fixed: controls are reproducible).
 SHUFFLE_SEED = 20_230_000
 
@@ -166,6 +166,8 @@ class LabelSet:
     target: str = ""
     randomness: float = math.nan
     everywhere: bool = True         # every layer x every epoch; else last layer x epochs + layers x last epoch
+    train_index: torch.Tensor | None = None  # (n,) rows of the train split's features that the labels are for
+    test_index: torch.Tensor | None = None   # (m,) same for the test split (None = every row)
 
 
 def _label_sets(spec: RunSpec, data, sample, targets: Sequence[Any]) -> list[LabelSet]:
@@ -178,21 +180,28 @@ def _label_sets(spec: RunSpec, data, sample, targets: Sequence[Any]) -> list[Lab
     if cov.random:
         for tset in targets:
             for lvl in tset.levels:
-                if not getattr(lvl, "usable", True):
-                    log.warning("random target %s skipped: %s", lvl.name, getattr(lvl, "reason", "not usable"))
-                    continue
                 if getattr(lvl, "excluded", False):
                     # The protocol's degeneracy rule; counted in Measurements.target_levels(), not measured.
                     log.info("random target %s excluded: %s", lvl.name, getattr(lvl, "exclusion", ""))
                     continue
-                sets.append(LabelSet("random", "train", "test", lvl.labels["train"], lvl.labels["test"],
-                                     target=lvl.name, randomness=float(lvl.randomness), everywhere=False))
+                idx = {"train": None, "test": None}
+                if not getattr(lvl, "usable", True):
+                    if not hasattr(lvl, "measure_mask"):
+                        log.warning("random target %s skipped: %s", lvl.name, getattr(lvl, "reason", "not usable"))
+                        continue
+                    # Not excluded: >= 2 classes remain once the images of rare predicted classes are left out.
+                    idx = {s: torch.nonzero(lvl.measure_mask(s)).flatten() for s in idx}
+                tr_y, te_y = (lvl.labels[s] if idx[s] is None else lvl.labels[s][idx[s]] for s in ("train", "test"))
+                sets.append(LabelSet("random", "train", "test", tr_y, te_y, target=lvl.name,
+                                     randomness=float(lvl.randomness), everywhere=False,
+                                     train_index=idx["train"], test_index=idx["test"]))
     if cov.controls:
         for ls in list(sets):
             salt = _salt(ls.level + ls.target)
             sets.append(LabelSet(SHUFFLED[ls.level], ls.train_split, ls.test_split,
                                  _permuted(ls.train_labels, salt), _permuted(ls.test_labels, salt + 1),
-                                 target=ls.target, randomness=ls.randomness, everywhere=False))
+                                 target=ls.target, randomness=ls.randomness, everywhere=False,
+                                 train_index=ls.train_index, test_index=ls.test_index))
     return sets
 
 
@@ -362,6 +371,8 @@ def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets
                 layers = layers_all if epoch == last_epoch else [depth]
             for layer in layers:
                 tr, te = feats[ls.train_split][layer], feats[ls.test_split][layer]
+                if ls.train_index is not None:  # a random level without its rare predicted classes
+                    tr, te = tr[ls.train_index], te[ls.test_index]
                 variants = [("raw", tr, te)]
                 if settings.l2_variant and ls.level in ("sample", "class", "superclass"):
                     variants.append(("l2", l2_normalize(tr), l2_normalize(te)))
@@ -576,8 +587,9 @@ class Measurements:
         reads it), ``family`` (``resnet18``/``vit``), ``target`` (``resnet18@k``), ``generator_epoch``,
         ``randomness``, ``n_classes_<split>`` / ``majority_share_<split>`` (of the predicted targets),
         ``<split>_true_acc`` (generator accuracy on the true labels), ``true_acc_gap`` (train - test),
-        ``fit_true_acc`` (on its own training images), ``num_classes``, ``excluded`` (bool: no ``random`` rows)
-        and ``reason``. Read from ``targets.json`` when the measurements were built; count exclusions with
+        ``fit_true_acc`` (on its own training images), ``num_classes``, ``dropped_train`` / ``dropped_test``
+        (images of rare predicted classes left out of its rows), ``excluded`` (bool: no ``random`` rows) and
+        ``reason``. Read from ``targets.json`` when the measurements were built; count exclusions with
         ``m.target_levels()["excluded"].sum()``. A copy: callers may modify it.
         """
         return self._target_levels.copy()
@@ -658,7 +670,9 @@ def _level_rows(run: str, seed: int, tset) -> list[dict]:
         out.append({"run": run, "seed": int(seed), "family": tset.kind, "target": lv.name,
                     "generator_epoch": lv.generator_epoch, "randomness": float(lv.randomness),
                     **{c: d.get(c, math.nan) for c in _DIAG_COLUMNS},
-                    "num_classes": int(tset.num_classes), "excluded": bool(lv.excluded), "reason": lv.exclusion})
+                    "num_classes": int(tset.num_classes), "dropped_train": int(lv.dropped.get("train", 0)),
+                    "dropped_test": int(lv.dropped.get("test", 0)), "excluded": bool(lv.excluded),
+                    "reason": lv.exclusion})
     return out
 
 

@@ -45,7 +45,10 @@ Choices the paper leaves open, and what this module does
 * **Degenerate levels.** Even so, an untrained classifier can put most images in a few classes. Every level
   records the number of distinct predicted classes and the class counts per split; a level whose predictions
   on the ``train`` split use fewer than 2 classes, or give some predicted class fewer than 2 images, is marked
-  ``usable=False`` with the reason, so downstream probes skip it instead of crashing.
+  ``usable=False`` with the reason. Such a level is measured without the images of its rare classes (1 to
+  ``MIN_PER_CLASS - 1`` train images; :meth:`TargetLevel.measure_mask`, on both splits; ``dropped`` counts
+  them): a class seen once has no within-class variance (CDNV), and one image in 2,000 must not remove a
+  whole level. It is excluded only if fewer than 2 classes survive.
 * **Diagnostics and the degeneracy rule.** Every level also records :func:`level_diagnostics` (distinct
   predicted classes, majority share and true-label accuracy per split, their train-minus-test gap, and the
   accuracy on the generator's own training images). :func:`exclusion_reason` is the protocol's rule, fixed
@@ -67,7 +70,7 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -110,7 +113,8 @@ MAX_TRUE_ACC_GAP = 0.15   # ... and true-label accuracy on train may exceed that
 RULE_SPLITS = ("train", "test")
 #: The rule's thresholds as one record (written to targets.json and into the measurements cache key).
 DEGENERACY_RULE = {"min_class_fraction": MIN_CLASS_FRACTION, "max_majority_share": MAX_MAJORITY_SHARE,
-                   "max_true_acc_gap": MAX_TRUE_ACC_GAP, "splits": list(RULE_SPLITS)}
+                   "max_true_acc_gap": MAX_TRUE_ACC_GAP, "splits": list(RULE_SPLITS),
+                   "rare_class_images_dropped_below": MIN_PER_CLASS}
 #: Seed offset of the generator's own training images (synthetic stream / draw from the rest of a real train
 #: split): far from the streams the SSL splits use (synthetic seeds 0 and 1), plus the generator seed.
 GENERATOR_DATA_SEED = 7_000_000
@@ -214,8 +218,9 @@ def exclusion_reason(diag: Mapping[str, float], num_classes: int, splits: Sequen
        sampling noise only (standard error ~0.02 at 2,000 / 1,000 images); a larger gap means it memorised
        the train split, so the probe would be fitted to one labelling and scored on another.
 
-    The thresholds were written down before any generator was trained and are not tuned on results; a level
-    that is not ``usable`` (cannot be probed) is excluded by :func:`check_usable` independently.
+    The thresholds were written down before any generator was trained and are not tuned on results. The rule
+    reads all images of the level; separately, classes predicted for fewer than ``MIN_PER_CLASS`` train images
+    are dropped from the measurement, and a level with fewer than 2 classes left is excluded (:func:`_judge`).
 
     >>> exclusion_reason({"n_classes_train": 3, "majority_share_train": 0.2}, 10, splits=("train",))
     'train: predicts 3 of 10 classes (< 5)'
@@ -254,9 +259,11 @@ class TargetLevel:
         usable: False if the train-split predictions cannot be probed (see :func:`check_usable`).
         reason: why not usable (``""`` if usable).
         diagnostics: :func:`level_diagnostics` of the level (``n_classes_train``, ``majority_share_test``, ...).
-        excluded: True if the degeneracy rule (:func:`exclusion_reason`) or :func:`check_usable` rejects it;
-            measurements make no ``random`` rows for it.
+        excluded: True if the degeneracy rule (:func:`exclusion_reason`) rejects it or fewer than 2 classes
+            have ``MIN_PER_CLASS`` train images; measurements make no ``random`` rows for it.
         exclusion: why excluded (``""`` if kept).
+        dropped: split name -> images left out of the measurement because their predicted class is rare on
+            ``train`` (all 0 for a ``usable`` level; see :meth:`measure_mask`).
     """
 
     name: str
@@ -272,6 +279,15 @@ class TargetLevel:
     diagnostics: Mapping[str, float] = field(default_factory=dict)
     excluded: bool = False
     exclusion: str = ""
+    dropped: Mapping[str, int] = field(default_factory=dict)
+
+    def measure_mask(self, split: str, *, reference: str = "train") -> Tensor:
+        """``(N_split,)`` bool: the images the measurements use. All but those whose predicted class has 1 to
+        ``MIN_PER_CLASS - 1`` images on ``reference`` (a class never predicted there stays: its test images are
+        errors of any classifier fitted on ``reference``, as for every level)."""
+        counts = torch.bincount(self.labels[reference], minlength=len(self.class_counts[reference]))  # (C,)
+        rare = (counts > 0) & (counts < MIN_PER_CLASS)  # (C,) classes too rare for a within-class variance
+        return ~rare[self.labels[split]]
 
     def probe_mask(self, split: str, *, reference: str = "train", min_per_class: int = MIN_PER_CLASS) -> Tensor:
         """``(N_split,)`` bool: images of ``split`` whose predicted class has >= ``min_per_class`` images
@@ -315,7 +331,7 @@ class TargetSet:
 
     @property
     def kept_levels(self) -> tuple[TargetLevel, ...]:
-        """The levels the measurements use: usable and not excluded by the degeneracy rule."""
+        """The levels the measurements use (not ``excluded``; rare classes of a non-``usable`` one left out)."""
         return tuple(lv for lv in self.levels if not lv.excluded)
 
     def level(self, key: int | str) -> TargetLevel:
@@ -361,6 +377,24 @@ def _fingerprint(t: Tensor) -> str:
     return hashlib.blake2b(t.view(torch.uint8).reshape(-1).numpy().tobytes(), digest_size=12).hexdigest()
 
 
+def _judge(level: TargetLevel, num_classes: int) -> TargetLevel:
+    """``level`` with ``excluded`` / ``exclusion`` / ``dropped`` set: the degeneracy rule on its diagnostics, and
+    for a level that is not ``usable``, whether >= 2 classes keep ``MIN_PER_CLASS`` train images."""
+    why = []
+    dropped = {s: 0 for s in level.labels}
+    if not level.usable:
+        ref = "train" if "train" in level.labels else next(iter(level.labels))
+        masks = {s: level.measure_mask(s, reference=ref) for s in level.labels}  # (N_s,) bool per split
+        if torch.unique(level.labels[ref][masks[ref]]).numel() >= MIN_CLASSES:
+            dropped = {s: int((~m).sum()) for s, m in masks.items()}
+        else:
+            why.append(level.reason)
+    rule = exclusion_reason(level.diagnostics, num_classes, [s for s in RULE_SPLITS if s in level.labels])
+    if rule:
+        why.append(rule)
+    return replace(level, excluded=bool(why), exclusion="; ".join(why), dropped=dropped)
+
+
 def is_complete(out_dir: str | os.PathLike) -> bool:
     """Whether ``out_dir`` holds a finished generator of the current :data:`TARGETS_FORMAT` (older formats are
     retrained, not silently measured)."""
@@ -400,17 +434,14 @@ def load_targets(out_dir: str | os.PathLike) -> TargetSet:
         for split, y in labels.items():
             if y.dtype != torch.int64 or y.shape != (meta["splits"][split]["n"],):
                 raise TargetError(f"{str(pt_path)!r}: labels of {lv['name']} on {split} have the wrong shape/dtype")
-        diag = dict(lv["diagnostics"])
         # The rule of the code in use decides (not a verdict stored with the file).
-        why = "; ".join(w for w in (lv.get("reason", ""), exclusion_reason(diag, int(meta["num_classes"]))) if w)
-        levels.append(TargetLevel(
+        levels.append(_judge(TargetLevel(
             name=lv["name"], kind=meta["kind"], generator_epoch=int(lv["generator_epoch"]),
             randomness=float(lv["randomness"]), labels={s: labels[s] for s in order},
             accuracy=dict(lv["accuracy"]), n_classes_used=dict(lv["n_classes_used"]),
             class_counts={k: list(v) for k, v in lv["class_counts"].items()},
-            usable=bool(lv["usable"]), reason=lv.get("reason", ""),
-            diagnostics=diag, excluded=bool(why), exclusion=why,
-        ))
+            usable=bool(lv["usable"]), reason=lv.get("reason", ""), diagnostics=dict(lv["diagnostics"]),
+        ), int(meta["num_classes"])))
     return TargetSet(
         kind=meta["kind"], epochs=int(meta["epochs"]), snapshot_epochs=tuple(meta["snapshot_epochs"]),
         seed=int(meta["seed"]), num_classes=int(meta["num_classes"]), levels=tuple(levels), meta=meta, out_dir=out,
@@ -798,18 +829,19 @@ def _train(kind, train, eval_sets, out, request, snaps, epochs, seed, batch_size
         diag = level_diagnostics(preds, {name: s.labels for name, s in eval_sets.items()}, num_classes,
                                  fit_true_acc=fit_acc[k])
         reason = f"{probe_split}: {why}" if why else ""
-        rule = exclusion_reason(diag, num_classes, [s for s in RULE_SPLITS if s in eval_sets])
+        judged = _judge(TargetLevel(f"{kind}@{k}", kind, k, randomness_level(k, epochs), preds, acc, used, counts,
+                                    ok, reason, diag), num_classes)
         levels_meta.append({
             "name": f"{kind}@{k}", "generator_epoch": k, "randomness": randomness_level(k, epochs),
             "accuracy": acc, "n_classes_used": used, "class_counts": counts, "usable": ok,
             "reason": reason, "diagnostics": diag,
             # For readers of the file; loading re-applies the rule of the code in use.
-            "excluded": bool(reason or rule), "exclusion": "; ".join(w for w in (reason, rule) if w),
+            "excluded": judged.excluded, "exclusion": judged.exclusion, "dropped": judged.dropped,
         })
-        if not ok:
-            log.warning("target level %s@%d is not usable: %s", kind, k, why)
-        elif rule:
-            log.warning("target level %s@%d is excluded by the degeneracy rule: %s", kind, k, rule)
+        if judged.excluded:
+            log.warning("target level %s@%d is excluded: %s", kind, k, judged.exclusion)
+        elif not ok:
+            log.warning("target level %s@%d: rare predicted classes left out (%s): %s", kind, k, judged.dropped, why)
     meta = {
         "format": TARGETS_FORMAT, "complete": True, "kind": kind, "epochs": epochs, "snapshot_epochs": list(snaps),
         "seed": int(seed), "batch_size": batch_size, "lr": lr_used, "weight_decay": wd_used,

@@ -418,3 +418,30 @@ def test_ssl_seed_reads_its_own_generator(paired):
 def test_target_levels_empty_without_generators(handmade):
     lv = handmade.target_levels()
     assert lv.empty and list(lv.columns) == M.TARGET_LEVEL_COLUMNS
+
+
+def test_rare_predicted_classes_are_left_out_of_a_random_level(standin):
+    """A level that predicts one class for a single train image is measured without that image (and without the
+    test images of that class), on both the level and its shuffled control; CDNV is defined again."""
+    from sslre.targets import TargetLevel, _judge, check_usable, level_diagnostics
+
+    spec, info, kw, _ = standin
+    data = kw["data"]
+    pred = {"train": data.train.labels % 3, "test": data.test.labels % 3}
+    pred["train"][5], pred["test"][7] = 3, 3  # class 3: one train image, one test image
+    true = {"train": data.train.labels, "test": data.test.labels}
+    ok, why = check_usable(pred["train"])
+    counts = {s: torch.bincount(y, minlength=4).tolist() for s, y in pred.items()}
+    lvl = _judge(TargetLevel("resnet18@1", "resnet18", 1, 0.5, pred, {}, {}, counts, ok, why,
+                             level_diagnostics(pred, true, 4)), 4)
+    assert not lvl.usable and not lvl.excluded and lvl.dropped == {"train": 1, "test": 1}
+    sets = {ls.level: ls for ls in M._label_sets(spec, data, None, [types.SimpleNamespace(levels=[lvl])])}
+    rnd, ctl = sets["random"], sets["random-shuffled"]
+    assert 5 not in rnd.train_index.tolist() and rnd.train_index.numel() == 63
+    assert 7 not in rnd.test_index.tolist() and rnd.test_index.numel() == 31
+    assert torch.equal(rnd.train_labels, pred["train"][rnd.train_index]) and 3 not in rnd.train_labels.tolist()
+    assert torch.equal(ctl.train_index, rnd.train_index) and ctl.train_labels.numel() == 63
+    df = M.measure_run(spec, info, **{**kw, "targets": [types.SimpleNamespace(levels=[lvl])]})
+    cells = df[(df.level == "random") & (df.target == "resnet18@1")]
+    assert {"cdnv", "ncc_test_acc", "linear_test_kappa"} <= set(cells.metric)
+    assert len(df[(df.level == "random-shuffled") & (df.metric == "cdnv")]) == len(cells[cells.metric == "cdnv"])

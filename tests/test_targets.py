@@ -426,7 +426,32 @@ def test_exclusion_rule_agrees_with_its_statement_on_random_levels():
 
 def test_rule_constants_are_the_protocol():
     assert DEGENERACY_RULE == {"min_class_fraction": 0.5, "max_majority_share": 0.5, "max_true_acc_gap": 0.15,
-                               "splits": ["train", "test"]}
+                               "splits": ["train", "test"], "rare_class_images_dropped_below": 2}
+
+
+def _level(train_y, test_y, C=4):
+    from sslre.targets import TargetLevel, _judge
+
+    pred = {"train": torch.tensor(train_y), "test": torch.tensor(test_y)}
+    ok, why = check_usable(pred["train"])
+    diag = level_diagnostics(pred, pred, C)  # true labels = predictions: no accuracy gap
+    counts = {s: torch.bincount(y, minlength=C).tolist() for s, y in pred.items()}
+    return _judge(TargetLevel("resnet18@1", "resnet18", 1, 0.5, pred, {}, {}, counts, ok, f"train: {why}" if why else "",
+                              diag), C)
+
+
+def test_rare_classes_are_left_out_not_the_level():
+    lv = _level([0, 0, 0, 1, 1, 1, 2, 2, 2, 3], [0, 1, 2, 3, 3])  # class 3 predicted once on train
+    assert not lv.usable and not lv.excluded and lv.exclusion == ""
+    assert lv.dropped == {"train": 1, "test": 2}
+    assert lv.measure_mask("train").tolist() == [True] * 9 + [False]
+    assert lv.measure_mask("test").tolist() == [True, True, True, False, False]
+    # a class never predicted on train stays (its test images are errors, as for every level)
+    kept = _level([0, 0, 1, 1, 2, 2], [3, 0, 1, 2])
+    assert kept.usable and kept.dropped == {"train": 0, "test": 0} and kept.measure_mask("test").all()
+    # fewer than 2 classes with 2 images: excluded, whatever the rule says
+    gone = _level([0, 0, 1, 2, 3], [0, 1, 2, 3])
+    assert gone.excluded and "fewer than 2 images" in gone.exclusion
 
 
 def test_diagnostics_and_exclusions_recorded_and_reloaded(tmp_path):
