@@ -106,7 +106,7 @@ PAPER_WEIGHT_DECAY = {"resnet18": 0.0, "vit": 5e-5}
 MIN_CLASSES = 2           # a probe needs at least two classes
 MIN_PER_CLASS = 2         # ... and two images of every class it is asked about (NCC means, CDNV variances)
 
-# The degeneracy rule (claims/PROTOCOL.md), fixed before any generator was trained; see exclusion_reason.
+# The degeneracy rule of the protocol, fixed before any generator was trained; stated in exclusion_reason.
 MIN_CLASS_FRACTION = 0.5  # a level must predict at least half of the classes on each split ...
 MAX_MAJORITY_SHARE = 0.5  # ... no predicted class may hold more than half of a split ...
 MAX_TRUE_ACC_GAP = 0.15   # ... and true-label accuracy on train may exceed that on test by at most this much
