@@ -41,7 +41,10 @@ Choices the paper leaves open, and what this module does
   from the SSL run's train and test splits (synthetic data: another seeded stream; a subset of a real dataset:
   the rest of its train split), re-drawn per generator seed; only when no disjoint images exist (the full
   profile uses the whole train split) does it fall back to the SSL train split. ``targets.json`` records the
-  source and how many labelled images coincide with a training image (``generator_train``).
+  source and how many labelled images coincide with a training image (``generator_train``). Measured (small
+  profile data: CIFAR-10 10,000 / 2,000, ResNet-18 width 16, lr 1e-3, 4 epochs, seed 0): trained on the SSL
+  train split, the train-minus-test true-label accuracy of its targets grew 0.020 -> 0.080 -> 0.146 over epochs
+  1, 2, 4 (0.609 / 0.463 at epoch 4); trained on 10,000 disjoint images it stayed within +-0.015 (0.489 / 0.482).
 * **Degenerate levels.** Even so, an untrained classifier can put most images in a few classes. Every level
   records the number of distinct predicted classes and the class counts per split; a level whose predictions
   on the ``train`` split use fewer than 2 classes, or give some predicted class fewer than 2 images, is marked
@@ -215,8 +218,9 @@ def exclusion_reason(diag: Mapping[str, float], num_classes: int, splits: Sequen
        chance-corrected accuracy divides by ``1 - majority`` < 0.5, amplifying noise;
     3. the generator's true-label accuracy on train exceeds that on test by more than ``MAX_TRUE_ACC_GAP`` =
        0.15. A generator that labels both splits by the same function it did not fit on them has a gap of
-       sampling noise only (standard error ~0.02 at 2,000 / 1,000 images); a larger gap means it memorised
-       the train split, so the probe would be fitted to one labelling and scored on another.
+       sampling noise only (standard error ~0.02 at 2,000 / 1,000 images, ~0.012 at 10,000 / 2,000); a larger
+       gap means it memorised the train split, so the probe would be fitted to one labelling and scored on
+       another.
 
     The thresholds were written down before any generator was trained and are not tuned on results. The rule
     reads all images of the level; separately, classes predicted for fewer than ``MIN_PER_CLASS`` train images

@@ -436,8 +436,8 @@ def _level(train_y, test_y, C=4):
     ok, why = check_usable(pred["train"])
     diag = level_diagnostics(pred, pred, C)  # true labels = predictions: no accuracy gap
     counts = {s: torch.bincount(y, minlength=C).tolist() for s, y in pred.items()}
-    return _judge(TargetLevel("resnet18@1", "resnet18", 1, 0.5, pred, {}, {}, counts, ok, f"train: {why}" if why else "",
-                              diag), C)
+    reason = f"train: {why}" if why else ""
+    return _judge(TargetLevel("resnet18@1", "resnet18", 1, 0.5, pred, {}, {}, counts, ok, reason, diag), C)
 
 
 def test_rare_classes_are_left_out_not_the_level():
