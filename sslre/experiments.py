@@ -378,9 +378,11 @@ def train_command(spec: RunSpec, seed: int, runs_dir: Path | str) -> str:
 
 
 def run_is_complete(spec: RunSpec, run_dir: Path) -> bool:
-    """A finished run: ``DONE`` from :func:`sslre.train.train`, or ``targets.json`` from the generator."""
+    """A finished run: ``DONE`` from :func:`sslre.train.train`, or ``targets.json`` of the current format."""
     if spec.kind == "targets":
-        return (run_dir / "targets.json").is_file() and (run_dir / "targets.pt").is_file()
+        from sslre.targets import is_complete
+
+        return is_complete(run_dir)
     return (run_dir / "DONE").is_file()
 
 
@@ -411,12 +413,13 @@ def train_run(spec: RunSpec, seed: int, runs_dir: Path | str, *, progress: bool 
     if spec.kind == "alias":
         raise ValueError(f"run {spec.name!r} is an alias of {spec.alias_of!r}; train that one")
     if spec.kind == "targets":
-        from sslre.data import load_dataset_for
-        from sslre.targets import train_target_generator
+        from sslre.targets import generator_data, train_target_generator
 
-        data = load_dataset_for(config)
-        train_target_generator(spec.target.kind, data.train, {"train": data.train, "test": data.test},
-                               seed=seed, out_dir=run_dir, progress=progress,
+        # The generator learns from images of the same dataset outside both SSL splits, drawn per seed, and
+        # labels the SSL splits (sslre.targets: a generator trained on the images it labels memorises them).
+        data, gen_train, source = generator_data(config, seed)
+        train_target_generator(spec.target.kind, gen_train, {"train": data.train, "test": data.test},
+                               seed=seed, out_dir=run_dir, progress=progress, train_source=source,
                                num_threads=config.num_threads or None, **spec.target.kwargs())
     else:
         from sslre.train import train

@@ -26,9 +26,16 @@ Splits: ``class``/``superclass``/``random`` levels use the run's train split (pr
 its test split (held-out accuracy); the ``sample`` level uses the Sec. 3 set (``n_images`` source images,
 ``n_train_aug`` augmentations each for train, ``n_test_aug`` for test; labels = source image).
 
+Random targets: SSL run ``<name>-s<k>`` reads the target sets of generator seed ``k`` only (one generator per
+seed and family, so generator variance is part of the seed spread); a seed without a generator of its own gets
+no ``random`` rows (it never borrows another seed's generator). Levels excluded by the degeneracy rule
+(:func:`sslre.targets.exclusion_reason`) give no ``random`` rows either; :meth:`Measurements.target_levels`
+lists every level of every generator with its diagnostics and whether (and why) it was excluded.
+
 Caching: ``measure_run`` writes ``measurements.csv`` plus ``measurements.meta.json`` holding a fingerprint of
-the checkpoints (name, size, mtime), ``history.jsonl``, the target sets, the measurement settings and
-:data:`MEASUREMENT_VERSION`; a run is recomputed only when that fingerprint changes.
+the checkpoints (name, size, mtime), ``history.jsonl``, the target sets (generator run, seed, files and the
+degeneracy rule's thresholds), the measurement settings and :data:`MEASUREMENT_VERSION`; a run is recomputed
+only when that fingerprint changes.
 """
 from __future__ import annotations
 
@@ -62,6 +69,11 @@ _STR_COLS = ("run", "method", "arch", "dataset", "level", "target", "metric", "f
 LEVELS = ("sample", "class", "superclass", "random")
 SHUFFLED = {lvl: f"{lvl}-shuffled" for lvl in LEVELS}
 LOSS_KEYS = ("loss_invariance", "loss_regularization", "loss_total", "loss_variance", "loss_covariance")
+#: Columns of :meth:`Measurements.target_levels` (one row per generator seed and target level).
+_DIAG_COLUMNS = ["n_classes_train", "n_classes_test", "majority_share_train", "majority_share_test",
+                 "train_true_acc", "test_true_acc", "true_acc_gap", "fit_true_acc"]  # sslre.targets.level_diagnostics
+TARGET_LEVEL_COLUMNS = ["run", "seed", "family", "target", "generator_epoch", "randomness", *_DIAG_COLUMNS,
+                        "num_classes", "dropped_train", "dropped_test", "excluded", "reason"]
 #: Seed of the label permutations of the ``*-shuffled`` controls (fixed: controls are reproducible).
 SHUFFLE_SEED = 20_230_000
 
@@ -154,6 +166,8 @@ class LabelSet:
     target: str = ""
     randomness: float = math.nan
     everywhere: bool = True         # every layer x every epoch; else last layer x epochs + layers x last epoch
+    train_index: torch.Tensor | None = None  # (n,) rows of the train split's features that the labels are for
+    test_index: torch.Tensor | None = None   # (m,) same for the test split (None = every row)
 
 
 def _label_sets(spec: RunSpec, data, sample, targets: Sequence[Any]) -> list[LabelSet]:
@@ -166,17 +180,28 @@ def _label_sets(spec: RunSpec, data, sample, targets: Sequence[Any]) -> list[Lab
     if cov.random:
         for tset in targets:
             for lvl in tset.levels:
-                if not getattr(lvl, "usable", True):
-                    log.warning("random target %s skipped: %s", lvl.name, getattr(lvl, "reason", "not usable"))
+                if getattr(lvl, "excluded", False):
+                    # The protocol's degeneracy rule; counted in Measurements.target_levels(), not measured.
+                    log.info("random target %s excluded: %s", lvl.name, getattr(lvl, "exclusion", ""))
                     continue
-                sets.append(LabelSet("random", "train", "test", lvl.labels["train"], lvl.labels["test"],
-                                     target=lvl.name, randomness=float(lvl.randomness), everywhere=False))
+                idx = {"train": None, "test": None}
+                if not getattr(lvl, "usable", True):
+                    if not hasattr(lvl, "measure_mask"):
+                        log.warning("random target %s skipped: %s", lvl.name, getattr(lvl, "reason", "not usable"))
+                        continue
+                    # Not excluded: >= 2 classes remain once the images of rare predicted classes are left out.
+                    idx = {s: torch.nonzero(lvl.measure_mask(s)).flatten() for s in idx}
+                tr_y, te_y = (lvl.labels[s] if idx[s] is None else lvl.labels[s][idx[s]] for s in ("train", "test"))
+                sets.append(LabelSet("random", "train", "test", tr_y, te_y, target=lvl.name,
+                                     randomness=float(lvl.randomness), everywhere=False,
+                                     train_index=idx["train"], test_index=idx["test"]))
     if cov.controls:
         for ls in list(sets):
             salt = _salt(ls.level + ls.target)
             sets.append(LabelSet(SHUFFLED[ls.level], ls.train_split, ls.test_split,
                                  _permuted(ls.train_labels, salt), _permuted(ls.test_labels, salt + 1),
-                                 target=ls.target, randomness=ls.randomness, everywhere=False))
+                                 target=ls.target, randomness=ls.randomness, everywhere=False,
+                                 train_index=ls.train_index, test_index=ls.test_index))
     return sets
 
 
@@ -348,6 +373,8 @@ def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets
                 layers = layers_all if epoch in ends else [depth]
             for layer in layers:
                 tr, te = feats[ls.train_split][layer], feats[ls.test_split][layer]
+                if ls.train_index is not None:  # a random level without its rare predicted classes
+                    tr, te = tr[ls.train_index], te[ls.test_index]
                 variants = [("raw", tr, te)]
                 if settings.l2_variant and ls.level in ("sample", "class", "superclass"):
                     variants.append(("l2", l2_normalize(tr), l2_normalize(te)))
@@ -470,12 +497,14 @@ class Measurements:
     """All runs of a profile in one table, with the selections the claim tests need."""
 
     def __init__(self, profile: str, dataset: str, table: pd.DataFrame, runs: dict[str, list[RunInfo]],
-                 timings: dict[str, float] | None = None):
+                 timings: dict[str, float] | None = None, target_levels: pd.DataFrame | None = None):
         self.profile = profile
         self.dataset = dataset
         self.table = table
         self.runs = runs
         self.timings = timings or {}
+        self._target_levels = (target_levels if target_levels is not None else
+                               pd.DataFrame(columns=TARGET_LEVEL_COLUMNS))
         self._depth = {}
         for name, infos in runs.items():
             if infos:
@@ -553,6 +582,20 @@ class Measurements:
     def has(self, run: str) -> bool:
         return bool((self.table["run"] == run).any())
 
+    def target_levels(self) -> pd.DataFrame:
+        """Every random-target level of every generator seed, with its diagnostics (:data:`TARGET_LEVEL_COLUMNS`).
+
+        One row per (generator run, seed, level): ``run`` (``targets-resnet18``), ``seed`` (= the SSL seed that
+        reads it), ``family`` (``resnet18``/``vit``), ``target`` (``resnet18@k``), ``generator_epoch``,
+        ``randomness``, ``n_classes_<split>`` / ``majority_share_<split>`` (of the predicted targets),
+        ``<split>_true_acc`` (generator accuracy on the true labels), ``true_acc_gap`` (train - test),
+        ``fit_true_acc`` (on its own training images), ``num_classes``, ``dropped_train`` / ``dropped_test``
+        (images of rare predicted classes left out of its rows), ``excluded`` (bool: no ``random`` rows) and
+        ``reason``. Read from ``targets.json`` when the measurements were built; count exclusions with
+        ``m.target_levels()["excluded"].sum()``. A copy: callers may modify it.
+        """
+        return self._target_levels.copy()
+
     def umap(self, run: str = "vicreg", seed: int | None = None) -> dict:
         """``{("before"|"after", level): (xy (N, 2), labels (N,))}`` from ``umap.npz`` of training seed ``seed``
         (default: the lowest seed that has one)."""
@@ -603,6 +646,40 @@ def _measure_parallel(profile, runs_dir, specs, settings, s_set, progress) -> No
         bar.close()
 
 
+def _target_fp(spec: RunSpec, seed: int, run_dir: Path) -> list:
+    """Cache-key part of one generator: its run and seed, its files, and the degeneracy rule's thresholds."""
+    from sslre.targets import DEGENERACY_RULE
+
+    return [spec.name, int(seed), _file_fp(run_dir / "targets.pt"), _file_fp(run_dir / "targets.json"),
+            DEGENERACY_RULE]
+
+
+def _paired_targets(specs: dict[str, RunSpec], config: Config, seed: int, load) -> tuple[list, list]:
+    """Target sets (and their fingerprints) that SSL seed ``seed`` reads: generator seed ``seed`` of every
+    ``targets`` run on the same data, in registry order. ``load(spec, seed) -> (TargetSet, fp)``."""
+    tsets, fps = [], []
+    for other in specs.values():
+        if other.kind == "targets" and seed in other.seeds and _data_key(other.config) == _data_key(config):
+            tset, fp = load(other, seed)
+            tsets.append(tset)
+            fps.append(fp)
+    return tsets, fps
+
+
+def _level_rows(run: str, seed: int, tset) -> list[dict]:
+    """Rows of :meth:`Measurements.target_levels` for one generator."""
+    out = []
+    for lv in tset.levels:
+        d = lv.diagnostics
+        out.append({"run": run, "seed": int(seed), "family": tset.kind, "target": lv.name,
+                    "generator_epoch": lv.generator_epoch, "randomness": float(lv.randomness),
+                    **{c: d.get(c, math.nan) for c in _DIAG_COLUMNS},
+                    "num_classes": int(tset.num_classes), "dropped_train": int(lv.dropped.get("train", 0)),
+                    "dropped_test": int(lv.dropped.get("test", 0)), "excluded": bool(lv.excluded),
+                    "reason": lv.exclusion})
+    return out
+
+
 def _measure_worker(args: tuple) -> str:
     profile, runs_dir, specs, settings, s_set, name, seed = args
     from sslre.checkpoint import list_checkpoints
@@ -619,11 +696,11 @@ def _measure_worker(args: tuple) -> str:
               if spec.coverage.sample else None)
     targets, fps = [], []
     if spec.coverage.random:
-        for other in specs.values():
-            if other.kind == "targets" and _data_key(other.config) == _data_key(info.config):
-                tdir = other.run_dir(runs_dir, other.seeds[0])
-                targets.append(_load_targets(other, tdir, data, False))
-                fps.append([other.name, _file_fp(tdir / "targets.pt")])
+        def load(other, s):
+            tdir = other.run_dir(runs_dir, s)
+            return _load_targets(other, tdir, data, False, seed=s), _target_fp(other, s, tdir)
+
+        targets, fps = _paired_targets(specs, info.config, seed, load)
     measure_run(spec, info, data=data, sample=sample, targets=targets, target_fps=fps, settings=settings,
                 sample_settings=s_set, progress=False)
     return f"{name}-s{seed}"
@@ -634,11 +711,14 @@ def _data_key(config: Config) -> tuple:
             config.synthetic_classes, config.synthetic_superclasses)
 
 
-def _load_targets(spec: RunSpec, run_dir: Path, data, progress: bool):
-    """The finished generator's ``TargetSet`` (checked to label exactly this train/test split)."""
+def _load_targets(spec: RunSpec, run_dir: Path, data, progress: bool, *, seed: int | None = None):
+    """The finished generator's ``TargetSet`` (checked to label exactly this train/test split, and to be the
+    generator of ``seed``)."""
     from sslre.targets import load_targets
 
     tset = load_targets(run_dir)
+    if seed is not None and tset.seed != seed:
+        raise ValueError(f"targets in {run_dir} were trained with seed {tset.seed}, expected seed {seed}")
     for split, ims in (("train", data.train), ("test", data.test)):
         n = len(ims.labels)
         if tset.levels and tset.levels[0].labels[split].numel() != n:
@@ -693,16 +773,17 @@ def build_measurements(profile: str, runs_dir: Path | str | None = None, *, trai
         return sample_cache[key]
 
     t = time.perf_counter()
-    target_sets: dict[tuple, list] = {}
-    target_fps: dict[tuple, list] = {}
+    generators: dict[tuple[str, int], tuple[Any, list]] = {}  # (targets run, seed) -> (TargetSet, fingerprint)
+    level_rows: list[dict] = []
     for spec in specs.values():
         if spec.kind != "targets":
             continue
-        run_dir = spec.run_dir(runs_dir, spec.seeds[0])
-        tset = _load_targets(spec, run_dir, data_for(spec.config), progress)
-        key = _data_key(spec.config)
-        target_sets.setdefault(key, []).append(tset)
-        target_fps.setdefault(key, []).append([spec.name, _file_fp(run_dir / "targets.pt")])
+        for seed in spec.seeds:
+            run_dir = spec.run_dir(runs_dir, seed)
+            tset = _load_targets(spec, run_dir, data_for(spec.config), progress, seed=seed)
+            generators[(spec.name, seed)] = (tset, _target_fp(spec, seed, run_dir))
+            level_rows += _level_rows(spec.name, seed, tset)
+    target_levels = pd.DataFrame(level_rows, columns=TARGET_LEVEL_COLUMNS)
     timings["targets"] = time.perf_counter() - t
 
     runs: dict[str, list[RunInfo]] = {}
@@ -717,12 +798,12 @@ def build_measurements(profile: str, runs_dir: Path | str | None = None, *, trai
             run_dir = spec.run_dir(runs_dir, seed)
             info = RunInfo(spec.name, seed, spec.config_for(seed), run_dir, dict(list_checkpoints(run_dir)))
             runs[spec.name].append(info)
-            key = _data_key(info.config)
+            tsets, fps = (_paired_targets(specs, info.config, seed, lambda o, s: generators[(o.name, s)])
+                          if spec.coverage.random else ([], []))
             ts = time.perf_counter()
             frames.append(measure_run(spec, info, data=data_for(info.config),
                                       sample=sample_for(info.config) if spec.coverage.sample else None,
-                                      targets=target_sets.get(key, []) if spec.coverage.random else (),
-                                      target_fps=target_fps.get(key, []) if spec.coverage.random else (),
+                                      targets=tsets, target_fps=fps,
                                       settings=settings, sample_settings=s_set, progress=progress))
             timings[f"measure:{spec.name}-s{seed}"] = time.perf_counter() - ts
     for spec in specs.values():
@@ -732,8 +813,9 @@ def build_measurements(profile: str, runs_dir: Path | str | None = None, *, trai
             src = [f for f in frames if not f.empty and f["run"].iloc[0] == spec.alias_of]
             frames += [f.assign(run=spec.name) for f in src]
     timings["measure"] = time.perf_counter() - t
-    table = pd.concat([f for f in frames if not f.empty], ignore_index=True) if frames else _empty_table()
+    filled = [f for f in frames if not f.empty]
+    table = pd.concat(filled, ignore_index=True) if filled else _empty_table()
     log.info("measurements of %s: %d rows; timings %s", profile, len(table),
              {k: round(v, 1) for k, v in timings.items()})
     main = specs.get("vicreg")
-    return Measurements(profile, main.config.dataset if main else "", table, runs, timings)
+    return Measurements(profile, main.config.dataset if main else "", table, runs, timings, target_levels)

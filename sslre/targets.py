@@ -34,10 +34,29 @@ Choices the paper leaves open, and what this module does
   ``targets.json`` records ``init_bn`` = ``calibrated`` or ``placeholder``. Measured on a 2,000-image
   10-class synthetic set: a standard-width ResNet-18 at initialisation with placeholder statistics predicted
   one class for all 2,000 images; with calibrated statistics it used 6 classes (one of them for 1,711 images).
+* **Training images.** Sec. 5 trains the generator "on the same dataset". Trained on the very images it then
+  labels, a generator memorises them: its train-split targets are the true labels while its test-split targets
+  are its (much weaker) generalising function, so the probe is fitted to one labelling and scored on another.
+  :func:`generator_data` therefore draws the generator's training images from the same dataset but disjoint
+  from the SSL run's train and test splits (synthetic data: another seeded stream; a subset of a real dataset:
+  the rest of its train split), re-drawn per generator seed; only when no disjoint images exist (the full
+  profile uses the whole train split) does it fall back to the SSL train split. ``targets.json`` records the
+  source and how many labelled images coincide with a training image (``generator_train``). Measured (small
+  profile data: CIFAR-10 10,000 / 2,000, ResNet-18 width 16, lr 1e-3, 4 epochs, seed 0): trained on the SSL
+  train split, the train-minus-test true-label accuracy of its targets grew 0.020 -> 0.080 -> 0.146 over epochs
+  1, 2, 4 (0.609 / 0.463 at epoch 4); trained on 10,000 disjoint images it stayed within +-0.015 (0.489 / 0.482).
 * **Degenerate levels.** Even so, an untrained classifier can put most images in a few classes. Every level
   records the number of distinct predicted classes and the class counts per split; a level whose predictions
   on the ``train`` split use fewer than 2 classes, or give some predicted class fewer than 2 images, is marked
-  ``usable=False`` with the reason, so downstream probes skip it instead of crashing.
+  ``usable=False`` with the reason. Such a level is measured without the images of its rare classes (1 to
+  ``MIN_PER_CLASS - 1`` train images; :meth:`TargetLevel.measure_mask`, on both splits; ``dropped`` counts
+  them): a class seen once has no within-class variance (CDNV), and one image in 2,000 must not remove a
+  whole level. It is excluded only if fewer than 2 classes survive.
+* **Diagnostics and the degeneracy rule.** Every level also records :func:`level_diagnostics` (distinct
+  predicted classes, majority share and true-label accuracy per split, their train-minus-test gap, and the
+  accuracy on the generator's own training images). :func:`exclusion_reason` is the protocol's rule, fixed
+  before any run, that excludes a level from the measurements; it is applied when a target set is loaded,
+  so the thresholds of the code in use decide (:data:`DEGENERACY_RULE`, part of the measurements cache key).
 
 Files in ``out_dir`` (all written atomically): ``targets.pt`` (labels per level and split), ``targets.json``
 (metadata; its presence with ``"complete": true`` marks a finished generator) and, while training,
@@ -54,7 +73,7 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -70,19 +89,38 @@ __all__ = [
     "TargetSet",
     "randomness_level",
     "check_usable",
+    "level_diagnostics",
+    "exclusion_reason",
+    "DEGENERACY_RULE",
+    "generator_data",
     "train_target_generator",
     "load_targets",
+    "is_complete",
 ]
 
 log = logging.getLogger(__name__)
 
-TARGETS_FORMAT = "sslre-targets/1"
+# /2: per-level diagnostics and the generator's training-image record (files of /1 must be retrained).
+TARGETS_FORMAT = "sslre-targets/2"
 GENERATOR_KINDS = ("resnet18", "vit")
 # App. A.3 "Random targets".
 PAPER_LR = {"resnet18": 0.05, "vit": 0.001}
 PAPER_WEIGHT_DECAY = {"resnet18": 0.0, "vit": 5e-5}
 MIN_CLASSES = 2           # a probe needs at least two classes
 MIN_PER_CLASS = 2         # ... and two images of every class it is asked about (NCC means, CDNV variances)
+
+# The degeneracy rule of the protocol, fixed before any generator was trained; stated in exclusion_reason.
+MIN_CLASS_FRACTION = 0.5  # a level must predict at least half of the classes on each split ...
+MAX_MAJORITY_SHARE = 0.5  # ... no predicted class may hold more than half of a split ...
+MAX_TRUE_ACC_GAP = 0.15   # ... and true-label accuracy on train may exceed that on test by at most this much
+RULE_SPLITS = ("train", "test")
+#: The rule's thresholds as one record (written to targets.json and into the measurements cache key).
+DEGENERACY_RULE = {"min_class_fraction": MIN_CLASS_FRACTION, "max_majority_share": MAX_MAJORITY_SHARE,
+                   "max_true_acc_gap": MAX_TRUE_ACC_GAP, "splits": list(RULE_SPLITS),
+                   "rare_class_images_dropped_below": MIN_PER_CLASS}
+#: Seed offset of the generator's own training images (synthetic stream / draw from the rest of a real train
+#: split): far from the streams the SSL splits use (synthetic seeds 0 and 1), plus the generator seed.
+GENERATOR_DATA_SEED = 7_000_000
 
 
 class TargetError(ValueError):
@@ -130,6 +168,82 @@ def check_usable(labels: Tensor, *, min_classes: int = MIN_CLASSES, min_per_clas
     return True, ""
 
 
+def level_diagnostics(pred: Mapping[str, Tensor], true: Mapping[str, Tensor], num_classes: int,
+                      fit_true_acc: float = math.nan) -> dict[str, float]:
+    """How random and how consistent one level's targets are, per split (Sec. 5 targets; review diagnostics).
+
+    Args:
+        pred: split name -> ``(N_split,)`` int64 predicted class ids of the generator.
+        true: split name -> ``(N_split,)`` int64 true class labels of the same images.
+        num_classes: C, the number of classes the generator can predict.
+        fit_true_acc: the generator's true-label accuracy on its own training images (NaN if unknown).
+
+    Returns a flat dict; for every split ``s``:
+
+    * ``n_classes_<s>``: distinct predicted classes (int, 1..C);
+    * ``majority_share_<s>``: share of the images predicted as the most frequent class (in [1/C, 1]);
+    * ``<s>_true_acc``: share of the images whose predicted class is their true class (agreement with the
+      semantic labels);
+
+    plus ``true_acc_gap`` = ``train_true_acc - test_true_acc`` when both splits exist (0 for a generator that
+    labels both splits by one function it did not fit on either; memorising the train split makes it large)
+    and ``fit_true_acc``.
+
+    >>> d = level_diagnostics({"train": torch.tensor([0, 0, 0, 1])}, {"train": torch.tensor([0, 1, 0, 1])}, 3)
+    >>> d["n_classes_train"], d["majority_share_train"], d["train_true_acc"]
+    (2, 0.75, 0.75)
+    """
+    out: dict[str, float] = {}
+    for split, y in pred.items():
+        counts = torch.bincount(y, minlength=num_classes)  # (C,) images per predicted class
+        out[f"n_classes_{split}"] = int((counts > 0).sum())
+        out[f"majority_share_{split}"] = float(counts.max()) / max(int(y.numel()), 1)
+        out[f"{split}_true_acc"] = float((y == true[split]).double().mean())
+    if "train" in pred and "test" in pred:
+        out["true_acc_gap"] = out["train_true_acc"] - out["test_true_acc"]
+    out["fit_true_acc"] = float(fit_true_acc)
+    return out
+
+
+def exclusion_reason(diag: Mapping[str, float], num_classes: int, splits: Sequence[str] = RULE_SPLITS) -> str:
+    """The protocol's degeneracy rule for one target level; ``""`` keeps the level, else why it is excluded.
+
+    A level is excluded when, on either split the measurements read (``train``: probe fit, ``test``: score):
+
+    1. it predicts fewer than ``MIN_CLASS_FRACTION`` = half of the C classes. Sec. 5 compares C-way labellings
+       that differ only in randomness; a coarser partition is an easier task (fewer, larger classes), which would
+       confound randomness with granularity;
+    2. its most frequent predicted class holds more than ``MAX_MAJORITY_SHARE`` = half of the images. Then the
+       target is mostly one constant ("class k or not"), the majority baseline already exceeds 0.5, and the
+       chance-corrected accuracy divides by ``1 - majority`` < 0.5, amplifying noise;
+    3. the generator's true-label accuracy on train exceeds that on test by more than ``MAX_TRUE_ACC_GAP`` =
+       0.15. A generator that labels both splits by the same function it did not fit on them has a gap of
+       sampling noise only (standard error ~0.02 at 2,000 / 1,000 images, ~0.012 at 10,000 / 2,000); a larger
+       gap means it memorised the train split, so the probe would be fitted to one labelling and scored on
+       another.
+
+    The thresholds were written down before any generator was trained and are not tuned on results. The rule
+    reads all images of the level; separately, classes predicted for fewer than ``MIN_PER_CLASS`` train images
+    are dropped from the measurement, and a level with fewer than 2 classes left is excluded (:func:`_judge`).
+
+    >>> exclusion_reason({"n_classes_train": 3, "majority_share_train": 0.2}, 10, splits=("train",))
+    'train: predicts 3 of 10 classes (< 5)'
+    """
+    why = []
+    need = math.ceil(MIN_CLASS_FRACTION * num_classes)
+    for split in splits:
+        n = diag.get(f"n_classes_{split}")
+        if n is not None and n < need:
+            why.append(f"{split}: predicts {int(n)} of {num_classes} classes (< {need})")
+        share = diag.get(f"majority_share_{split}")
+        if share is not None and share > MAX_MAJORITY_SHARE:
+            why.append(f"{split}: majority share {share:.3f} > {MAX_MAJORITY_SHARE}")
+    gap = diag.get("true_acc_gap")
+    if gap is not None and math.isfinite(gap) and gap > MAX_TRUE_ACC_GAP:
+        why.append(f"train-test true-label accuracy gap {gap:.3f} > {MAX_TRUE_ACC_GAP} (memorised train split)")
+    return "; ".join(why)
+
+
 # ------------------------------------------------------------------------------------------------
 # Result types
 # ------------------------------------------------------------------------------------------------
@@ -148,6 +262,12 @@ class TargetLevel:
         class_counts: split name -> images predicted as each class id ``0..C-1``.
         usable: False if the train-split predictions cannot be probed (see :func:`check_usable`).
         reason: why not usable (``""`` if usable).
+        diagnostics: :func:`level_diagnostics` of the level (``n_classes_train``, ``majority_share_test``, ...).
+        excluded: True if the degeneracy rule (:func:`exclusion_reason`) rejects it or fewer than 2 classes
+            have ``MIN_PER_CLASS`` train images; measurements make no ``random`` rows for it.
+        exclusion: why excluded (``""`` if kept).
+        dropped: split name -> images left out of the measurement because their predicted class is rare on
+            ``train`` (all 0 for a ``usable`` level; see :meth:`measure_mask`).
     """
 
     name: str
@@ -160,6 +280,18 @@ class TargetLevel:
     class_counts: Mapping[str, list[int]]
     usable: bool
     reason: str = ""
+    diagnostics: Mapping[str, float] = field(default_factory=dict)
+    excluded: bool = False
+    exclusion: str = ""
+    dropped: Mapping[str, int] = field(default_factory=dict)
+
+    def measure_mask(self, split: str, *, reference: str = "train") -> Tensor:
+        """``(N_split,)`` bool: the images the measurements use. All but those whose predicted class has 1 to
+        ``MIN_PER_CLASS - 1`` images on ``reference`` (a class never predicted there stays: its test images are
+        errors of any classifier fitted on ``reference``, as for every level)."""
+        counts = torch.bincount(self.labels[reference], minlength=len(self.class_counts[reference]))  # (C,)
+        rare = (counts > 0) & (counts < MIN_PER_CLASS)  # (C,) classes too rare for a within-class variance
+        return ~rare[self.labels[split]]
 
     def probe_mask(self, split: str, *, reference: str = "train", min_per_class: int = MIN_PER_CLASS) -> Tensor:
         """``(N_split,)`` bool: images of ``split`` whose predicted class has >= ``min_per_class`` images
@@ -200,6 +332,11 @@ class TargetSet:
     @property
     def usable_levels(self) -> tuple[TargetLevel, ...]:
         return tuple(lv for lv in self.levels if lv.usable)
+
+    @property
+    def kept_levels(self) -> tuple[TargetLevel, ...]:
+        """The levels the measurements use (not ``excluded``; rare classes of a non-``usable`` one left out)."""
+        return tuple(lv for lv in self.levels if not lv.excluded)
 
     def level(self, key: int | str) -> TargetLevel:
         """A level by generator epoch (``3``) or name (``"resnet18@3"``)."""
@@ -244,6 +381,35 @@ def _fingerprint(t: Tensor) -> str:
     return hashlib.blake2b(t.view(torch.uint8).reshape(-1).numpy().tobytes(), digest_size=12).hexdigest()
 
 
+def _judge(level: TargetLevel, num_classes: int) -> TargetLevel:
+    """``level`` with ``excluded`` / ``exclusion`` / ``dropped`` set: the degeneracy rule on its diagnostics, and
+    for a level that is not ``usable``, whether >= 2 classes keep ``MIN_PER_CLASS`` train images."""
+    why = []
+    dropped = {s: 0 for s in level.labels}
+    if not level.usable:
+        ref = "train" if "train" in level.labels else next(iter(level.labels))
+        masks = {s: level.measure_mask(s, reference=ref) for s in level.labels}  # (N_s,) bool per split
+        if torch.unique(level.labels[ref][masks[ref]]).numel() >= MIN_CLASSES:
+            dropped = {s: int((~m).sum()) for s, m in masks.items()}
+        else:
+            why.append(level.reason)
+    rule = exclusion_reason(level.diagnostics, num_classes, [s for s in RULE_SPLITS if s in level.labels])
+    if rule:
+        why.append(rule)
+    return replace(level, excluded=bool(why), exclusion="; ".join(why), dropped=dropped)
+
+
+def is_complete(out_dir: str | os.PathLike) -> bool:
+    """Whether ``out_dir`` holds a finished generator of the current :data:`TARGETS_FORMAT` (older formats are
+    retrained, not silently measured)."""
+    out = Path(out_dir)
+    try:
+        meta = json.loads((out / "targets.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return meta.get("format") == TARGETS_FORMAT and bool(meta.get("complete")) and (out / "targets.pt").is_file()
+
+
 def load_targets(out_dir: str | os.PathLike) -> TargetSet:
     """The :class:`TargetSet` of a finished generator directory; :class:`TargetError` if it is not one."""
     out = Path(out_dir)
@@ -272,17 +438,62 @@ def load_targets(out_dir: str | os.PathLike) -> TargetSet:
         for split, y in labels.items():
             if y.dtype != torch.int64 or y.shape != (meta["splits"][split]["n"],):
                 raise TargetError(f"{str(pt_path)!r}: labels of {lv['name']} on {split} have the wrong shape/dtype")
-        levels.append(TargetLevel(
+        # The rule of the code in use decides (not a verdict stored with the file).
+        levels.append(_judge(TargetLevel(
             name=lv["name"], kind=meta["kind"], generator_epoch=int(lv["generator_epoch"]),
             randomness=float(lv["randomness"]), labels={s: labels[s] for s in order},
             accuracy=dict(lv["accuracy"]), n_classes_used=dict(lv["n_classes_used"]),
             class_counts={k: list(v) for k, v in lv["class_counts"].items()},
-            usable=bool(lv["usable"]), reason=lv.get("reason", ""),
-        ))
+            usable=bool(lv["usable"]), reason=lv.get("reason", ""), diagnostics=dict(lv["diagnostics"]),
+        ), int(meta["num_classes"])))
     return TargetSet(
         kind=meta["kind"], epochs=int(meta["epochs"]), snapshot_epochs=tuple(meta["snapshot_epochs"]),
         seed=int(meta["seed"]), num_classes=int(meta["num_classes"]), levels=tuple(levels), meta=meta, out_dir=out,
     )
+
+
+def _overlap(train_images: Tensor, images: Tensor) -> int:
+    """How many of ``images`` ``(N, 3, H, W)`` are byte-identical to one of ``train_images`` ``(M, 3, H, W)``."""
+    seen = {hashlib.blake2b(x.numpy().tobytes(), digest_size=16).digest() for x in train_images.contiguous()}
+    return sum(hashlib.blake2b(x.numpy().tobytes(), digest_size=16).digest() in seen for x in images.contiguous())
+
+
+def generator_data(config: Any, seed: int) -> tuple[Any, "ImageSet", str]:  # noqa: F821
+    """The SSL run's splits and the generator's own training images for generator ``seed``.
+
+    Returns ``(ssl, train, source)``: ``ssl`` = ``sslre.data.load_dataset_for(config)`` (the images the targets
+    label), ``train`` = an :class:`ImageSet` of ``len(ssl.train)`` images of the same dataset that lie in neither
+    SSL split, drawn per ``seed`` (class-balanced), and ``source`` describing it. Synthetic data: the stream
+    ``GENERATOR_DATA_SEED + seed`` (the SSL splits use streams 0 and 1). A real dataset whose SSL train split is a
+    subset: a balanced draw from the rest of its train split (the SSL test split comes from the test split).
+    With no images left (the whole train split is the SSL train split) ``train`` is the SSL train split itself,
+    as in the paper, and the degeneracy rule's gap test guards against memorisation.
+    """
+    from sslre.data import load_dataset, load_dataset_for
+    from sslre.data.base import balanced_subset
+    from sslre.data.synthetic import make_synthetic
+
+    draw = GENERATOR_DATA_SEED + int(seed)
+    if config.dataset == "synthetic":
+        ssl = load_dataset_for(config)
+        train = make_synthetic(len(ssl.train), n_classes=config.synthetic_classes,
+                               n_superclasses=config.synthetic_superclasses, seed=draw,
+                               image_size=config.image_size, name="synthetic/generator")
+        return ssl, train, f"synthetic stream {draw} (disjoint from the SSL splits)"
+    from sslre.data import subset_splits
+
+    full = load_dataset(config.dataset, config.data_root or None, image_size=config.image_size)
+    # The same subsets load_dataset_for takes (seed 0), so the complement is exactly what the SSL run never sees.
+    ssl = subset_splits(full, config.train_subset, config.test_subset, 0)
+    used = torch.zeros(len(full.train), dtype=torch.bool)
+    if config.train_subset:
+        used[balanced_subset(full.train.labels, config.train_subset, 0)] = True
+    rest = torch.nonzero(~used).flatten()  # (R,) train-split images outside the SSL train subset
+    if config.train_subset and rest.numel() >= 2:
+        pick = rest[balanced_subset(full.train.labels[rest], len(ssl.train), draw)]
+        return ssl, full.train.subset(pick), (
+            f"{pick.numel()} images of the {config.dataset} train split outside the SSL subset (draw {draw})")
+    return ssl, ssl.train, "the SSL train split (no disjoint images: the run uses the whole train split)"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -421,14 +632,16 @@ def train_target_generator(
     num_threads: int | None = None,
     progress: bool = True,
     classifier: Callable[[int], nn.Module] | None = None,
+    train_source: str = "",
 ) -> TargetSet:
     """Train a random-target generator and record its class predictions at its snapshot epochs (Sec. 5).
 
     Args:
         kind: ``resnet18`` (Sec. 5) or ``vit`` (App. B.5).
-        train: the SSL train split; the generator learns its class labels (cross-entropy, no augmentation).
+        train: the generator's training images; it learns their class labels (cross-entropy, no augmentation).
+            :func:`generator_data` draws them disjoint from the SSL splits (the paper's "same dataset").
         eval_sets: split name -> ImageSet whose predictions become targets, at least the SSL ``train`` and
-            ``test`` splits (``{"train": train, "test": test}``).
+            ``test`` splits (``{"train": ssl.train, "test": ssl.test}``).
         epochs: K, training epochs of the generator.
         out_dir: where ``targets.pt`` / ``targets.json`` go; a finished directory with the same request is
             loaded instead of retrained, an unfinished one is resumed from ``generator_state.pt``.
@@ -450,6 +663,7 @@ def train_target_generator(
         classifier: optional ``num_classes -> nn.Module`` factory replacing the built-in ResNet-18/ViT
             (tests, custom generators); ``width``/``vit_*`` are then ignored, and the factory is identified
             by its ``__name__`` when a finished ``out_dir`` is matched against the request.
+        train_source: where ``train`` came from, in words (recorded in ``targets.json``; see :func:`generator_data`).
 
     Returns:
         The :class:`TargetSet`: levels ``<kind>@<k>`` for each snapshot epoch, randomness ``1 - k/K``.
@@ -480,6 +694,7 @@ def train_target_generator(
         "calibrate_init_bn": bool(calibrate_init_bn), "num_classes": num_classes,
         "train": {"n": len(train), "images": _fingerprint(train.images), "labels": _fingerprint(train.labels)},
         "splits": {name: {"n": len(s), "images": _fingerprint(s.images)} for name, s in eval_sets.items()},
+        "train_source": str(train_source),
     }
 
     meta_path = out / "targets.json"
@@ -532,6 +747,7 @@ def _train(kind, train, eval_sets, out, request, snaps, epochs, seed, batch_size
     with torch.random.fork_rng(devices=fork_devices):
         model, opt, sched, shuffle = fresh()
         labels: dict[int, dict[str, Tensor]] = {}
+        fit_acc: dict[int, float] = {}  # epoch -> true-label accuracy on the generator's own training images
         start_epoch = 0
         init_bn = "calibrated" if calibrate_init_bn else "placeholder"
 
@@ -546,6 +762,7 @@ def _train(kind, train, eval_sets, out, request, snaps, epochs, seed, batch_size
                 shuffle.set_state(st["shuffle_rng"])
                 torch.set_rng_state(st["cpu_rng"])
                 labels = {int(k): dict(v) for k, v in st["labels"].items()}
+                fit_acc = {int(k): float(v) for k, v in st["fit_acc"].items()}
                 start_epoch = int(st["epoch"])
                 init_bn = st.get("init_bn", init_bn)
                 log.info("resuming target generator %s from epoch %d", kind, start_epoch)
@@ -553,7 +770,7 @@ def _train(kind, train, eval_sets, out, request, snaps, epochs, seed, batch_size
                 log.warning("ignoring resume state %s (%s: %s); training from scratch", state_path,
                             type(exc).__name__, exc)
                 model, opt, sched, shuffle = fresh()  # nothing half-loaded survives
-                labels, start_epoch = {}, 0
+                labels, fit_acc, start_epoch = {}, {}, 0
                 init_bn = "calibrated" if calibrate_init_bn else "placeholder"
 
         def snapshot(epoch: int) -> None:
@@ -564,6 +781,8 @@ def _train(kind, train, eval_sets, out, request, snaps, epochs, seed, batch_size
                 if net is model:
                     init_bn = "no-batchnorm"
             labels[epoch] = {name: _predict(net, s.images, max(batch_size, 256), dev) for name, s in eval_sets.items()}
+            own = _predict(net, train.images, max(batch_size, 256), dev)  # (N_train,) on its own training images
+            fit_acc[epoch] = float((own == train.labels).double().mean())
 
         if start_epoch == 0 and 0 not in labels:
             snapshot(0)
@@ -599,6 +818,7 @@ def _train(kind, train, eval_sets, out, request, snaps, epochs, seed, batch_size
                     "scheduler": sched.state_dict(), "shuffle_rng": shuffle.get_state(),
                     "cpu_rng": torch.get_rng_state(), "init_bn": init_bn,
                     "labels": {str(k): v for k, v in labels.items()},
+                    "fit_acc": {str(k): v for k, v in fit_acc.items()},
                 }, state_path)
 
     levels_meta = []
@@ -610,19 +830,32 @@ def _train(kind, train, eval_sets, out, request, snaps, epochs, seed, batch_size
             used[name] = int(torch.unique(preds[name]).numel())
             counts[name] = torch.bincount(preds[name], minlength=num_classes).tolist()
         ok, why = check_usable(preds[probe_split])
+        diag = level_diagnostics(preds, {name: s.labels for name, s in eval_sets.items()}, num_classes,
+                                 fit_true_acc=fit_acc[k])
+        reason = f"{probe_split}: {why}" if why else ""
+        judged = _judge(TargetLevel(f"{kind}@{k}", kind, k, randomness_level(k, epochs), preds, acc, used, counts,
+                                    ok, reason, diag), num_classes)
         levels_meta.append({
             "name": f"{kind}@{k}", "generator_epoch": k, "randomness": randomness_level(k, epochs),
             "accuracy": acc, "n_classes_used": used, "class_counts": counts, "usable": ok,
-            "reason": f"{probe_split}: {why}" if why else "",
+            "reason": reason, "diagnostics": diag,
+            # For readers of the file; loading re-applies the rule of the code in use.
+            "excluded": judged.excluded, "exclusion": judged.exclusion, "dropped": judged.dropped,
         })
-        if not ok:
-            log.warning("target level %s@%d is not usable: %s", kind, k, why)
+        if judged.excluded:
+            log.warning("target level %s@%d is excluded: %s", kind, k, judged.exclusion)
+        elif not ok:
+            log.warning("target level %s@%d: rare predicted classes left out (%s): %s", kind, k, judged.dropped, why)
     meta = {
         "format": TARGETS_FORMAT, "complete": True, "kind": kind, "epochs": epochs, "snapshot_epochs": list(snaps),
         "seed": int(seed), "batch_size": batch_size, "lr": lr_used, "weight_decay": wd_used,
         "optimizer": "adam+cosine", "augmentation": "none", "model_kwargs": request["model_kwargs"],
         "init_bn": init_bn, "num_classes": num_classes, "class_names": list(train.class_names),
-        "probe_split": probe_split, "splits": request["splits"], "split_order": list(eval_sets), "levels": levels_meta, "request": request,
+        "probe_split": probe_split, "splits": request["splits"], "split_order": list(eval_sets), "levels": levels_meta,
+        "generator_train": {"n": len(train), "source": request["train_source"],
+                            # labelled images byte-identical to a training image (0 = the generator never saw them)
+                            "overlap": {name: _overlap(train.images, s.images) for name, s in eval_sets.items()}},
+        "degeneracy_rule": DEGENERACY_RULE, "request": request,
         "device": str(dev), "seconds": round(time.perf_counter() - t_start, 3), "torch": torch.__version__,
     }
     _save_torch({"format": TARGETS_FORMAT, "labels": {str(k): v for k, v in labels.items()}}, out / "targets.pt")

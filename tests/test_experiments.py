@@ -58,6 +58,8 @@ def test_registry_configs_valid_and_related(profile):
     assert specs["vicreg"].seeds == ((0, 1, 2, 3, 4) if profile == "quick" else (0, 1, 2))
     # PROTOCOL.md: every run a decision reads has >= 3 seeds of its own (generators: one per seed and family)
     assert all(len(s.seeds) >= 3 for s in specs.values())
+    # one random-target generator per seed and family, the seeds of the other runs
+    assert specs["targets-resnet18"].seeds == specs["targets-vit"].seeds == specs["simclr"].seeds == (0, 1, 2)
     assert specs["supervised"].config.arch == specs["vicreg-deep"].config.arch      # Fig. 3 right: same arch
     assert specs["supervised-aa"].config.autoaugment and not specs["supervised"].config.autoaugment
     assert specs["simclr"].config.method == "simclr"
@@ -136,7 +138,7 @@ def test_plan_commands_one_per_run_seed(tmp_path):
     specs = ex.runs_for("small")
     assert len(cmds) == sum(len(s.seeds) for s in specs.values() if s.kind != "alias")
     assert len(set(cmds)) == len(cmds)
-    assert sum("sslre.experiments train-run" in c for c in cmds) == 2
+    assert sum("sslre.experiments train-run" in c for c in cmds) == 2 * 3  # 2 generator families x 3 seeds
     assert all(str(tmp_path) in c for c in cmds)
 
 
@@ -159,7 +161,7 @@ def test_ensure_runs_accepts_finished_runs(tmp_path):
             d = spec.run_dir(tmp_path, seed)
             d.mkdir(parents=True, exist_ok=True)
             if spec.kind == "targets":
-                (d / "targets.json").write_text("{}")
+                (d / "targets.json").write_text('{"format": "sslre-targets/2", "complete": true}')
                 (d / "targets.pt").write_bytes(b"")
             else:
                 (d / "DONE").write_text("")
@@ -176,7 +178,7 @@ def test_ensure_runs_trains_missing_when_asked(tmp_path, monkeypatch):
     monkeypatch.setattr(ex, "train_run", lambda spec, seed, runs_dir, progress=True: calls.append((spec.name, seed)))
     monkeypatch.setenv("SSLRE_JOBS", "1")  # in-process, so the patched train_run is the one called
     ex.ensure_runs("quick", tmp_path, train_missing=True, names=["vicreg", "simclr"])
-    assert calls == [("vicreg", 0), ("vicreg", 1), ("simclr", 0)]
+    assert calls == [("vicreg", s) for s in range(5)] + [("simclr", s) for s in range(3)]
 
 
 def test_plan_formats(tmp_path):

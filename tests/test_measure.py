@@ -77,7 +77,11 @@ def standin(tmp_path):
                                   labels={"train": data.train.labels.flip(0), "test": data.test.labels.flip(0)})
     dead = types.SimpleNamespace(name="resnet18@0", randomness=1.0, usable=False, reason="one class",
                                  labels={"train": torch.zeros(64, dtype=torch.long), "test": torch.zeros(32, dtype=torch.long)})
-    targets = [types.SimpleNamespace(levels=[dead, level])]
+    # usable but excluded by the degeneracy rule (sslre.targets.exclusion_reason): no random rows either
+    excluded = types.SimpleNamespace(name="resnet18@2", randomness=0.0, usable=True, excluded=True,
+                                     exclusion="train: majority share 0.900 > 0.5",
+                                     labels={"train": data.train.labels, "test": data.test.labels})
+    targets = [types.SimpleNamespace(levels=[dead, level, excluded])]
     spec = RunSpec("vicreg", (config,), (0,), ("sample-clusters-first",), "test",
                    coverage=Coverage(all_layers=True, random=True, controls=True, sample=True))
     info = M.RunInfo("vicreg", 0, config, run_dir, ckpts)
@@ -120,9 +124,11 @@ def test_measure_run_columns_levels_and_cells(standin):
     kap = cell[cell.metric == "linear_test_kappa"]
     assert set(kap.features) == {"raw"} and set(kap.probe) == {"fast"} and len(kap) == len(lin)
     assert set(cell[~cell.metric.str.startswith("linear_test_")].probe) == {""}
-    # random + controls: last layer x every epoch, plus every layer x last epoch; the unusable level is skipped
+    # random + controls: last layer x every epoch, plus every layer x last epoch; the unusable and the excluded
+    # levels are skipped (and so are their shuffled controls)
     rnd = cell[(cell.level == "random") & (cell.metric == "ncc_test_acc")]
     assert set(rnd.target) == {"resnet18@1"} and set(rnd.randomness) == {0.5}
+    assert set(cell[cell.level == "random-shuffled"].target) == {"resnet18@1"}
     assert sorted(set(zip(rnd.epoch, rnd.layer))) == [(0, float(DEPTH)), (2, 0.0), (2, 1.0), (2, float(DEPTH))]
     assert set(cell[cell.level == "class-shuffled"].features) == {"raw"}
     assert cell[cell.level.isin(["class", "sample"])]["randomness"].isna().all()
@@ -319,3 +325,123 @@ def test_kappa_removes_the_class_balance_advantage():
     assert raw[1]["linear_test_acc"] - raw[0]["linear_test_acc"] > 0.4  # balance alone makes the skewed set look easy
     assert raw[0]["linear_test_kappa"] == pytest.approx(0.0, abs=0.08)
     assert raw[1]["linear_test_kappa"] == pytest.approx(0.0, abs=0.08)
+
+
+# --- random targets: one generator per seed, paired with the SSL seed; diagnostics table ----------------------
+
+def tiny_generator(num_classes):
+    """Conv + BatchNorm classifier for the 8x8 stand-in images (a random-target generator in seconds)."""
+    return nn.Sequential(nn.Conv2d(3, 8, 4, stride=4), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(8, num_classes))
+
+
+@pytest.fixture()
+def paired(tmp_path, monkeypatch):
+    """Runs dir with generators targets-resnet18-s0/-s1 (own pools) and an SSL run vicreg with seeds 0, 1, 2;
+    training, data loading and measure_run replaced by stand-ins that record what each seed is given."""
+    import sslre.checkpoint
+    import sslre.data
+    from sslre.experiments import TargetSettings
+    from sslre.targets import train_target_generator
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models; the worker under test sets one thread too
+    data = DataSplits(_imageset(64, 1, "t/train"), _imageset(32, 2, "t/test"))
+    config = profile_config("quick", arch=f"RES-{DEPTH}-4", epochs=2, checkpoint_epochs=(0, 2))
+    gens = {}
+    for seed in (0, 1):
+        pool = _imageset(64, 100 + seed, "pool")  # the generator's own training images, drawn per seed
+        gens[seed] = train_target_generator("resnet18", pool, {"train": data.train, "test": data.test}, epochs=2,
+                                            snapshot_epochs=(0, 1, 2), seed=seed, batch_size=16, lr=0.02,
+                                            out_dir=tmp_path / f"targets-resnet18-s{seed}", progress=False,
+                                            classifier=tiny_generator, device="cpu")
+    seeds = (0, 1, 2)
+    specs = {
+        "vicreg": RunSpec("vicreg", tuple(config.replace(seed=s) for s in seeds), seeds, ("randomness-ordering",),
+                          "test", coverage=Coverage(all_layers=False, random=True, controls=False, sample=False)),
+        "targets-resnet18": RunSpec("targets-resnet18", (config, config.replace(seed=1)), (0, 1),
+                                    ("randomness-ordering",), "gen", kind="targets",
+                                    target=TargetSettings("resnet18", 2, (0, 1, 2), 16, 0.02)),
+    }
+    calls = {}
+
+    def fake_measure_run(spec, info, *, targets=(), target_fps=(), **kw):
+        calls[info.seed] = ([t.seed for t in targets], list(target_fps))
+        return M._empty_table()
+
+    monkeypatch.setattr(M, "ensure_runs", lambda *a, **k: None)
+    monkeypatch.setattr(M, "measure_run", fake_measure_run)
+    monkeypatch.setattr(sslre.data, "load_dataset_for", lambda config, **k: data)
+    monkeypatch.setattr(sslre.checkpoint, "list_checkpoints", lambda d: {0: Path(d) / "epoch_0000.pt"})
+    monkeypatch.setenv("SSLRE_JOBS", "1")  # no worker processes: the stand-ins above are what runs
+    yield specs, gens, calls, tmp_path
+    torch.set_num_threads(threads)
+
+
+def test_generator_seeds_differ(paired):
+    _, gens, _, _ = paired
+    assert gens[0].seed == 0 and gens[1].seed == 1
+    for a, b in zip(gens[0].levels, gens[1].levels):
+        assert not torch.equal(a.labels["train"], b.labels["train"]), a.name
+
+
+def test_ssl_seed_reads_its_own_generator(paired):
+    specs, gens, calls, runs_dir = paired
+    m = M.build_measurements("quick", runs_dir, specs=specs, progress=False, train_missing=False)
+    assert {s: got for s, (got, _) in calls.items()} == {0: [0], 1: [1], 2: []}  # seed 2 has no generator
+    fps0, fps1 = calls[0][1], calls[1][1]
+    assert fps0[0][:2] == ["targets-resnet18", 0] and fps1[0][:2] == ["targets-resnet18", 1]
+    assert fps0[0][-1] == M._target_fp(specs["targets-resnet18"], 0, runs_dir / "targets-resnet18-s0")[-1]
+    # the parallel worker pairs the same way, with the same fingerprint (else the serial pass would recompute)
+    serial = dict(calls)
+    calls.clear()
+    M._measure_worker(("quick", str(runs_dir), specs, MeasureSettings(), SampleLevelSettings(8, 5, 2), "vicreg", 1))
+    assert calls[1] == serial[1]
+    # the diagnostics of every generator seed and level, excluded ones counted
+    lv = m.target_levels()
+    assert list(lv.columns) == M.TARGET_LEVEL_COLUMNS
+    assert sorted(zip(lv.seed, lv.target)) == [(s, f"resnet18@{k}") for s in (0, 1) for k in (0, 1, 2)]
+    assert set(lv.run) == {"targets-resnet18"} and set(lv.family) == {"resnet18"} and set(lv.num_classes) == {4}
+    for seed, ts in gens.items():
+        rows = lv[lv.seed == seed].set_index("target")
+        for level in ts.levels:
+            r = rows.loc[level.name]
+            assert r["randomness"] == pytest.approx(level.randomness)
+            assert r["excluded"] == level.excluded and r["reason"] == level.exclusion
+            for key, value in level.diagnostics.items():
+                assert r[key] == pytest.approx(value, nan_ok=True), key
+            assert r["n_classes_train"] == torch.unique(level.labels["train"]).numel()
+    assert int(lv["excluded"].sum()) == sum(l.excluded for ts in gens.values() for l in ts.levels)
+    assert (lv["reason"] != "").sum() == lv["excluded"].sum()
+
+
+def test_target_levels_empty_without_generators(handmade):
+    lv = handmade.target_levels()
+    assert lv.empty and list(lv.columns) == M.TARGET_LEVEL_COLUMNS
+
+
+def test_rare_predicted_classes_are_left_out_of_a_random_level(standin):
+    """A level that predicts one class for a single train image is measured without that image (and without the
+    test images of that class), on both the level and its shuffled control; CDNV is defined again."""
+    from sslre.targets import TargetLevel, _judge, check_usable, level_diagnostics
+
+    spec, info, kw, _ = standin
+    data = kw["data"]
+    pred = {"train": data.train.labels % 3, "test": data.test.labels % 3}
+    pred["train"][5], pred["test"][7] = 3, 3  # class 3: one train image, one test image
+    true = {"train": data.train.labels, "test": data.test.labels}
+    ok, why = check_usable(pred["train"])
+    counts = {s: torch.bincount(y, minlength=4).tolist() for s, y in pred.items()}
+    lvl = _judge(TargetLevel("resnet18@1", "resnet18", 1, 0.5, pred, {}, {}, counts, ok, why,
+                             level_diagnostics(pred, true, 4)), 4)
+    assert not lvl.usable and not lvl.excluded and lvl.dropped == {"train": 1, "test": 1}
+    sets = {ls.level: ls for ls in M._label_sets(spec, data, None, [types.SimpleNamespace(levels=[lvl])])}
+    rnd, ctl = sets["random"], sets["random-shuffled"]
+    assert 5 not in rnd.train_index.tolist() and rnd.train_index.numel() == 63
+    assert 7 not in rnd.test_index.tolist() and rnd.test_index.numel() == 31
+    assert torch.equal(rnd.train_labels, pred["train"][rnd.train_index]) and 3 not in rnd.train_labels.tolist()
+    assert torch.equal(ctl.train_index, rnd.train_index) and ctl.train_labels.numel() == 63
+    df = M.measure_run(spec, info, **{**kw, "targets": [types.SimpleNamespace(levels=[lvl])]})
+    cells = df[(df.level == "random") & (df.target == "resnet18@1")]
+    assert {"cdnv", "ncc_test_acc", "linear_test_kappa"} <= set(cells.metric)
+    assert len(df[(df.level == "random-shuffled") & (df.metric == "cdnv")]) == len(cells[cells.metric == "cdnv"])

@@ -8,10 +8,20 @@ import torch
 from torch import nn
 
 from sslre.data.base import ImageSet
+import math
+
+import numpy as np
+
+import sslre.targets as T
 from sslre.targets import (
+    DEGENERACY_RULE,
     TargetError,
     TargetSet,
     check_usable,
+    exclusion_reason,
+    generator_data,
+    is_complete,
+    level_diagnostics,
     load_targets,
     randomness_level,
     train_target_generator,
@@ -349,3 +359,179 @@ def test_foreign_resume_state_is_ignored(tmp_path):
     got = _train(tmp_path, "bad")
     for la, lb in zip(ref.levels, got.levels):
         assert torch.equal(la.labels["test"], lb.labels["test"])
+
+
+# ------------------------------------------------------------------------------------------------
+# diagnostics, the degeneracy rule, the generator's own training images
+# ------------------------------------------------------------------------------------------------
+def test_level_diagnostics_hand_made():
+    pred = {"train": torch.tensor([0, 0, 0, 1, 2, 2]), "test": torch.tensor([1, 1, 1, 1])}
+    true = {"train": torch.tensor([0, 1, 0, 1, 2, 0]), "test": torch.tensor([1, 0, 1, 0])}
+    d = level_diagnostics(pred, true, num_classes=4, fit_true_acc=0.9)
+    assert d["n_classes_train"] == 3 and d["n_classes_test"] == 1
+    assert d["majority_share_train"] == pytest.approx(3 / 6)
+    assert d["majority_share_test"] == pytest.approx(1.0)
+    assert d["train_true_acc"] == pytest.approx(4 / 6)
+    assert d["test_true_acc"] == pytest.approx(2 / 4)
+    assert d["true_acc_gap"] == pytest.approx(4 / 6 - 2 / 4)
+    assert d["fit_true_acc"] == pytest.approx(0.9)
+    assert math.isnan(level_diagnostics(pred, true, 4)["fit_true_acc"])
+
+
+def _diag(n_tr=10, n_te=10, maj_tr=0.1, maj_te=0.1, gap=0.0):
+    return {"n_classes_train": n_tr, "n_classes_test": n_te, "majority_share_train": maj_tr,
+            "majority_share_test": maj_te, "true_acc_gap": gap}
+
+
+@pytest.mark.parametrize("diag, C, excluded, words", [
+    (_diag(), 10, False, ""),
+    (_diag(n_tr=5, n_te=5), 10, False, ""),                       # exactly half of the classes is enough
+    (_diag(n_tr=4), 10, True, "train: predicts 4 of 10 classes (< 5)"),
+    (_diag(n_te=4), 10, True, "test: predicts 4 of 10"),
+    (_diag(n_tr=2, n_te=2), 5, True, "(< 3)"),                   # odd C: ceil(C / 2)
+    (_diag(n_tr=3, n_te=3), 5, False, ""),
+    (_diag(maj_tr=0.5, maj_te=0.5), 10, False, ""),              # a majority of exactly one half is kept
+    (_diag(maj_te=0.51), 10, True, "test: majority share 0.510 > 0.5"),
+    (_diag(gap=0.15), 10, False, ""),
+    (_diag(gap=0.151), 10, True, "memorised"),
+    (_diag(gap=-0.4), 10, False, ""),                            # test better than train: no memorisation
+    (_diag(n_tr=3, maj_tr=0.78, gap=0.49), 10, True, "classes (< 5); train: majority share 0.780 > 0.5; train-test"),
+])
+def test_exclusion_rule_table(diag, C, excluded, words):
+    why = exclusion_reason(diag, C)
+    assert bool(why) == excluded
+    assert words in why
+
+
+def test_exclusion_rule_agrees_with_its_statement_on_random_levels():
+    """Cross-check against an independent numpy restatement of the rule on random predicted labellings."""
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(300):
+        C = int(rng.integers(2, 12))
+        # Dirichlet weights with a random concentration: from one dominant class to near-uniform.
+        p_tr, p_te = (rng.dirichlet(np.full(C, rng.uniform(0.05, 3))) for _ in range(2))
+        y = {"train": rng.choice(C, 60, p=p_tr), "test": rng.choice(C, 40, p=p_te)}
+        truth = {"train": rng.integers(0, C, 60), "test": rng.integers(0, C, 40)}
+        d = level_diagnostics({k: torch.from_numpy(v) for k, v in y.items()},
+                              {k: torch.from_numpy(v) for k, v in truth.items()}, C)
+        expect = any(
+            len(np.unique(y[s])) < math.ceil(C / 2) or np.bincount(y[s]).max() / y[s].size > 0.5
+            for s in ("train", "test")
+        ) or (np.mean(y["train"] == truth["train"]) - np.mean(y["test"] == truth["test"])) > 0.15
+        assert bool(exclusion_reason(d, C)) == expect
+        seen.add(expect)
+    assert seen == {True, False}  # both outcomes exercised
+
+
+def test_rule_constants_are_the_protocol():
+    assert DEGENERACY_RULE == {"min_class_fraction": 0.5, "max_majority_share": 0.5, "max_true_acc_gap": 0.15,
+                               "splits": ["train", "test"], "rare_class_images_dropped_below": 2}
+
+
+def _level(train_y, test_y, C=4):
+    from sslre.targets import TargetLevel, _judge
+
+    pred = {"train": torch.tensor(train_y), "test": torch.tensor(test_y)}
+    ok, why = check_usable(pred["train"])
+    diag = level_diagnostics(pred, pred, C)  # true labels = predictions: no accuracy gap
+    counts = {s: torch.bincount(y, minlength=C).tolist() for s, y in pred.items()}
+    reason = f"train: {why}" if why else ""
+    return _judge(TargetLevel("resnet18@1", "resnet18", 1, 0.5, pred, {}, {}, counts, ok, reason, diag), C)
+
+
+def test_rare_classes_are_left_out_not_the_level():
+    lv = _level([0, 0, 0, 1, 1, 1, 2, 2, 2, 3], [0, 1, 2, 3, 3])  # class 3 predicted once on train
+    assert not lv.usable and not lv.excluded and lv.exclusion == ""
+    assert lv.dropped == {"train": 1, "test": 2}
+    assert lv.measure_mask("train").tolist() == [True] * 9 + [False]
+    assert lv.measure_mask("test").tolist() == [True, True, True, False, False]
+    # a class never predicted on train stays (its test images are errors, as for every level)
+    kept = _level([0, 0, 1, 1, 2, 2], [3, 0, 1, 2])
+    assert kept.usable and kept.dropped == {"train": 0, "test": 0} and kept.measure_mask("test").all()
+    # fewer than 2 classes with 2 images: excluded, whatever the rule says
+    gone = _level([0, 0, 1, 2, 3], [0, 1, 2, 3])
+    assert gone.excluded and "fewer than 2 images" in gone.exclusion
+
+
+def test_diagnostics_and_exclusions_recorded_and_reloaded(tmp_path):
+    ts = _train(tmp_path, classifier=constant, epochs=1, snapshot_epochs=(0, 1), train_source="hand-made")
+    meta = json.loads((tmp_path / "g" / "targets.json").read_text())
+    assert meta["format"] == "sslre-targets/2" and meta["degeneracy_rule"] == DEGENERACY_RULE
+    # the generator here trains on TRAIN, which it also labels: every train image overlaps, no test image does
+    assert meta["generator_train"] == {"n": len(TRAIN), "source": "hand-made",
+                                       "overlap": {"train": len(TRAIN), "test": 0}}
+    for lv, m in zip(ts.levels, meta["levels"]):
+        assert m["diagnostics"] == lv.diagnostics
+        assert lv.diagnostics["n_classes_train"] == 1 and lv.diagnostics["majority_share_test"] == 1.0
+        assert lv.diagnostics["train_true_acc"] == pytest.approx(0.25)      # always class 0, 4 balanced classes
+        assert lv.diagnostics["fit_true_acc"] == pytest.approx(0.25)
+        assert lv.excluded and m["excluded"]
+        assert "1 distinct class" in lv.exclusion and "majority share 1.000" in lv.exclusion
+    assert ts.kept_levels == ()
+
+
+def test_rule_is_applied_at_load(tmp_path, monkeypatch):
+    ts = _train(tmp_path, epochs=4, snapshot_epochs=(0, 1, 2, 4), lr=0.02)
+    last = ts.levels[-1]
+    assert not last.excluded and last.diagnostics["n_classes_train"] == C
+    monkeypatch.setattr(T, "MIN_CLASS_FRACTION", 1.01)  # a stricter rule in the code now in use ...
+    assert all(lv.excluded for lv in load_targets(tmp_path / "g").levels)  # ... decides, not the stored flag
+
+
+def test_seeds_give_different_generators(tmp_path):
+    a, b = _train(tmp_path, "a", seed=0), _train(tmp_path, "b", seed=1)
+    assert a.seed == 0 and b.seed == 1
+    assert not torch.equal(a.levels[0].labels["train"], b.levels[0].labels["train"]), "init differs"
+    assert not torch.equal(a.levels[-1].labels["test"], b.levels[-1].labels["test"])
+
+
+def test_older_format_is_not_complete(tmp_path):
+    _train(tmp_path)
+    assert is_complete(tmp_path / "g")
+    meta = json.loads((tmp_path / "g" / "targets.json").read_text())
+    (tmp_path / "g" / "targets.json").write_text(json.dumps({**meta, "format": "sslre-targets/1"}))
+    assert not is_complete(tmp_path / "g") and not is_complete(tmp_path / "none")
+    with pytest.raises(TargetError, match="not a complete"):
+        load_targets(tmp_path / "g")
+
+
+def _keys(images: torch.Tensor) -> set:
+    return {bytes(x.numpy().tobytes()) for x in images}
+
+
+def test_generator_data_synthetic_is_disjoint_and_per_seed():
+    from sslre.config import profile_config
+
+    config = profile_config("quick", train_subset=40, test_subset=20, image_size=16)
+    ssl, g0, src = generator_data(config, 0)
+    _, g0_again, _ = generator_data(config, 0)
+    ssl1, g1, _ = generator_data(config, 1)
+    assert len(g0) == len(ssl.train) == 40 and len(ssl.test) == 20
+    assert torch.equal(ssl1.train.images, ssl.train.images), "the SSL splits do not depend on the generator seed"
+    assert torch.equal(g0.images, g0_again.images) and not torch.equal(g0.images, g1.images)
+    assert not (_keys(g0.images) & (_keys(ssl.train.images) | _keys(ssl.test.images)))
+    assert torch.bincount(g0.labels).tolist() == [4] * 10 and "disjoint" in src
+
+
+def test_generator_data_real_dataset_uses_the_rest_of_the_train_split(monkeypatch):
+    import sslre.data as D
+    from sslre.config import profile_config
+    from sslre.data.base import DataSplits, ImageSet
+
+    def fake(n, offset):
+        y = torch.arange(n) % 4
+        x = (torch.arange(n) + offset).reshape(n, 1, 1, 1).expand(n, 3, 2, 2).to(torch.uint8)  # image i: value i
+        return ImageSet(x.contiguous(), y, y % 2, list("abcd"), ["e", "o"], "fake")
+
+    monkeypatch.setattr(D, "load_dataset", lambda *a, **k: DataSplits(fake(100, 0), fake(30, 120)))
+    config = profile_config("small", dataset="cifar10", train_subset=40, test_subset=20)
+    ssl, g0, src = generator_data(config, 0)
+    _, g1, _ = generator_data(config, 1)
+    assert torch.equal(ssl.train.images, D.subset_splits(D.load_dataset(), 40, 20, 0).train.images)
+    assert len(g0) == 40 and torch.bincount(g0.labels).tolist() == [10] * 4
+    assert not (_keys(g0.images) & (_keys(ssl.train.images) | _keys(ssl.test.images)))
+    assert not torch.equal(g0.images, g1.images) and "outside the SSL subset" in src
+    # the whole train split in use: no disjoint images, the SSL train split itself (as in the paper)
+    ssl, g, src = generator_data(config.replace(train_subset=0, test_subset=0), 0)
+    assert g is ssl.train and "no disjoint images" in src
