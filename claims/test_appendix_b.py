@@ -16,7 +16,7 @@ from sslre.claims.protocol.appendix_b import MU_MARGIN
 from sslre.claims.statistics import (KAPPA_LABEL, KAPPA_PROTOCOL, MissingSeries, by_layer, cells, curve, decide_all,
                                      decide_diff, decide_equal, decide_series, early_epoch, early_share, fig_curves,
                                      gain, guarded, layer_epoch, layer_slope, paired, per_seed, random_grid, rows,
-                                     slope, wide)
+                                     note_excluded_targets, slope, wide)
 
 MU_RUNS = ("vicreg-mu5", "vicreg", "vicreg-mu100")
 
@@ -27,24 +27,6 @@ def _maybe(fn):
         return fn()
     except (MissingSeries, KeyError):
         return None
-
-
-def _note_excluded_targets(rec, m, families: tuple[str, ...]) -> None:
-    """Note how many random-target levels the fixed degeneracy rule excluded (when the table says so)."""
-    fn = getattr(m, "target_levels", None)
-    if fn is None:
-        return
-    try:
-        t = fn()
-    except (AttributeError, KeyError, OSError, TypeError, ValueError):
-        return
-    if t is None or len(t) == 0 or "excluded" not in t:
-        return
-    if "family" in t:
-        t = t[t["family"].isin(families)]
-    n = int(t["excluded"].fillna(False).astype(bool).sum())
-    rec.note(f"{n} of {len(t)} random-target levels ({', '.join(families)}; all generator seeds) were excluded as "
-             "degenerate by the fixed rule of sslre.targets before any claim read them")
 
 
 def _layer_gains(m, run: str, metric: str, level: str) -> dict:
@@ -194,7 +176,7 @@ def test_simclr_like_vicreg(measurements, claim_record):
     if not (m.has("simclr") and m.has("vicreg")):
         rec.inconclusive("the simclr or vicreg run is absent at this profile")
     rec.use(m, "vicreg", "simclr")
-    _note_excluded_targets(rec, m, ("resnet18",))
+    note_excluded_targets(rec, m, ("resnet18",))
     src_shape = "App. B.4: 'similar clustering behavior across different layers and epochs'"
 
     rec.part("simclr-depth", guarded("SimCLR depth slope", lambda: _depth_slope(m, "simclr", "class")),
@@ -296,7 +278,7 @@ def test_cnn_targets_aligned(measurements, claim_record):
     m, rec = measurements, claim_record
     run = "vicreg"
     rec.require(m, run)
-    _note_excluded_targets(rec, m, ("resnet18", "vit"))
+    note_excluded_targets(rec, m, ("resnet18", "vit"))
     src = "App. B.5: ResNet-18 targets 'consistently outperform' ViT targets except at randomness 0"
 
     def family(level, tag=""):

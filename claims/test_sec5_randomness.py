@@ -13,7 +13,7 @@ import pytest
 
 from sslre.claims.statistics import (KAPPA_LABEL, KAPPA_PROTOCOL, MissingSeries, cells, curve, decide_all,
                                      decide_equal, decide_series, fig_curves, guarded, missing, random_grid, slope,
-                                     wide)
+                                     note_excluded_targets, wide)
 
 FAMILY = "resnet18"
 
@@ -76,39 +76,6 @@ def randomness_parts(m, run: str, level: str = "random", tag: str = "") -> list:
                                                                  ("<", "<", ">", ">", ">"))]
 
 
-def note_excluded_targets(rec, m, run: str, family: str = FAMILY) -> None:
-    """Note how many random-target levels of ``family`` the fixed degeneracy rule excluded, where the table exposes
-    ``Measurements.target_levels`` (the rule itself runs before any claim reads the table; this only counts).
-    Accepts a frame or a list of records/objects with a ``target``/``name`` and an ``excluded`` or ``usable`` field,
-    or ``{"excluded": [...], "kept": [...]}``."""
-    fn = getattr(m, "target_levels", None)
-    if not callable(fn):
-        return
-    try:
-        try:
-            levels = fn(run)
-        except TypeError:               # an accessor over every run: m.target_levels()
-            levels = fn()
-        if isinstance(levels, dict) and "excluded" in levels:
-            kept = levels.get("kept", levels.get("included", levels.get("usable", [])))
-            levels = ([{"target": str(t), "excluded": True} for t in levels["excluded"]]
-                      + [{"target": str(t), "excluded": False} for t in kept])
-        df = levels if isinstance(levels, pd.DataFrame) else pd.DataFrame(
-            [x if isinstance(x, dict) else vars(x) for x in levels])
-        if "run" in df:
-            df = df[df["run"].astype(str) == run]
-        ex = df["excluded"].fillna(False).astype(bool) if "excluded" in df else ~df["usable"].astype(bool)
-        if "family" in df:
-            mine = df["family"].astype(str) == family
-        else:
-            mine = df["target" if "target" in df else "name"].astype(str).str.startswith(f"{family}@")
-    except Exception as exc:  # noqa: BLE001 - an accessor of another shape: say so, never fail the claim on it
-        rec.note(f"random-target levels of {run}: could not count the excluded ones ({type(exc).__name__}: {exc})")
-        return
-    rec.note(f"{int(ex[mine].sum())} of {int(mine.sum())} {family} random-target levels of {run} excluded as "
-             "degenerate (fixed rule, before any claim reads them)")
-
-
 def randomness_figures(rec, m, run: str, suffix: str = "") -> None:
     g = random_grid(m, run, FAMILY)
     L, last = int(g["layer"].max()), int(g["epoch"].max())
@@ -150,7 +117,7 @@ def test_randomness_ordering(measurements, claim_record):
         ctrls = [None] * len(parts)
     for pid, d, c in zip(RANDOMNESS_PART_IDS, parts, ctrls):
         rec.part(pid, d, control=c if c is not None and c.n else None)
-    note_excluded_targets(rec, m, run)
+    note_excluded_targets(rec, m, (FAMILY,))
     randomness_figures(rec, m, run)
     rec.set(protocol="linear probe test accuracy on raw features, " + KAPPA_PROTOCOL + "; targets = ResNet-18 "
                      "predictions at successive epochs of its own training on the SSL train set (randomness 1 = init, "
@@ -250,7 +217,7 @@ def test_semantic_vs_random_ratios(measurements, claim_record):
     except (MissingSeries, KeyError):
         sens = None
     rec.part("variance-constant", eq, control=sens)
-    note_excluded_targets(rec, m, run)
+    note_excluded_targets(rec, m, (FAMILY,))
     if frames:
         rec.figure("fig4-right", "Semantic / random ratios of clustering metrics", fig_curves(frames),
                    x_label="epoch", y_label="class / random target")

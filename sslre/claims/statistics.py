@@ -288,3 +288,17 @@ def cells(df: pd.DataFrame, by: str | Sequence[str], value: str = "value") -> di
     for key, g in df.groupby(by):
         out[key] = g.groupby("seed")[value].mean()
     return out
+
+
+def note_excluded_targets(rec: Any, m: Any, families: Sequence[str]) -> None:
+    """Count, in the claim's notes, the random-target levels of ``families`` that the fixed degeneracy rule of
+    :mod:`sslre.targets` excluded before any claim read them (``Measurements.target_levels()``), with the reasons."""
+    t = m.target_levels() if hasattr(m, "target_levels") else None
+    if t is None or t.empty:
+        rec.note(f"random-target levels ({', '.join(families)}): no generator diagnostics in this table")
+        return
+    t = t[t["family"].isin(list(families))]
+    ex = t[t["excluded"].fillna(False).astype(bool)]
+    why = "; ".join(f"{r.target} s{int(r.seed)}: {r.reason}" for r in ex.itertuples())
+    rec.note(f"{len(ex)} of {len(t)} random-target levels ({', '.join(families)}; {t['seed'].nunique()} generator "
+             f"seeds) excluded as degenerate by the fixed rule, before any claim read them" + (f" ({why})" if why else ""))
