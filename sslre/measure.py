@@ -41,7 +41,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -571,17 +571,26 @@ def _measure_jobs() -> int:
     return max(1, int(env)) if env else (os.cpu_count() or 1)
 
 
-def _measure_parallel(profile, runs_dir, specs, settings, s_set, progress) -> None:
-    """Fill every run's ``measurements.csv`` cache in parallel worker processes (one thread each).
+def _measure_parallel(profile, runs_dir, specs, settings, s_set, progress, status=None) -> bool:
+    """Fill every run's ``measurements.csv`` cache in parallel worker processes (one thread each); ``False`` when
+    there is one job only (the serial pass measures).
 
     The serial pass of :func:`build_measurements` then only reads the caches. Each (run, seed) is measured by
-    the same :func:`measure_run` as in one process, so parallelism changes no number.
+    the same :func:`measure_run` as in one process, so parallelism changes no number. ``status`` gets a line
+    per finished run: runs and checkpoints done out of total.
     """
+    from sslre.checkpoint import list_checkpoints
+    from sslre.runlog import add_counted
+
     todo = [(spec.name, seed) for spec in specs.values() if spec.kind not in ("targets", "alias")
             for seed in spec.seeds]
     jobs = min(_measure_jobs(), len(todo))
     if jobs <= 1:
-        return
+        return False
+    n_ckpt = {(n, s): len(list_checkpoints(specs[n].run_dir(runs_dir, s))) for n, s in todo}
+    total_ckpt, done_runs, done_ckpt = sum(n_ckpt.values()), 0, 0
+    if status is not None:
+        status(f"measuring {len(todo)} runs ({total_ckpt} checkpoints) in {jobs} worker processes")
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -594,13 +603,28 @@ def _measure_parallel(profile, runs_dir, specs, settings, s_set, progress) -> No
         futures = [pool.submit(_measure_worker, w) for w in work]
         bar = tqdm(total=len(futures), desc=f"measuring {len(futures)} runs x{jobs}", disable=not progress)
         for f in as_completed(futures):
-            bar.set_postfix_str(f.result())
+            name, seed, warned, first = f.result()
+            add_counted(warned, first)
+            done_runs, done_ckpt = done_runs + 1, done_ckpt + n_ckpt[(name, seed)]
+            bar.set_postfix_str(f"{name}-s{seed}")
             bar.update()
+            if status is not None:
+                status(f"measured {done_runs}/{len(todo)} runs, {done_ckpt}/{total_ckpt} checkpoints ({name}-s{seed})")
         bar.close()
+    return True
 
 
-def _measure_worker(args: tuple) -> str:
+def _measure_worker(args: tuple) -> tuple[str, int, int, list[str]]:
+    """Measure one (run, seed) in a worker; returns ``(name, seed, warnings logged, first warnings)``."""
+    from sslre.runlog import run_log
+
     profile, runs_dir, specs, settings, s_set, name, seed = args
+    with run_log(runs_dir) as warned:  # this worker's warnings go to the runs folder's log, not between bars
+        _measure_one(profile, runs_dir, specs, settings, s_set, name, seed)
+    return name, seed, warned.count, warned.first
+
+
+def _measure_one(profile, runs_dir, specs, settings, s_set, name, seed) -> None:
     from sslre.checkpoint import list_checkpoints
     from sslre.data import load_dataset_for, make_sample_level
 
@@ -622,7 +646,6 @@ def _measure_worker(args: tuple) -> str:
                 fps.append([other.name, _file_fp(tdir / "targets.pt")])
     measure_run(spec, info, data=data, sample=sample, targets=targets, target_fps=fps, settings=settings,
                 sample_settings=s_set, progress=False)
-    return f"{name}-s{seed}"
 
 
 def _data_key(config: Config) -> tuple:
@@ -646,16 +669,28 @@ def _load_targets(spec: RunSpec, run_dir: Path, data, progress: bool):
 def build_measurements(profile: str, runs_dir: Path | str | None = None, *, train_missing: bool | None = None,
                        names: Iterable[str] | None = None, progress: bool = True,
                        specs: dict[str, RunSpec] | None = None, settings: MeasureSettings | None = None,
-                       sample_settings: SampleLevelSettings | None = None) -> Measurements:
+                       sample_settings: SampleLevelSettings | None = None,
+                       status: Callable[[str], None] | None = None) -> Measurements:
     """Train (quick only, unless ``train_missing``) / check the runs, measure each, assemble :class:`Measurements`.
 
     small/full never train here: a missing run raises :class:`sslre.experiments.MissingRunsError` with the
     commands. Timings per stage are in ``.timings`` and logged. ``specs`` / ``settings`` / ``sample_settings``
-    replace the profile's registry and sizes (tests use shrunken ones).
+    replace the profile's registry and sizes (tests use shrunken ones). ``status``: called with one line per
+    measured run (runs and checkpoints done out of total) and a warning count at the end; sslre's log records go
+    to ``RUNS/sslre.log`` meanwhile (:func:`sslre.runlog.run_log`), not between progress bars.
     """
-    from sslre.checkpoint import list_checkpoints
+    from sslre.runlog import run_log
 
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(profile)
+    with run_log(runs_dir, say=status):
+        return _build_measurements(profile, runs_dir, train_missing, names, progress, specs, settings,
+                                   sample_settings, status)
+
+
+def _build_measurements(profile, runs_dir, train_missing, names, progress, specs, settings, sample_settings,
+                        status) -> Measurements:
+    from sslre.checkpoint import list_checkpoints
+
     train_missing = (profile == "quick") if train_missing is None else train_missing
     specs = runs_for(profile) if specs is None else dict(specs)
     if names is not None:
@@ -704,7 +739,8 @@ def build_measurements(profile: str, runs_dir: Path | str | None = None, *, trai
     runs: dict[str, list[RunInfo]] = {}
     frames = []
     t = time.perf_counter()
-    _measure_parallel(profile, runs_dir, specs, settings, s_set, progress)
+    parallel = _measure_parallel(profile, runs_dir, specs, settings, s_set, progress, status)
+    n_runs = sum(len(spec.seeds) for spec in specs.values() if spec.kind not in ("targets", "alias"))
     for spec in specs.values():
         if spec.kind in ("targets", "alias"):
             continue
@@ -721,6 +757,9 @@ def build_measurements(profile: str, runs_dir: Path | str | None = None, *, trai
                                       target_fps=target_fps.get(key, []) if spec.coverage.random else (),
                                       settings=settings, sample_settings=s_set, progress=progress))
             timings[f"measure:{spec.name}-s{seed}"] = time.perf_counter() - ts
+            if status is not None and not parallel:
+                done = sum(len(v) for v in runs.values())
+                status(f"measured {done}/{n_runs} runs ({spec.name}-s{seed}, {len(info.checkpoints)} checkpoints)")
     for spec in specs.values():
         if spec.kind == "alias" and spec.alias_of in runs:
             runs[spec.name] = [RunInfo(spec.name, i.seed, i.config, i.run_dir, i.checkpoints)

@@ -226,10 +226,25 @@ def _meta_block(data: Mapping, claims: list[Mapping]) -> str:
         ("Wall time", fmt_duration(env.get("wall_time_s")) if env.get("wall_time_s") is not None else "not recorded"),
         ("Command", f"<code>{html.escape(str(data['command']))}</code>" if data.get("command") else "not recorded"),
         ("Generated", _e(data.get("generated_at")) if data.get("generated_at") else "not recorded"),
+        ("Warnings", _warnings_text(data.get("warnings"))),
         ("Schema version", schema_txt),
     ]
     body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
     return f'<dl class="meta" id="run-metadata">{body}</dl>'
+
+
+def _warnings_text(w: Any) -> str:
+    """``3 (first: ...) · log: RUNS/sslre.log``: sslre's own warnings during the reproduction."""
+    if not isinstance(w, Mapping) or not isinstance(w.get("count"), int):
+        return "not recorded"
+    text = str(w["count"])
+    first = w.get("first") if isinstance(w.get("first"), list) else []
+    if w["count"] and first:
+        text += f' <span class="muted">(first: {html.escape(str(first[0]))})</span>'
+    logs = w.get("logs") if isinstance(w.get("logs"), list) else []
+    if logs:
+        text += " · log: " + ", ".join(f"<code>{html.escape(str(p))}</code>" for p in logs)
+    return text
 
 
 def _summary_block(data: Mapping, claims: list[Mapping]) -> str:

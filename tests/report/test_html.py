@@ -206,3 +206,12 @@ def test_output_may_not_overwrite_input(tmp_path):
     src = write_json(tmp_path, {"claims": []})
     with pytest.raises(ReportError, match="output path is the input JSON"):
         render_report(src, src)
+
+
+def test_warnings_count_is_shown():
+    from sslre.report.html import render_html
+
+    page = render_html({"claims": [], "warnings": {"count": 2, "first": ["target level vit@0 is not usable: x"],
+                                                   "logs": ["runs/quick/sslre.log"]}})
+    assert "<dt>Warnings</dt><dd>2 " in page and "vit@0 is not usable" in page and "runs/quick/sslre.log" in page
+    assert "<dt>Warnings</dt><dd>not recorded</dd>" in render_html({"claims": []})
