@@ -242,3 +242,23 @@ def test_fuzz_set_never_shows_a_traceback(key, value):
         sslre.train.train = real
     assert rc in (0, 2), err.getvalue()
     assert "Traceback" not in err.getvalue()
+
+
+@pytest.mark.small  # two training subprocesses: ~20 s on a 2-core CPU
+def test_two_trainers_started_together_never_both_finish(tmp_path):
+    # Was: two trainers with different configs in one folder both "finished OK" (1 of 5 tries); the second
+    # overwrote the first. Now one owns the folder; the other fails at once (busy, 5) or, if it starts after the
+    # first finished, on the different config (2).
+    run = tmp_path / "r"
+    cmds = [[sys.executable, "-m", "sslre.cli", "train", *TINY, "--epochs", "2", "--mu", mu, "--run-dir", str(run)]
+            for mu in ("5", "10")]
+    procs = [subprocess.Popen(c, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for c in cmds]
+    results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
+    codes = sorted(rc for rc, _ in results)
+    assert codes in ([0, 2], [0, 5]), results
+    loser = next(err for rc, err in results if rc != 0)
+    assert "Traceback" not in loser and ("in use by another trainer (pid " in loser or "different config" in loser)
+    winner_mu = 5.0 if results[0][0] == 0 else 10.0
+    assert json.loads((run / "config.json").read_text())["vicreg_mu"] == winner_mu
+    assert read_checkpoint(run / "checkpoints" / "last.pt")["config"]["vicreg_mu"] == winner_mu
