@@ -194,13 +194,14 @@ def read_index(folder: str | os.PathLike) -> dict[str, Any]:
 def record_in_index(path: str | os.PathLike, digest: str, epoch: int, *, keep_previous: bool = False) -> None:
     """Record ``digest`` as the content of ``path`` in its folder's index (atomically).
 
-    ``keep_previous``: also keep accepting the digest recorded before, for the moment between this call and the
-    ``os.replace`` of the new file: a kill in that window leaves the old file, which must still verify.
+    ``keep_previous``: also keep accepting the (up to two) digests recorded before, for the moment between this call
+    and the ``os.replace`` of the new file: a kill in that window leaves the old file, which must still verify
+    (two, so that a second kill in the same window of the resumed run still finds the file on disk accepted).
     """
     path = Path(path)
     index = read_index(path.parent)
     old = index.get(path.name, {}).get("sha256", []) if isinstance(index.get(path.name), dict) else []
-    accepted = [digest] + ([d for d in old if d != digest][:1] if keep_previous else [])
+    accepted = [digest] + ([d for d in old if d != digest][:2] if keep_previous else [])
     index[path.name] = {"sha256": accepted, "epoch": int(epoch)}
     atomic_write_text(json.dumps(index, indent=1, sort_keys=True) + "\n", path.parent / INDEX_NAME)
 
