@@ -106,8 +106,7 @@ def run_lock(run_dir: str | os.PathLike):
     import fcntl
 
     run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunDirError(f"run folder {str(run_dir)!r} is a file, not a folder; pick another --run-dir")
+    _require_folder(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
@@ -238,18 +237,22 @@ def _write_history(run_dir: Path, history: list[dict]) -> None:
     atomic_write_text(text, run_dir / "history.jsonl")
 
 
-def _config_diff(old: dict, new: dict) -> str:
+def _config_diff(old: dict, new: dict, names: tuple[str, str] = ("run", "asked")) -> str:
     """``"key: old (run) vs new (asked), ..."`` for the fields that change a run's numbers; ``""`` if none."""
     # A run written before a Config field existed ran with that field's default (e.g. cpu_amp=False).
     defaults = {f.name: f.default for f in dataclasses.fields(Config) if f.default is not dataclasses.MISSING}
     old, new = {**defaults, **old}, {**defaults, **new}
     diff = sorted(k for k in set(old) | set(new) if k not in RUNTIME_KEYS and old.get(k) != new.get(k))
-    return ", ".join(f"{k}: {old.get(k)!r} (run) vs {new.get(k)!r} (asked)" for k in diff[:8])
+    return ", ".join(f"{k}: {old.get(k)!r} ({names[0]}) vs {new.get(k)!r} ({names[1]})" for k in diff[:8])
+
+
+def _require_folder(run_dir: Path) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"run folder {str(run_dir)!r} is a file, not a folder; pick another --run-dir")
 
 
 def _check_run_dir(run_dir: Path, config: Config) -> None:
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunDirError(f"run folder {str(run_dir)!r} is a file, not a folder; pick another --run-dir")
+    _require_folder(run_dir)
     cfg_path = run_dir / "config.json"
     if not cfg_path.exists():
         return
@@ -279,9 +282,10 @@ def _resume_point(run_dir: Path, config: Config) -> Optional[dict]:
     for path in candidates:
         try:
             raw = read_checkpoint(path)
-            detail = _config_diff(raw["config"], config.to_dict()) if isinstance(raw["config"], dict) else "unreadable"
+            detail = (_config_diff(raw["config"], config.to_dict(), ("checkpoint", "config.json"))
+                      if isinstance(raw["config"], dict) else "its config is not a mapping")
             if detail:
-                raise CheckpointError(f"checkpoint {str(path)!r} belongs to another config than config.json ({detail})")
+                raise CheckpointError(f"checkpoint {str(path)!r} was written by another config ({detail})")
         except CheckpointError as e:
             problems.append(str(e))
             continue
