@@ -107,8 +107,8 @@ def _parse_set(items: list[str]) -> dict:
     return out
 
 
-#: Exit codes of ``sslre`` (documented in README.md, "Exit codes"). A user error is one line on stderr and one of
-#: these; anything else is a bug and shows its traceback.
+#: Exit codes of ``sslre`` (the table in README.md, "Run folders, checkpoints and errors"). A user error is one line
+#: on stderr and one of these; anything else is a bug and shows its traceback.
 EXIT_OK = 0
 EXIT_REPORT = 1       # reproduction.json unreadable or not a reproduction file
 EXIT_CONFIG = 2       # bad flag, --set value, out-of-range field, run folder of another config (or a file)
