@@ -51,6 +51,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -89,7 +90,8 @@ class RunDirLockedError(RunDirError):
 
 
 class ResumeWarning(UserWarning):
-    """A checkpoint was skipped on resume (corrupt, or of another config); the message says which and why."""
+    """A checkpoint was skipped on resume (corrupt, or of another config), or the run folder could not be locked;
+    the message says which and why."""
 
 
 LOCK_NAME = ".lock"
@@ -119,6 +121,13 @@ def run_lock(run_dir: str | os.PathLike):
                 f"run folder {str(run_dir)!r} is in use by another trainer ({holder}); wait for it to finish or "
                 "stop it, or pick another --run-dir"
             ) from None
+        except OSError as e:
+            if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+            # Some cluster file systems (Lustre without -o flock, old NFS) cannot lock at all: refusing to train
+            # there would make the package unusable on them, so say it and go on unguarded.
+            warnings.warn(f"cannot lock {path} ({e.strerror}): this file system has no flock; make sure only one "
+                          "trainer uses this run folder", ResumeWarning, stacklevel=3)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()}\n".encode(), 0)
         yield path

@@ -327,3 +327,16 @@ def test_failed_start_leaves_no_config_and_the_corrected_retry_runs(tmp_path):
     assert not (run / "config.json").exists()
     _train(tiny_config(), run)
     assert (run / "DONE").exists()
+
+
+def test_file_system_without_flock_trains_with_a_warning(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_flock(fd, op):
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with pytest.warns(ResumeWarning, match="this file system has no flock"):
+        _train(tiny_config(), tmp_path / "run")
+    assert (tmp_path / "run" / "DONE").exists()
