@@ -277,7 +277,14 @@ def _check_container(path: Path) -> None:
 
 def _verify_digest(path: Path, raw: dict[str, Any]) -> None:
     stored = raw.get("sha256")
+    entry = read_index(path.parent).get(path.name)
+    accepted = entry.get("sha256") if isinstance(entry, dict) else None
     if stored is None:
+        if isinstance(accepted, list) and accepted:  # this folder's files all carry one: this one came from elsewhere
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} carries no content hash, but {INDEX_NAME} records one for it "
+                f"({str(accepted[0])[:12]}); copied in from an older run?"
+            )
         return  # written before checkpoints carried a digest
     actual = content_digest(raw)
     if actual != stored:
@@ -285,8 +292,6 @@ def _verify_digest(path: Path, raw: dict[str, Any]) -> None:
             f"checkpoint {str(path)!r} is corrupt: its content hash {actual[:12]} differs from the one written "
             f"into it ({str(stored)[:12]}; bit rot or a damaged copy)"
         )
-    entry = read_index(path.parent).get(path.name)
-    accepted = entry.get("sha256") if isinstance(entry, dict) else None
     if isinstance(accepted, list) and accepted and stored not in accepted:
         raise CheckpointError(
             f"checkpoint {str(path)!r} is not the file this run wrote there: its hash {stored[:12]} is not the one "

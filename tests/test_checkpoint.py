@@ -184,6 +184,20 @@ def test_index_refuses_a_file_from_another_run(saved, tmp_path):
         load_checkpoint(mine / "last.pt")
 
 
+def test_index_refuses_a_hashless_file_where_it_recorded_a_hash(saved, tmp_path):
+    cfg, m, path = saved
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    save_checkpoint(make_checkpoint(m, opt, None, 1, cfg), last)
+    old = read_checkpoint(path)
+    del old["sha256"]  # as written by an sslre before the digest existed
+    torch.save(old, last)
+    with pytest.raises(CheckpointError, match="carries no content hash, but index.json records one"):
+        load_checkpoint(last)
+    torch.save(old, tmp_path / "old.pt")  # outside an indexed folder: an old checkpoint still loads
+    assert load_checkpoint(tmp_path / "old.pt").epoch == 4
+
+
 def test_index_accepts_the_old_file_while_the_new_one_is_being_written(saved, tmp_path, monkeypatch):
     import sslre.checkpoint as ck
 
