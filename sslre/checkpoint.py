@@ -91,11 +91,12 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     A reader (or a resumed run after ``kill -9``) sees either the old file or the complete new one, never a
     partial write. The file gets the usual mode for the umask (``0o666 & ~umask``), as ``open`` would give it.
     """
-    return _atomic_write(path, "wb", lambda f: torch.save(obj, f))
+    return atomic_write(path, "wb", lambda f: torch.save(obj, f))
 
 
-def _atomic_write(path: str | os.PathLike, mode: str, write) -> Path:
-    """``write(file)`` into a temporary file beside ``path``, fsync, give it the umask's mode, ``os.replace``."""
+def atomic_write(path: str | os.PathLike, mode: str, write) -> Path:
+    """``write(file)`` into a temporary file beside ``path`` (``mode`` ``"wb"`` or ``"w"``), fsync, give it the
+    umask's mode, ``os.replace``: the one atomic writer of run files (checkpoints, features, tables, targets)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -123,7 +124,7 @@ def _umask() -> int:
 def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
     """Write ``text`` to ``path`` atomically (temporary file in the same folder + ``os.replace``), mode from the
     umask."""
-    return _atomic_write(path, "w", lambda f: f.write(text))
+    return atomic_write(path, "w", lambda f: f.write(text))
 
 
 def make_checkpoint(

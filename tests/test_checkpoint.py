@@ -251,3 +251,25 @@ def test_run_files_honour_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert [oct(p.stat().st_mode & 0o777) for p in (a, b, c)] == ["0o644", "0o644", "0o664"]
+
+
+def test_every_run_file_writer_honours_the_umask(tmp_path):
+    # Features, measurement tables and random targets were 0600 too (each module had its own mkstemp writer).
+    import numpy as np
+
+    import sslre.features as F
+    import sslre.measure as M
+    import sslre.targets as T
+
+    old = os.umask(0o022)
+    try:
+        F._atomic_torch_save({"x": torch.ones(1)}, tmp_path / "f.pt")
+        M._atomic_write_text(tmp_path / "m.csv", "a\n")
+        M._atomic_savez(tmp_path / "u.npz", {"a": np.zeros(2)})
+        T._save_json({"a": 1}, tmp_path / "t.json")
+        T._save_torch({"a": torch.zeros(1)}, tmp_path / "t.pt")
+    finally:
+        os.umask(old)
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {
+        n: "0o644" for n in ("f.pt", "m.csv", "u.npz", "t.json", "t.pt")}
+    assert np.load(tmp_path / "u.npz")["a"].tolist() == [0.0, 0.0]
