@@ -233,7 +233,7 @@ def _fingerprint(spec: RunSpec, info: RunInfo, settings: MeasureSettings, sample
 def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets: Sequence[Any] = (),
                 target_fps: Sequence[Any] = (), settings: MeasureSettings | None = None,
                 sample_settings: SampleLevelSettings | None = None, loader=None, force: bool = False,
-                progress: bool = True) -> pd.DataFrame:
+                progress: bool = True, on_checkpoint: Callable[[int], None] | None = None) -> pd.DataFrame:
     """The tidy table of one trained (run, seed), cached as ``<run_dir>/measurements.csv``.
 
     Args:
@@ -245,6 +245,7 @@ def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets
         target_fps: fingerprints of those target sets (part of the cache key).
         loader: ``checkpoint_path -> backbone`` for the feature cache (default: ``load_checkpoint(p).model``).
         force: recompute even when the cached table is current.
+        on_checkpoint: called with the epoch after each checkpoint is measured (progress of a parallel pass).
 
     Returns the table (columns :data:`COLUMNS`). Each (checkpoint, split) is extracted once
     (``<run_dir>/features``); the second call with unchanged inputs reads the CSV and computes nothing.
@@ -350,6 +351,8 @@ def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets
             timings["mine"] += time.perf_counter() - t
         if epoch in (epochs[0], last_epoch):
             last_feats[epoch] = {k: [v[depth]] for k, v in feats.items()}
+        if on_checkpoint is not None:
+            on_checkpoint(epoch)
 
     for r in _history_rows(info.run_dir):
         add(**r)
@@ -563,7 +566,8 @@ def _measure_parallel(profile, runs_dir, specs, settings, s_set, progress, statu
 
     The serial pass of :func:`build_measurements` then only reads the caches. Each (run, seed) is measured by
     the same :func:`measure_run` as in one process, so parallelism changes no number. ``status`` gets a line
-    per finished run: runs and checkpoints done out of total.
+    per finished run, and every :data:`_STATUS_EVERY_S` seconds while checkpoints get measured: runs and
+    checkpoints done out of total (the workers report each checkpoint through a queue).
     """
     from sslre.checkpoint import list_checkpoints
     from sslre.runlog import add_counted
@@ -574,30 +578,60 @@ def _measure_parallel(profile, runs_dir, specs, settings, s_set, progress, statu
     if jobs <= 1:
         return False
     n_ckpt = {(n, s): len(list_checkpoints(specs[n].run_dir(runs_dir, s))) for n, s in todo}
-    total_ckpt, done_runs, done_ckpt = sum(n_ckpt.values()), 0, 0
+    total_ckpt, done_runs = sum(n_ckpt.values()), 0
     if status is not None:
         status(f"measuring {len(todo)} runs ({total_ckpt} checkpoints) in {jobs} worker processes")
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import queue as queue_mod
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     from tqdm.auto import tqdm
 
     # The main run measures the most (MINE, UMAP, random targets): start it first so the pool stays balanced.
     todo.sort(key=lambda ns: (ns[0] != "vicreg", ns[0] != "vicreg-deep"))
     work = [(profile, str(runs_dir), specs, settings, s_set, name, seed) for name, seed in todo]
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(_measure_worker, w) for w in work]
-        bar = tqdm(total=len(futures), desc=f"measuring {len(futures)} runs x{jobs}", disable=not progress)
-        for f in as_completed(futures):
-            name, seed, warned, first = f.result()
-            add_counted(warned, first)
-            done_runs, done_ckpt = done_runs + 1, done_ckpt + n_ckpt[(name, seed)]
-            bar.set_postfix_str(f"{name}-s{seed}")
-            bar.update()
-            if status is not None:
-                status(f"measured {done_runs}/{len(todo)} runs, {done_ckpt}/{total_ckpt} checkpoints ({name}-s{seed})")
+    ctx = mp.get_context("spawn")
+    done_queue = ctx.Queue()  # (name, seed) per measured checkpoint
+    ckpt_done = dict.fromkeys(n_ckpt, 0)
+    last_said = time.monotonic()
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                             initargs=(done_queue,)) as pool:
+        pending = {pool.submit(_measure_worker, w) for w in work}
+        bar = tqdm(total=len(pending), desc=f"measuring {len(pending)} runs x{jobs}", disable=not progress)
+        while pending:
+            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            moved = False
+            while True:
+                try:
+                    key = done_queue.get_nowait()
+                except queue_mod.Empty:
+                    break
+                ckpt_done[key] = min(ckpt_done[key] + 1, n_ckpt[key])
+                moved = True
+            names = []
+            for f in finished:
+                name, seed, warned, first = f.result()
+                add_counted(warned, first)
+                done_runs += 1
+                ckpt_done[(name, seed)] = n_ckpt[(name, seed)]  # cached runs report no checkpoint
+                names.append(f"{name}-s{seed}")
+                bar.set_postfix_str(names[-1])
+                bar.update()
+            if status is not None and (names or (moved and time.monotonic() - last_said >= _STATUS_EVERY_S)):
+                last_said = time.monotonic()
+                status(f"measured {done_runs}/{len(todo)} runs, {sum(ckpt_done.values())}/{total_ckpt} checkpoints"
+                       + (f" ({', '.join(names)})" if names else ""))
         bar.close()
     return True
+
+
+_STATUS_EVERY_S = 10.0  # at most one checkpoint-progress line per this many seconds (plus one per finished run)
+_DONE_QUEUE = None  # a worker's queue to the parent: (name, seed) per measured checkpoint
+
+
+def _init_worker(done_queue) -> None:
+    global _DONE_QUEUE
+    _DONE_QUEUE = done_queue
 
 
 def _measure_worker(args: tuple) -> tuple[str, int, int, list[str]]:
@@ -630,8 +664,9 @@ def _measure_one(profile, runs_dir, specs, settings, s_set, name, seed) -> None:
                 tdir = other.run_dir(runs_dir, other.seeds[0])
                 targets.append(_load_targets(other, tdir, data, False))
                 fps.append([other.name, _file_fp(tdir / "targets.pt")])
+    tell = None if _DONE_QUEUE is None else (lambda epoch: _DONE_QUEUE.put((name, seed)))
     measure_run(spec, info, data=data, sample=sample, targets=targets, target_fps=fps, settings=settings,
-                sample_settings=s_set, progress=False)
+                sample_settings=s_set, progress=False, on_checkpoint=tell)
 
 
 def _data_key(config: Config) -> tuple:
