@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from sslre.experiments import MissingRunsError
+from sslre.runlog import pytest_status
 
 _BUILT: dict[str, object] = {}
 
@@ -38,7 +39,7 @@ def profile(request) -> str:
 
 
 @pytest.fixture(scope="session")
-def measurements(profile):
+def measurements(profile, pytestconfig):
     """The profile's :class:`sslre.measure.Measurements` (trained if quick; else existing runs or a failure)."""
     if profile in _BUILT:
         result = _BUILT[profile]
@@ -48,7 +49,8 @@ def measurements(profile):
         logging.getLogger("sslre").setLevel(logging.INFO)
         try:
             result = build_measurements(profile, _runs_dir(profile), train_missing=(profile == "quick"),
-                                        progress=bool(os.environ.get("SSLRE_PROGRESS", "")))
+                                        progress=bool(os.environ.get("SSLRE_PROGRESS", "")),
+                                        status=pytest_status(pytestconfig))  # runs / checkpoints done, past capture
         except MissingRunsError as exc:
             result = exc
         _BUILT[profile] = result

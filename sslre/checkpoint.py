@@ -7,19 +7,29 @@ A checkpoint is a ``torch.save`` dict with a format marker, so a file that merel
 ``config`` (``Config.to_dict()``), ``num_classes`` (classifier size for ``supervised``; else ``None``),
 ``model`` (``SSLMethod.state_dict()``: ``backbone.*`` and ``head.*``), ``optimizer``, ``scheduler``,
 ``rng`` (torch CPU / CUDA, Python ``random``), ``versions`` (torch, torchvision, lightly, sslre, python),
-``history`` (the per-epoch rows written so far, so a resumed run can rewrite ``history.jsonl`` exactly).
+``history`` (the per-epoch rows written so far, so a resumed run can rewrite ``history.jsonl`` exactly),
+``sha256`` (:func:`content_digest` of everything else in the dict: every tensor's bytes, dtype and shape, and every
+plain value).
+
+Integrity: :func:`read_checkpoint` recomputes the digest and refuses a file whose content does not match it (bit
+rot that still unpickles). A run's ``checkpoints/index.json`` (:data:`INDEX_NAME`) records the digest of every
+file written there; a file whose digest is not the one recorded for its name (say, a ``last.pt`` copied in from
+another run) is refused too. Checkpoints written before the digest existed load without the check.
 
 Everything in it is a tensor or a plain Python value, so it loads with ``torch.load(weights_only=True)``: loading
 a checkpoint never executes code from the file.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import pickle
 import platform
 import random
 import re
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +41,8 @@ from sslre.config import Config, ConfigError
 
 FORMAT = "sslre-checkpoint"
 FORMAT_VERSION = 1
+#: Beside the checkpoints: ``{file name: {"sha256": [accepted digests], "epoch": int}}``.
+INDEX_NAME = "index.json"
 _EPOCH_RE = re.compile(r"^epoch_(\d{4,})\.pt$")
 
 
@@ -77,40 +89,42 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace`` onto ``path``.
 
     A reader (or a resumed run after ``kill -9``) sees either the old file or the complete new one, never a
-    partial write.
+    partial write. The file gets the usual mode for the umask (``0o666 & ~umask``), as ``open`` would give it.
     """
+    return atomic_write(path, "wb", lambda f: torch.save(obj, f))
+
+
+def atomic_write(path: str | os.PathLike, mode: str, write) -> Path:
+    """``write(file)`` into a temporary file beside ``path`` (``mode`` ``"wb"`` or ``"w"``), fsync, give it the
+    umask's mode, ``os.replace``: the one atomic writer of run files (checkpoints, features, tables, targets)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates 0600; run files are meant to be shared like any other file the user writes.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
-    """Write ``text`` to ``path`` atomically (temporary file in the same folder + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """Write ``text`` to ``path`` atomically (temporary file in the same folder + ``os.replace``), mode from the
+    umask."""
+    return atomic_write(path, "w", lambda f: f.write(text))
 
 
 def make_checkpoint(
@@ -124,7 +138,7 @@ def make_checkpoint(
     history: list[dict] | None = None,
 ) -> dict[str, Any]:
     """The checkpoint dict for ``method`` after ``epoch`` (tensors moved to CPU so any device can load it)."""
-    return {
+    ckpt = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "epoch": int(epoch),
@@ -138,6 +152,69 @@ def make_checkpoint(
         "versions": library_versions(),
         "history": list(history or []),
     }
+    ckpt["sha256"] = content_digest(ckpt)
+    return ckpt
+
+
+def content_digest(ckpt: dict[str, Any]) -> str:
+    """sha256 over a checkpoint dict's content, ``sha256`` key excluded: every tensor's dtype, shape and bytes and
+    every plain value, in a fixed order (dict keys sorted). The same content gives the same digest wherever it was
+    saved, so a loaded file can be checked against the digest written into it."""
+    h = hashlib.sha256()
+
+    def feed(value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().data)  # raw bytes, no copy
+        elif isinstance(value, dict):
+            h.update(f"D{len(value)}".encode())
+            for k in sorted(value, key=repr):
+                feed(k)
+                feed(value[k])
+        elif isinstance(value, (list, tuple)):
+            h.update(f"L{len(value)}".encode())
+            for v in value:
+                feed(v)
+        else:  # int, float, str, bool, None: repr is exact and stable
+            h.update(f"V{type(value).__name__}:{value!r};".encode())
+
+    feed({k: v for k, v in ckpt.items() if k != "sha256"})
+    return h.hexdigest()
+
+
+def read_index(folder: str | os.PathLike) -> dict[str, Any]:
+    """The checkpoint index of ``folder`` (``{}`` when absent or unreadable: the files' own digests still hold)."""
+    try:
+        data = json.loads((Path(folder) / INDEX_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def record_in_index(path: str | os.PathLike, digest: str, epoch: int, *, keep_previous: bool = False) -> None:
+    """Record ``digest`` as the content of ``path`` in its folder's index (atomically).
+
+    ``keep_previous``: also keep accepting the (up to two) digests recorded before, for the moment between this call
+    and the ``os.replace`` of the new file: a kill in that window leaves the old file, which must still verify
+    (two, so that a second kill in the same window of the resumed run still finds the file on disk accepted).
+    """
+    path = Path(path)
+    index = read_index(path.parent)
+    old = index.get(path.name, {}).get("sha256", []) if isinstance(index.get(path.name), dict) else []
+    accepted = [digest] + ([d for d in old if d != digest][:2] if keep_previous else [])
+    index[path.name] = {"sha256": accepted, "epoch": int(epoch)}
+    atomic_write_text(json.dumps(index, indent=1, sort_keys=True) + "\n", path.parent / INDEX_NAME)
+
+
+def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike) -> Path:
+    """:func:`atomic_save` ``ckpt`` to ``path`` and record its digest in the folder's index, so that at every
+    instant (a kill anywhere included) the file on disk is one the index accepts."""
+    digest = ckpt.get("sha256") or content_digest(ckpt)
+    record_in_index(path, digest, ckpt.get("epoch", -1), keep_previous=True)
+    atomic_save(ckpt, path)
+    record_in_index(path, digest, ckpt.get("epoch", -1))
+    return Path(path)
 
 
 def _plain_state_dict(method: nn.Module) -> dict[str, torch.Tensor]:
@@ -150,6 +227,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint file at {str(path)!r}" + (" (it is a directory)" if path.is_dir() else ""))
+    _check_container(path)
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -163,7 +241,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     except Exception as e:  # torch.load on damaged bytes raises many types (EOFError, RuntimeError, IndexError...)
         raise CheckpointError(
             f"checkpoint {str(path)!r} is truncated or corrupt and cannot be read ({type(e).__name__}: "
-            f"{str(e).splitlines()[0][:200] if str(e) else 'no detail'}); delete it and resume from another checkpoint"
+            f"{str(e).splitlines()[0][:200] if str(e) else 'no detail'})"
         ) from e
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         what = f"a {type(raw).__name__}" if not isinstance(raw, dict) else f"a dict with keys {sorted(map(str, raw))[:6]}"
@@ -179,7 +257,47 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     missing = [k for k in ("epoch", "config", "model") if k not in raw]
     if missing:
         raise CheckpointError(f"checkpoint {str(path)!r} lacks the keys {missing}; it is incomplete")
+    _verify_digest(path, raw)
     return raw
+
+
+def _check_container(path: Path) -> None:
+    """Tell random bytes, an empty file and a truncated zip apart before ``torch.load`` guesses at them."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise CheckpointError(f"checkpoint {str(path)!r} is empty (0 bytes): truncated or corrupt")
+    if head != b"PK\x03\x04":  # torch.save's zip container; sslre never writes the legacy format
+        raise CheckpointError(
+            f"{str(path)!r} is not a torch checkpoint file: it does not start with torch's zip header "
+            f"(first bytes {head!r}; random bytes, text or another format), so it is corrupt or not a checkpoint"
+        )
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupt: its zip directory is missing")
+
+
+def _verify_digest(path: Path, raw: dict[str, Any]) -> None:
+    stored = raw.get("sha256")
+    entry = read_index(path.parent).get(path.name)
+    accepted = entry.get("sha256") if isinstance(entry, dict) else None
+    if stored is None:
+        if isinstance(accepted, list) and accepted:  # this folder's files all carry one: this one came from elsewhere
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} carries no content hash, but {INDEX_NAME} records one for it "
+                f"({str(accepted[0])[:12]}); copied in from an older run?"
+            )
+        return  # written before checkpoints carried a digest
+    actual = content_digest(raw)
+    if actual != stored:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is corrupt: its content hash {actual[:12]} differs from the one written "
+            f"into it ({str(stored)[:12]}; bit rot or a damaged copy)"
+        )
+    if isinstance(accepted, list) and accepted and stored not in accepted:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is not the file this run wrote there: its hash {stored[:12]} is not the one "
+            f"recorded in {INDEX_NAME} ({str(accepted[0])[:12]}); copied in from another run?"
+        )
 
 
 @dataclass

@@ -54,73 +54,164 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("lines", "json", "slurm"), default="lines")
 
 
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def parse_value(key: str, raw: str):
+    """``raw`` (the text after ``KEY=``) as Config field ``key``'s kind; :class:`ConfigError` naming both if not.
+
+    bool: true/false, 1/0, yes/no, on/off; int: a decimal integer; float: a number (``1e-3`` too); tuple: integers
+    separated by commas, or a JSON list (``0,5,10`` or ``[0,5,10]``; one integer is a one-element list); str: the
+    text, or a JSON string (``"lamb"``).
+    """
+    import json
+
+    from sslre.config import field_kind
+
+    kind = field_kind(key)
+    text = raw.strip()
+    try:
+        if kind == "bool":
+            if text.lower() in _TRUE + _FALSE:
+                return text.lower() in _TRUE
+            raise ValueError
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+        if kind == "tuple":
+            body = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+            return tuple(int(v) for v in body.split(",") if v.strip()) if body.strip() else ()
+        if len(text) >= 2 and text[0] == text[-1] == '"':
+            return json.loads(text)
+        return raw
+    except ValueError:
+        expected = {"bool": "true or false", "int": "an integer", "float": "a number",
+                    "tuple": "integers separated by commas (e.g. 0,5,10)", "str": "a string"}[kind]
+        raise ConfigError(f"--set {key}={raw!r}: {key} must be {expected}") from None
+
+
 def _parse_set(items: list[str]) -> dict:
     import dataclasses
-    import json
 
     from sslre.config import Config
 
-    types = {f.name: f.type for f in dataclasses.fields(Config)}
+    known = {f.name for f in dataclasses.fields(Config)}
     out = {}
     for item in items:
         if "=" not in item:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         key, raw = item.split("=", 1)
-        if key not in types:
-            raise ConfigError(f"unknown config key {key!r}; allowed keys: {', '.join(sorted(types))}")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        if key == "checkpoint_epochs":
-            value = tuple(value)
-        out[key] = value
+        if key not in known:
+            raise ConfigError(f"unknown config key {key!r}; allowed keys: {', '.join(sorted(known))}")
+        if key == "profile":
+            raise ConfigError("the profile is chosen with --profile, not --set profile=...")
+        out[key] = parse_value(key, raw)
     return out
 
 
+#: Exit codes of ``sslre`` (the table in README.md, "Run folders, checkpoints and errors"). A user error is one line
+#: on stderr and one of these; anything else is a bug and shows its traceback.
+EXIT_OK = 0
+EXIT_REPORT = 1       # reproduction.json unreadable or not a reproduction file
+EXIT_CONFIG = 2       # bad flag, --set value, out-of-range field, run folder of another config (or a file)
+EXIT_DATA = 3         # dataset missing, unreadable, empty class folder, link out of the tree
+EXIT_CHECKPOINT = 4   # no usable checkpoint to resume from
+EXIT_BUSY = 5         # another trainer holds the run folder
+EXIT_FILESYSTEM = 6   # cannot create/write the run folder (read-only, no space, permissions)
+EXIT_DIVERGED = 7     # training loss became NaN/inf (lower lr)
+EXIT_INTERRUPTED = 130
+
+
+def _user_error(e: BaseException) -> tuple[int, str] | None:
+    """``(exit code, kind)`` of a user-caused exception; ``None`` for anything else (a bug: traceback)."""
+    from sslre.checkpoint import CheckpointError
+    from sslre.data.base import DataError, DatasetNotFoundError
+    from sslre.train import RunDirLockedError
+
+    for types, code, kind in (
+        (RunDirLockedError, EXIT_BUSY, "run folder busy"),
+        (ConfigError, EXIT_CONFIG, "config error"),
+        (ReportError, EXIT_REPORT, "report error"),
+        ((DataError, DatasetNotFoundError), EXIT_DATA, "data error"),
+        (CheckpointError, EXIT_CHECKPOINT, "checkpoint error"),
+        (OSError, EXIT_FILESYSTEM, "file system error"),
+        (FloatingPointError, EXIT_DIVERGED, "training diverged"),
+        (KeyboardInterrupt, EXIT_INTERRUPTED, "interrupted"),
+    ):
+        if isinstance(e, types):
+            return code, kind
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sslre", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="sslre", description=__doc__.splitlines()[0],
+                                     epilog="exit codes: 0 ok, 1 report, 2 config/usage, 3 data, 4 checkpoint, "
+                                            "5 run folder busy, 6 file system, 7 diverged, 130 interrupted")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_reproduce(sub)
     _add_report(sub)
     _add_plan(sub)
+    for p in sub.choices.values():
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the Python traceback of an error")
     args = parser.parse_args(argv)
     try:
-        if args.command == "train":
-            from sslre.config import profile_config
-            from sslre.train import train
+        return _run(args)
+    except BaseException as e:  # noqa: BLE001 - sorted into user errors (one line) and bugs (traceback)
+        known = _user_error(e)
+        if known is None or args.debug or isinstance(e, SystemExit):
+            raise
+        code, kind = known
+        detail = " ".join(str(e).split()) or type(e).__name__  # one line, whatever the message holds
+        print(f"sslre: {kind}: {detail} (run with --debug for the traceback)", file=sys.stderr)
+        return code
 
-            overrides = _parse_set(args.set)
-            for flag, key in (("method", "method"), ("arch", "arch"), ("mu", "vicreg_mu"), ("seed", "seed"),
-                              ("dataset", "dataset"), ("epochs", "epochs"), ("device", "device")):
-                if getattr(args, flag) is not None:
-                    overrides[key] = getattr(args, flag)
-            if args.autoaugment:
-                overrides["autoaugment"] = True
-            config = profile_config(args.profile, **overrides)
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        import warnings
+
+        from sslre.config import profile_config
+        from sslre.train import train
+
+        overrides = _parse_set(args.set)
+        for flag, key in (("method", "method"), ("arch", "arch"), ("mu", "vicreg_mu"), ("seed", "seed"),
+                          ("dataset", "dataset"), ("epochs", "epochs"), ("device", "device")):
+            if getattr(args, flag) is not None:
+                overrides[key] = getattr(args, flag)
+        if args.autoaugment:
+            overrides["autoaugment"] = True
+        config = profile_config(args.profile, **overrides)
+        with warnings.catch_warnings():
+            # A skipped checkpoint on resume is news for the user: one line, not a source-code excerpt.
+            warnings.showwarning = _show_warning
             train(config, args.run_dir, progress=not args.no_progress)
-        elif args.command == "reproduce":
-            from sslre.reproduce import reproduce
+    elif args.command == "reproduce":
+        from sslre.reproduce import reproduce
 
-            return reproduce(args.profile, args.out, runs_dir=args.runs_dir, pytest_args=args.pytest_args,
-                             against=args.against)
-        elif args.command == "report":
-            from sslre.report.html import render_report
+        return reproduce(args.profile, args.out, runs_dir=args.runs_dir, pytest_args=args.pytest_args,
+                         against=args.against)
+    elif args.command == "report":
+        from sslre.report.html import render_report
 
-            out = render_report(args.json, args.output)
-            print(out)
-        elif args.command == "plan":
-            from sslre.plan import plan
+        out = render_report(args.json, args.output, progress=_progress_line)
+        print(out)
+    elif args.command == "plan":
+        from sslre.plan import plan
 
-            print(plan(args.profile, runs_dir=args.runs_dir, fmt=args.format))
-    except ConfigError as e:
-        print(f"sslre: config error: {e}", file=sys.stderr)
-        return 2
-    except ReportError as e:
-        print(f"sslre: report error: {e}", file=sys.stderr)
-        return 1
-    return 0
+        print(plan(args.profile, runs_dir=args.runs_dir, fmt=args.format))
+    return EXIT_OK
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"sslre: warning: {message}", file=sys.stderr)
+
+
+def _progress_line(text: str) -> None:
+    print(f"sslre: {text}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

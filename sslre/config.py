@@ -106,6 +106,8 @@ class Config:
     compile: bool = False                 # torch.compile the model (CUDA)
 
     def __post_init__(self) -> None:
+        _check_types(self)
+        _check_ranges(self)
         _check_choice("profile", self.profile, PROFILES_NAMES)
         _check_choice("method", self.method, METHODS)
         _check_choice("optimizer", self.optimizer, ("sgd", "adam"))
@@ -152,6 +154,55 @@ class Config:
         if "checkpoint_epochs" in d:
             d["checkpoint_epochs"] = tuple(d["checkpoint_epochs"])
         return cls(**d)
+
+
+def field_kind(name: str) -> str:
+    """The value kind of Config field ``name``: ``bool``, ``int``, ``float``, ``str`` or ``tuple`` (of ints)."""
+    annotation = str(next(f.type for f in dataclasses.fields(Config) if f.name == name))
+    return "tuple" if annotation.startswith("tuple") else annotation
+
+
+def _check_types(config: "Config") -> None:
+    """Every field holds its kind (an int where a float is expected becomes that float; bools are not numbers)."""
+    import math
+
+    for f in dataclasses.fields(config):
+        value, kind = getattr(config, f.name), field_kind(f.name)
+        if kind == "tuple":
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+                raise ConfigError(f"{f.name} must be a list of integers, got {value!r}")
+            value = tuple(value)
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                raise ConfigError(f"{f.name} must be a list of integers, got {list(value)!r}")
+            object.__setattr__(config, f.name, value)
+        elif kind == "bool" and not isinstance(value, bool):
+            raise ConfigError(f"{f.name} must be true or false, got {value!r}")
+        elif kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{f.name} must be an integer, got {value!r}")
+        elif kind == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"{f.name} must be a finite number, got {value!r}")
+            object.__setattr__(config, f.name, float(value))
+        elif kind == "str" and not isinstance(value, str):
+            raise ConfigError(f"{f.name} must be a string, got {value!r}")
+
+
+# Lower bounds of the numeric fields: (bound, strict). Values outside make no sense or crash deep in training.
+_RANGES = {
+    "lr": (0, True), "simclr_temperature": (0, True), "momentum": (0, False), "weight_decay": (0, False),
+    "vicreg_lambda": (0, False), "vicreg_mu": (0, False), "vicreg_nu": (0, False),
+    "num_threads": (0, False), "warmup_epochs": (0, False), "train_subset": (0, False), "test_subset": (0, False),
+    "seed": (0, False), "synthetic_classes": (2, False), "synthetic_superclasses": (1, False),
+}
+
+
+def _check_ranges(config: "Config") -> None:
+    for name, (bound, strict) in _RANGES.items():
+        value = getattr(config, name)
+        if value < bound or (strict and value == bound):
+            raise ConfigError(f"{name} must be {'>' if strict else '>='} {bound}, got {value}")
+    if config.momentum >= 1:
+        raise ConfigError(f"momentum must be < 1, got {config.momentum}")
 
 
 def _check_choice(key: str, value: Any, allowed: tuple) -> None:

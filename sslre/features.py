@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -236,18 +235,9 @@ def images_fingerprint(images: Tensor) -> dict[str, Any]:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    from sslre.checkpoint import atomic_save
+
+    atomic_save(obj, path)  # the shared writer: atomic, and the file gets the umask's mode (not 0600)
 
 
 def _default_loader(checkpoint_path: Path) -> nn.Module:

@@ -44,11 +44,10 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -95,28 +94,15 @@ class RunInfo:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from sslre.checkpoint import atomic_write_text
+
+    atomic_write_text(text, path)  # the shared writer: atomic, and the file gets the umask's mode (not 0600)
 
 
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from sslre.checkpoint import atomic_write
+
+    atomic_write(path, "wb", lambda f: np.savez_compressed(f, **arrays))
 
 
 def _file_fp(path: Path) -> list:
@@ -272,7 +258,7 @@ def _fingerprint(spec: RunSpec, info: RunInfo, settings: MeasureSettings, sample
 def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets: Sequence[Any] = (),
                 target_fps: Sequence[Any] = (), settings: MeasureSettings | None = None,
                 sample_settings: SampleLevelSettings | None = None, loader=None, force: bool = False,
-                progress: bool = True) -> pd.DataFrame:
+                progress: bool = True, on_checkpoint: Callable[[int], None] | None = None) -> pd.DataFrame:
     """The tidy table of one trained (run, seed), cached as ``<run_dir>/measurements.csv``.
 
     Args:
@@ -284,6 +270,7 @@ def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets
         target_fps: fingerprints of those target sets (part of the cache key).
         loader: ``checkpoint_path -> backbone`` for the feature cache (default: ``load_checkpoint(p).model``).
         force: recompute even when the cached table is current.
+        on_checkpoint: called with the epoch after each checkpoint is measured (progress of a parallel pass).
 
     Returns the table (columns :data:`COLUMNS`). Each (checkpoint, split) is extracted once
     (``<run_dir>/features``); the second call with unchanged inputs reads the CSV and computes nothing.
@@ -393,6 +380,8 @@ def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets
             timings["mine"] += time.perf_counter() - t
         if epoch in (epochs[0], last_epoch):
             last_feats[epoch] = {k: [v[depth]] for k, v in feats.items()}
+        if on_checkpoint is not None:
+            on_checkpoint(epoch)
 
     for r in _history_rows(info.run_dir):
         add(**r)
@@ -618,32 +607,69 @@ def _measure_jobs() -> int:
     return max(1, int(env)) if env else (os.cpu_count() or 1)
 
 
-def _measure_parallel(profile, runs_dir, specs, settings, s_set, progress) -> None:
-    """Fill every run's ``measurements.csv`` cache in parallel worker processes (one thread each).
+def _measure_parallel(profile, runs_dir, specs, settings, s_set, progress, status=None) -> bool:
+    """Fill every run's ``measurements.csv`` cache in parallel worker processes (one thread each); ``False`` when
+    there is one job only (the serial pass measures).
 
     The serial pass of :func:`build_measurements` then only reads the caches. Each (run, seed) is measured by
-    the same :func:`measure_run` as in one process, so parallelism changes no number.
+    the same :func:`measure_run` as in one process, so parallelism changes no number. ``status`` gets a line
+    per finished run, and every :data:`_STATUS_EVERY_S` seconds while checkpoints get measured: runs and
+    checkpoints done out of total (the workers report each checkpoint through a queue).
     """
+    from sslre.checkpoint import list_checkpoints
+    from sslre.runlog import add_counted
+
     todo = [(spec.name, seed) for spec in specs.values() if spec.kind not in ("targets", "alias")
             for seed in spec.seeds]
     jobs = min(_measure_jobs(), len(todo))
     if jobs <= 1:
-        return
+        return False
+    n_ckpt = {(n, s): len(list_checkpoints(specs[n].run_dir(runs_dir, s))) for n, s in todo}
+    total_ckpt, done_runs = sum(n_ckpt.values()), 0
+    if status is not None:
+        status(f"measuring {len(todo)} runs ({total_ckpt} checkpoints) in {jobs} worker processes")
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import queue as queue_mod
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     from tqdm.auto import tqdm
 
     # The main run measures the most (MINE, UMAP, random targets): start it first so the pool stays balanced.
     todo.sort(key=lambda ns: (ns[0] != "vicreg", ns[0] != "vicreg-deep"))
     work = [(profile, str(runs_dir), specs, settings, s_set, name, seed) for name, seed in todo]
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(_measure_worker, w) for w in work]
-        bar = tqdm(total=len(futures), desc=f"measuring {len(futures)} runs x{jobs}", disable=not progress)
-        for f in as_completed(futures):
-            bar.set_postfix_str(f.result())
-            bar.update()
+    ctx = mp.get_context("spawn")
+    done_queue = ctx.Queue()  # (name, seed) per measured checkpoint
+    ckpt_done = dict.fromkeys(n_ckpt, 0)
+    last_said = time.monotonic()
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                             initargs=(done_queue,)) as pool:
+        pending = {pool.submit(_measure_worker, w) for w in work}
+        bar = tqdm(total=len(pending), desc=f"measuring {len(pending)} runs x{jobs}", disable=not progress)
+        while pending:
+            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            moved = False
+            while True:
+                try:
+                    key = done_queue.get_nowait()
+                except queue_mod.Empty:
+                    break
+                ckpt_done[key] = min(ckpt_done[key] + 1, n_ckpt[key])
+                moved = True
+            names = []
+            for f in finished:
+                name, seed, warned, first = f.result()
+                add_counted(warned, first)
+                done_runs += 1
+                ckpt_done[(name, seed)] = n_ckpt[(name, seed)]  # cached runs report no checkpoint
+                names.append(f"{name}-s{seed}")
+                bar.set_postfix_str(names[-1])
+                bar.update()
+            if status is not None and (names or (moved and time.monotonic() - last_said >= _STATUS_EVERY_S)):
+                last_said = time.monotonic()
+                status(f"measured {done_runs}/{len(todo)} runs, {sum(ckpt_done.values())}/{total_ckpt} checkpoints"
+                       + (f" ({', '.join(names)})" if names else ""))
         bar.close()
+    return True
 
 
 def _target_fp(spec: RunSpec, seed: int, run_dir: Path) -> list:
@@ -680,8 +706,26 @@ def _level_rows(run: str, seed: int, tset) -> list[dict]:
     return out
 
 
-def _measure_worker(args: tuple) -> str:
+_STATUS_EVERY_S = 10.0  # at most one checkpoint-progress line per this many seconds (plus one per finished run)
+_DONE_QUEUE = None  # a worker's queue to the parent: (name, seed) per measured checkpoint
+
+
+def _init_worker(done_queue) -> None:
+    global _DONE_QUEUE
+    _DONE_QUEUE = done_queue
+
+
+def _measure_worker(args: tuple) -> tuple[str, int, int, list[str]]:
+    """Measure one (run, seed) in a worker; returns ``(name, seed, warnings logged, first warnings)``."""
+    from sslre.runlog import run_log
+
     profile, runs_dir, specs, settings, s_set, name, seed = args
+    with run_log(runs_dir) as warned:  # this worker's warnings go to the runs folder's log, not between bars
+        _measure_one(profile, runs_dir, specs, settings, s_set, name, seed)
+    return name, seed, warned.count, warned.first
+
+
+def _measure_one(profile, runs_dir, specs, settings, s_set, name, seed) -> None:
     from sslre.checkpoint import list_checkpoints
     from sslre.data import load_dataset_for, make_sample_level
 
@@ -701,9 +745,9 @@ def _measure_worker(args: tuple) -> str:
             return _load_targets(other, tdir, data, False, seed=s), _target_fp(other, s, tdir)
 
         targets, fps = _paired_targets(specs, info.config, seed, load)
+    tell = None if _DONE_QUEUE is None else (lambda epoch: _DONE_QUEUE.put((name, seed)))
     measure_run(spec, info, data=data, sample=sample, targets=targets, target_fps=fps, settings=settings,
-                sample_settings=s_set, progress=False)
-    return f"{name}-s{seed}"
+                sample_settings=s_set, progress=False, on_checkpoint=tell)
 
 
 def _data_key(config: Config) -> tuple:
@@ -730,16 +774,28 @@ def _load_targets(spec: RunSpec, run_dir: Path, data, progress: bool, *, seed: i
 def build_measurements(profile: str, runs_dir: Path | str | None = None, *, train_missing: bool | None = None,
                        names: Iterable[str] | None = None, progress: bool = True,
                        specs: dict[str, RunSpec] | None = None, settings: MeasureSettings | None = None,
-                       sample_settings: SampleLevelSettings | None = None) -> Measurements:
+                       sample_settings: SampleLevelSettings | None = None,
+                       status: Callable[[str], None] | None = None) -> Measurements:
     """Train (quick only, unless ``train_missing``) / check the runs, measure each, assemble :class:`Measurements`.
 
     small/full never train here: a missing run raises :class:`sslre.experiments.MissingRunsError` with the
     commands. Timings per stage are in ``.timings`` and logged. ``specs`` / ``settings`` / ``sample_settings``
-    replace the profile's registry and sizes (tests use shrunken ones).
+    replace the profile's registry and sizes (tests use shrunken ones). ``status``: called with one line per
+    measured run (runs and checkpoints done out of total) and a warning count at the end; sslre's log records go
+    to ``RUNS/sslre.log`` meanwhile (:func:`sslre.runlog.run_log`), not between progress bars.
     """
-    from sslre.checkpoint import list_checkpoints
+    from sslre.runlog import run_log
 
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(profile)
+    with run_log(runs_dir, say=status):
+        return _build_measurements(profile, runs_dir, train_missing, names, progress, specs, settings,
+                                   sample_settings, status)
+
+
+def _build_measurements(profile, runs_dir, train_missing, names, progress, specs, settings, sample_settings,
+                        status) -> Measurements:
+    from sslre.checkpoint import list_checkpoints
+
     train_missing = (profile == "quick") if train_missing is None else train_missing
     specs = runs_for(profile) if specs is None else dict(specs)
     if names is not None:
@@ -789,7 +845,8 @@ def build_measurements(profile: str, runs_dir: Path | str | None = None, *, trai
     runs: dict[str, list[RunInfo]] = {}
     frames = []
     t = time.perf_counter()
-    _measure_parallel(profile, runs_dir, specs, settings, s_set, progress)
+    parallel = _measure_parallel(profile, runs_dir, specs, settings, s_set, progress, status)
+    n_runs = sum(len(spec.seeds) for spec in specs.values() if spec.kind not in ("targets", "alias"))
     for spec in specs.values():
         if spec.kind in ("targets", "alias"):
             continue
@@ -806,6 +863,9 @@ def build_measurements(profile: str, runs_dir: Path | str | None = None, *, trai
                                       targets=tsets, target_fps=fps,
                                       settings=settings, sample_settings=s_set, progress=progress))
             timings[f"measure:{spec.name}-s{seed}"] = time.perf_counter() - ts
+            if status is not None and not parallel:
+                done = sum(len(v) for v in runs.values())
+                status(f"measured {done}/{n_runs} runs ({spec.name}-s{seed}, {len(info.checkpoints)} checkpoints)")
     for spec in specs.values():
         if spec.kind == "alias" and spec.alias_of in runs:
             runs[spec.name] = [RunInfo(spec.name, i.seed, i.config, i.run_dir, i.checkpoints)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from sslre.experiments import MissingRunsError, default_runs_dir, ensure_runs
+from sslre.runlog import EARLIER_ENV, run_log
 
 log = logging.getLogger(__name__)
 _REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -69,12 +70,15 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     try:
-        ensure_runs(profile, runs_dir, train_missing=train, progress=progress)
+        # Warnings while training (e.g. a random-target level that is not usable) go to RUNS/sslre.log and are
+        # counted, instead of landing between progress bars; the report counts them too.
+        with run_log(runs_dir, say=lambda line: print(f"sslre reproduce: {line}", file=sys.stderr)) as warned:
+            ensure_runs(profile, runs_dir, train_missing=train, progress=progress)
     except MissingRunsError as exc:
         print(f"sslre reproduce: {exc}", file=sys.stderr)
         return 3
     log.info("runs ready in %.1f s under %s", time.perf_counter() - t0, runs_dir)
-    env = {**os.environ, "SSLRE_RUNS": str(runs_dir), "SSLRE_REPORT_DIR": str(out)}
+    env = {**os.environ, "SSLRE_RUNS": str(runs_dir), "SSLRE_REPORT_DIR": str(out), EARLIER_ENV: str(warned.count)}
     cmd = claims_command(profile, pytest_args)
     print("sslre reproduce:", " ".join(cmd), flush=True)
     rc = subprocess.call(cmd, cwd=_REPO_ROOT, env=env)

@@ -71,7 +71,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -354,18 +353,9 @@ class TargetSet:
 # Files
 # ------------------------------------------------------------------------------------------------
 def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    from sslre.checkpoint import atomic_write
+
+    atomic_write(path, mode, write)  # the shared writer: atomic, and the file gets the umask's mode (not 0600)
 
 
 def _save_torch(obj: Any, path: Path) -> None:

@@ -6,7 +6,19 @@ Layout of a run folder ``RUN``::
     RUN/history.jsonl                one JSON object per epoch, epoch 0 = untrained model (no updates)
     RUN/checkpoints/epoch_NNNN.pt    kept checkpoints at config.checkpoint_epochs (always with 0 and the last)
     RUN/checkpoints/last.pt          rolling checkpoint after every epoch, for resume
+    RUN/checkpoints/index.json       content hash of every checkpoint written (verified on load)
     RUN/DONE                         written when the last epoch finished
+    RUN/.lock                        held (flock) by the one trainer that owns the folder; names its pid and host
+
+One owner: a trainer takes an exclusive ``fcntl.flock`` on ``RUN/.lock`` before it touches anything and holds it
+to the end; the OS releases it when the process dies (``kill -9`` included). A second trainer on the same folder
+fails at once with :class:`RunDirLockedError` naming the holder's pid and host.
+
+Validation before writing: the data, the model and optimizer, and the checkpoint to resume from are all checked
+before ``config.json`` is written, so a start that fails on a user error leaves a fresh folder as it was and the
+corrected command runs there. Resume reads ``last.pt`` only if it verifies (content hash, index) and its config
+equals the run's; otherwise the newest valid ``epoch_NNNN.pt`` is used, with a :class:`ResumeWarning` naming
+what was skipped and why.
 
 Determinism and exact resume: model init comes from ``torch.manual_seed(config.seed)``; every epoch draws its
 batch permutation and all augmentation parameters from one CPU ``torch.Generator`` seeded from
@@ -39,21 +51,26 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import errno
 import json
 import math
 import os
+import socket
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
 
 from sslre.checkpoint import (
-    atomic_save,
+    CheckpointError,
     atomic_write_text,
     checkpoint_path,
+    list_checkpoints,
     make_checkpoint,
     read_checkpoint,
+    save_checkpoint,
     set_rng_states,
 )
 from sslre.config import Config, ConfigError
@@ -66,6 +83,56 @@ RUNTIME_KEYS = ("num_threads",)
 
 class RunDirError(ConfigError):
     """The run folder holds a run of a different config (or is otherwise unusable)."""
+
+
+class RunDirLockedError(RunDirError):
+    """Another trainer holds the run folder's lock; the message names its pid and host."""
+
+
+class ResumeWarning(UserWarning):
+    """A checkpoint was skipped on resume (corrupt, or of another config), or the run folder could not be locked;
+    the message says which and why."""
+
+
+LOCK_NAME = ".lock"
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | os.PathLike):
+    """Hold the exclusive lock of ``run_dir`` (created if needed) for the ``with`` block.
+
+    ``fcntl.flock`` on ``RUN/.lock``: released by the OS when the process ends however it ends, so a killed
+    trainer never leaves a stale lock. The file keeps the holder's pid and host for the next one's message; it is
+    never deleted (deleting a lock file lets two processes lock two different files).
+    """
+    import fcntl
+
+    run_dir = Path(run_dir)
+    _require_folder(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 512, 0).decode("utf-8", "replace").strip() or "an unknown process"
+            raise RunDirLockedError(
+                f"run folder {str(run_dir)!r} is in use by another trainer ({holder}); wait for it to finish or "
+                "stop it, or pick another --run-dir"
+            ) from None
+        except OSError as e:
+            if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+            # Some cluster file systems (Lustre without -o flock, old NFS) cannot lock at all: refusing to train
+            # there would make the package unusable on them, so say it and go on unguarded.
+            warnings.warn(f"cannot lock {path} ({e.strerror}): this file system has no flock; make sure only one "
+                          "trainer uses this run folder", ResumeWarning, stacklevel=3)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the flock
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -179,7 +246,22 @@ def _write_history(run_dir: Path, history: list[dict]) -> None:
     atomic_write_text(text, run_dir / "history.jsonl")
 
 
+def _config_diff(old: dict, new: dict, names: tuple[str, str] = ("run", "asked")) -> str:
+    """``"key: old (run) vs new (asked), ..."`` for the fields that change a run's numbers; ``""`` if none."""
+    # A run written before a Config field existed ran with that field's default (e.g. cpu_amp=False).
+    defaults = {f.name: f.default for f in dataclasses.fields(Config) if f.default is not dataclasses.MISSING}
+    old, new = {**defaults, **old}, {**defaults, **new}
+    diff = sorted(k for k in set(old) | set(new) if k not in RUNTIME_KEYS and old.get(k) != new.get(k))
+    return ", ".join(f"{k}: {old.get(k)!r} ({names[0]}) vs {new.get(k)!r} ({names[1]})" for k in diff[:8])
+
+
+def _require_folder(run_dir: Path) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"run folder {str(run_dir)!r} is a file, not a folder; pick another --run-dir")
+
+
 def _check_run_dir(run_dir: Path, config: Config) -> None:
+    _require_folder(run_dir)
     cfg_path = run_dir / "config.json"
     if not cfg_path.exists():
         return
@@ -187,21 +269,50 @@ def _check_run_dir(run_dir: Path, config: Config) -> None:
         old = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as e:
         raise RunDirError(f"{cfg_path} is not valid JSON ({e}); remove the run folder or pick another --run-dir") from e
-    new = config.to_dict()
-    # A run written before a Config field existed ran with that field's default (e.g. cpu_amp=False).
-    old = {**{f.name: f.default for f in dataclasses.fields(Config) if f.default is not dataclasses.MISSING}, **old}
-    diff = sorted(k for k in set(old) | set(new) if k not in RUNTIME_KEYS and old.get(k) != new.get(k))
-    if diff:
-        detail = ", ".join(f"{k}: {old.get(k)!r} (run) vs {new.get(k)!r} (asked)" for k in diff[:8])
+    detail = _config_diff(old, config.to_dict())
+    if detail:
         raise RunDirError(
             f"run folder {str(run_dir)!r} holds a run with a different config ({detail}); "
             "use another --run-dir or delete this one"
         )
 
 
+def _resume_point(run_dir: Path, config: Config) -> Optional[dict]:
+    """The checkpoint dict to resume from, or ``None`` for a fresh start.
+
+    ``last.pt`` if it reads, verifies and holds this run's config; otherwise the newest kept ``epoch_NNNN.pt``
+    that does, with a :class:`ResumeWarning` for each file skipped. Raises :class:`CheckpointError` when
+    checkpoints exist but none is usable (restarting from scratch would discard them silently).
+    """
+    folder = run_dir / "checkpoints"
+    candidates = [folder / "last.pt"] + [p for _, p in sorted(list_checkpoints(run_dir).items(), reverse=True)]
+    candidates = [p for p in candidates if p.exists()]
+    problems = []
+    for path in candidates:
+        try:
+            raw = read_checkpoint(path)
+            detail = (_config_diff(raw["config"], config.to_dict(), ("checkpoint", "config.json"))
+                      if isinstance(raw["config"], dict) else "its config is not a mapping")
+            if detail:
+                raise CheckpointError(f"checkpoint {str(path)!r} was written by another config ({detail})")
+        except CheckpointError as e:
+            problems.append(str(e))
+            continue
+        for why in problems:
+            warnings.warn(f"resume skipped a checkpoint: {why}; resuming from {path.name} (epoch {raw['epoch']})",
+                          ResumeWarning, stacklevel=3)
+        return raw
+    if problems:
+        raise CheckpointError(
+            f"run folder {str(run_dir)!r} has no usable checkpoint to resume from: {'; '.join(problems)}. "
+            "Move the checkpoints folder away to retrain from scratch"
+        )
+    return None
+
+
 def _remove_stale_temp_files(run_dir: Path) -> None:
     # A kill -9 in the middle of an atomic write leaves its ".NAME.XXXX.tmp"; the real file is intact (os.replace
-    # never ran), so the temporary is garbage. One trainer per run folder, so nothing else is writing it.
+    # never ran), so the temporary is garbage. Called only under the run's lock: no other trainer is writing it.
     for folder in (run_dir, run_dir / "checkpoints"):
         if folder.is_dir():
             for p in folder.glob(".*.tmp"):
@@ -341,17 +452,29 @@ def train(config: Config, run_dir: str | os.PathLike, *, progress: bool = True, 
 
     Under ``torchrun`` (``WORLD_SIZE > 1``) every rank calls this with the same arguments; see the module
     docstring for what is sharded and what only rank 0 does. The process group is set up here (and torn down at
-    the end) unless the caller already initialised one.
+    the end) unless the caller already initialised one. Rank 0 holds the folder's lock (:func:`run_lock`) from
+    before the first file is touched until the run ends.
     """
-    import torch.distributed as dist
-
-    from sslre.distributed import cleanup
-
     run_dir = Path(run_dir)
     _check_run_dir(run_dir, config)
     if (run_dir / "DONE").exists():
         return run_dir
     device = resolve_device(config)
+    rank = int(os.environ.get("RANK", "0"))
+    # Rank 0 owns the folder for the whole run (other ranks of the same job never write in it).
+    with run_lock(run_dir) if rank == 0 else contextlib.nullcontext():
+        if rank == 0:
+            _check_run_dir(run_dir, config)  # again under the lock: another trainer may have just finished
+            if (run_dir / "DONE").exists():
+                return run_dir
+        return _train_locked(config, run_dir, device, progress=progress, data=data)
+
+
+def _train_locked(config: Config, run_dir: Path, device: torch.device, *, progress: bool, data) -> Path:
+    import torch.distributed as dist
+
+    from sslre.distributed import cleanup
+
     owns_group = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not (dist.is_available() and dist.is_initialized())
     # NCCL only moves CUDA tensors: a CPU run (device=cpu even on a GPU node) uses gloo.
     info = setup_from_env(backend="nccl" if device.type == "cuda" else "gloo")
@@ -375,7 +498,6 @@ def _train(config: Config, run_dir: Path, device: torch.device, info: DistInfo, 
     run_dir.mkdir(parents=True, exist_ok=True)
     if main:
         _remove_stale_temp_files(run_dir)
-        atomic_write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n", run_dir / "config.json")
     if config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
 
@@ -409,8 +531,12 @@ def _train(config: Config, run_dir: Path, device: torch.device, info: DistInfo, 
     last = run_dir / "checkpoints" / "last.pt"
     history: list[dict] = []
     start = 0
-    if last.exists():
-        raw = read_checkpoint(last)
+    raw = _resume_point(run_dir, config)
+    if main:
+        # Only now, with data, model, optimizer and checkpoint validated: a start that failed on a user error
+        # leaves no config.json behind, so the corrected command can use the same folder.
+        atomic_write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n", run_dir / "config.json")
+    if raw is not None:
         method.load_state_dict(raw["model"])
         optimizer.load_state_dict(raw["optimizer"])
         scheduler.load_state_dict(raw["scheduler"])
@@ -431,8 +557,8 @@ def _train(config: Config, run_dir: Path, device: torch.device, info: DistInfo, 
             return
         ckpt = make_checkpoint(method, optimizer, scheduler, epoch, config, num_classes=num_classes, history=history)
         if epoch in keep:
-            atomic_save(ckpt, checkpoint_path(run_dir, epoch))
-        atomic_save(ckpt, last)  # last.pt after the kept one: resume never skips a kept checkpoint
+            save_checkpoint(ckpt, checkpoint_path(run_dir, epoch))
+        save_checkpoint(ckpt, last)  # last.pt after the kept one: resume never skips a kept checkpoint
         _write_history(run_dir, history)
 
     if start == 0:

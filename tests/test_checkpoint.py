@@ -1,10 +1,20 @@
+import json
+import os
+import random
+
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from sslre.checkpoint import (
     FORMAT,
+    INDEX_NAME,
     CheckpointError,
     atomic_save,
+    atomic_write_text,
+    content_digest,
+    read_checkpoint,
+    save_checkpoint,
     checkpoint_path,
     list_checkpoints,
     load_checkpoint,
@@ -65,8 +75,17 @@ def test_truncated_file(saved, tmp_path, keep):
 def test_garbage_file(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_text("this is not a checkpoint")
-    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+    with pytest.raises(CheckpointError, match="not a torch checkpoint file"):
         load_checkpoint(bad)
+
+
+def test_random_bytes_are_not_called_python_objects(tmp_path):
+    # Was: "is a torch file but not an sslre checkpoint: it holds Python objects".
+    bad = tmp_path / "last.pt"
+    bad.write_bytes(bytes(random.Random(0).getrandbits(8) for _ in range(3000)))
+    with pytest.raises(CheckpointError, match="not a torch checkpoint file") as e:
+        load_checkpoint(bad)
+    assert "Python objects" not in str(e.value)
 
 
 @pytest.mark.parametrize("obj", [{"weight": torch.zeros(2)}, [1, 2], {"format": "other"}])
@@ -85,6 +104,7 @@ def test_wrong_version_and_mismatched_weights(saved, tmp_path):
         load_checkpoint(tmp_path / "v.pt")
     raw["format_version"] = 1
     raw["config"]["arch"] = "RES-2-9"
+    raw["sha256"] = content_digest(raw)  # a well-formed file whose weights do not fit its config
     torch.save(raw, tmp_path / "w.pt")
     with pytest.raises(CheckpointError, match="do not fit"):
         load_checkpoint(tmp_path / "w.pt")
@@ -114,3 +134,142 @@ def test_pickled_objects_are_refused_as_foreign(tmp_path):
     torch.save({"format": FORMAT, "model": torch.nn.Linear(2, 2)}, p)  # a whole pickled module
     with pytest.raises(CheckpointError, match="not an sslre checkpoint"):
         load_checkpoint(p)
+
+
+# --- integrity: content hash, index, fuzz --------------------------------------------------------------------
+def _tensor_span(path):
+    """(start, end) byte range of the largest tensor's data inside the saved zip (stored uncompressed)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    with open(path, "rb") as f:
+        f.seek(info.header_offset + 26)
+        name_len, extra_len = (int.from_bytes(f.read(2), "little") for _ in range(2))
+    start = info.header_offset + 30 + name_len + extra_len
+    return start, start + info.file_size
+
+
+def test_checkpoint_carries_its_content_hash(saved):
+    raw = read_checkpoint(saved[2])
+    assert raw["sha256"] == content_digest(raw) and len(raw["sha256"]) == 64
+
+
+def test_flipped_bytes_in_tensor_data_are_detected(saved, tmp_path):
+    # Was: 64 flipped bytes inside the tensor data loaded without error.
+    data = bytearray(saved[2].read_bytes())
+    start, end = _tensor_span(saved[2])
+    rng = random.Random(1)
+    for pos in rng.sample(range(start, end), 64):
+        data[pos] ^= 0xFF
+    bad = tmp_path / "rot.pt"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="content hash"):
+        load_checkpoint(bad)
+
+
+def test_index_refuses_a_file_from_another_run(saved, tmp_path):
+    cfg = saved[0]
+    other = tmp_path / "other" / "checkpoints"
+    mine = tmp_path / "mine" / "checkpoints"
+    for folder, seed in ((mine, 0), (other, 1)):
+        torch.manual_seed(seed)
+        m = build_method(cfg.replace(seed=seed))
+        opt = torch.optim.SGD(m.parameters(), lr=0.1)
+        save_checkpoint(make_checkpoint(m, opt, None, 2, cfg.replace(seed=seed)), folder / "last.pt")
+    index = json.loads((mine / INDEX_NAME).read_text())
+    assert index["last.pt"]["sha256"] == [read_checkpoint(mine / "last.pt")["sha256"]]
+    (mine / "last.pt").write_bytes((other / "last.pt").read_bytes())
+    with pytest.raises(CheckpointError, match="not the file this run wrote"):
+        load_checkpoint(mine / "last.pt")
+
+
+def test_index_refuses_a_hashless_file_where_it_recorded_a_hash(saved, tmp_path):
+    cfg, m, path = saved
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    save_checkpoint(make_checkpoint(m, opt, None, 1, cfg), last)
+    old = read_checkpoint(path)
+    del old["sha256"]  # as written by an sslre before the digest existed
+    torch.save(old, last)
+    with pytest.raises(CheckpointError, match="carries no content hash, but index.json records one"):
+        load_checkpoint(last)
+    torch.save(old, tmp_path / "old.pt")  # outside an indexed folder: an old checkpoint still loads
+    assert load_checkpoint(tmp_path / "old.pt").epoch == 4
+
+
+def test_index_accepts_the_old_file_while_the_new_one_is_being_written(saved, tmp_path, monkeypatch):
+    import sslre.checkpoint as ck
+
+    cfg, m, _ = saved
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    path = tmp_path / "checkpoints" / "last.pt"
+    save_checkpoint(make_checkpoint(m, opt, None, 1, cfg), path)
+
+    def killed(obj, p):  # kill -9 between the index update and the replace
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ck, "atomic_save", killed)
+    with torch.no_grad():
+        next(m.parameters()).add_(1.0)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(make_checkpoint(m, opt, None, 2, cfg), path)
+    assert load_checkpoint(path).epoch == 1
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_mutated_checkpoints_never_load_wrong(saved, tmp_path, data):
+    """Any truncation or byte mutation either raises CheckpointError or loads exactly the saved content."""
+    original = saved[2].read_bytes()
+    ref = read_checkpoint(saved[2])
+    mutated = bytearray(original)
+    if data.draw(st.booleans(), label="truncate"):
+        mutated = mutated[: data.draw(st.integers(0, len(original) - 1), label="keep")]
+    else:
+        lo, hi = data.draw(st.sampled_from([(0, len(original)), _tensor_span(saved[2])]), label="region")
+        for pos in data.draw(st.lists(st.integers(lo, hi - 1), min_size=1, max_size=64), label="positions"):
+            mutated[pos] = data.draw(st.integers(0, 255), label="byte")
+    bad = tmp_path / "fuzz.pt"
+    bad.write_bytes(bytes(mutated))
+    try:
+        ck = load_checkpoint(bad)
+    except CheckpointError as e:
+        assert str(e) and "\n" not in str(e)
+        return
+    assert ck.raw["sha256"] == ref["sha256"] == content_digest(ck.raw)
+
+
+def test_run_files_honour_the_umask(tmp_path):
+    # Was 0600 whatever the umask (mkstemp), so a shared runs folder was unreadable to the team.
+    old = os.umask(0o022)
+    try:
+        a = atomic_save({"x": torch.ones(1)}, tmp_path / "a.pt")
+        b = atomic_write_text("{}", tmp_path / "b.json")
+        os.umask(0o002)
+        c = atomic_write_text("{}", tmp_path / "c.json")
+    finally:
+        os.umask(old)
+    assert [oct(p.stat().st_mode & 0o777) for p in (a, b, c)] == ["0o644", "0o644", "0o664"]
+
+
+def test_every_run_file_writer_honours_the_umask(tmp_path):
+    # Features, measurement tables and random targets were 0600 too (each module had its own mkstemp writer).
+    import numpy as np
+
+    import sslre.features as F
+    import sslre.measure as M
+    import sslre.targets as T
+
+    old = os.umask(0o022)
+    try:
+        F._atomic_torch_save({"x": torch.ones(1)}, tmp_path / "f.pt")
+        M._atomic_write_text(tmp_path / "m.csv", "a\n")
+        M._atomic_savez(tmp_path / "u.npz", {"a": np.zeros(2)})
+        T._save_json({"a": 1}, tmp_path / "t.json")
+        T._save_torch({"a": torch.zeros(1)}, tmp_path / "t.pt")
+    finally:
+        os.umask(old)
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {
+        n: "0o644" for n in ("f.pt", "m.csv", "u.npz", "t.json", "t.pt")}
+    assert np.load(tmp_path / "u.npz")["a"].tolist() == [0.0, 0.0]

@@ -54,3 +54,26 @@ def test_unknown_key_is_named():
 
 def test_parse_arch():
     assert parse_arch("RES-10-250") == (10, 250)
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"lr": 0.0}, "lr must be > 0"), ({"lr": -1.0}, "lr must be > 0"), ({"num_threads": -3}, "num_threads must be >= 0"),
+    ({"warmup_epochs": -4}, "warmup_epochs must be >= 0"), ({"vicreg_mu": -5.0}, "vicreg_mu must be >= 0"),
+    ({"momentum": 1.0}, "momentum must be < 1"), ({"simclr_temperature": 0.0}, "simclr_temperature must be > 0"),
+    ({"weight_decay": -1e-6}, "weight_decay must be >= 0"), ({"train_subset": -1}, "train_subset must be >= 0"),
+    ({"seed": -1}, "seed must be >= 0"), ({"lr": float("inf")}, "lr must be a finite number"),
+    ({"amp": "yes"}, "amp must be true or false"), ({"batch_size": "abc"}, "batch_size must be an integer"),
+    ({"batch_size": True}, "batch_size must be an integer"), ({"vicreg_mu": "25"}, "vicreg_mu must be a finite number"),
+    ({"checkpoint_epochs": 5}, "checkpoint_epochs must be a list of integers"),
+    ({"checkpoint_epochs": ("0", "5")}, "checkpoint_epochs must be a list of integers"),
+    ({"dataset": 3}, "dataset must be a string"),
+])
+def test_every_field_is_type_and_range_checked(kw, match):
+    # Were accepted (num_threads=-3, warmup_epochs=-4, mu=-5, amp="yes") or crashed later in training.
+    with pytest.raises(ConfigError, match=match):
+        profile_config("quick", **kw)
+
+
+def test_int_for_a_float_field_becomes_a_float():
+    c = profile_config("quick", lr=1, vicreg_mu=5)
+    assert type(c.lr) is float and c.vicreg_mu == pytest.approx(5.0)

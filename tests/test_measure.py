@@ -447,3 +447,55 @@ def test_rare_predicted_classes_are_left_out_of_a_random_level(standin):
     last = df.epoch.max()                  # the shuffled control is also measured at every block at epoch 0
     shuffled = df[(df.level == "random-shuffled") & (df.metric == "cdnv")]
     assert len(shuffled[shuffled.epoch == last]) == len(cells[(cells.metric == "cdnv") & (cells.epoch == last)])
+
+
+# --- say what is happening: progress lines, warnings to the runs folder's log -----------------------------------
+def test_build_measurements_reports_progress_and_logs_warnings(tmp_path, monkeypatch, capsys):
+    # Was: minutes without output on the first claims file; warnings printed between progress bars.
+    import logging
+
+    from sslre.runlog import LOG_NAME, summary
+
+    monkeypatch.setenv("SSLRE_JOBS", "1")
+    monkeypatch.setattr(M, "ensure_runs", lambda *a, **kw: None)
+    calls = []
+
+    def fake_measure_run(spec, info, **kw):
+        calls.append(info.seed)
+        logging.getLogger("sslre.targets").warning("target level vit@0 is not usable: one class")
+        row = {c: "" for c in M.COLUMNS}
+        row.update(run=spec.name, arch=info.config.arch, seed=info.seed, epoch=0, layer=math.nan, randomness=math.nan,
+                   value=1.0)
+        return pd.DataFrame([row], columns=M.COLUMNS)
+
+    monkeypatch.setattr(M, "measure_run", fake_measure_run)
+    cfg = profile_config("quick", train_subset=64, test_subset=16)
+    specs = {"vicreg": RunSpec("vicreg", (cfg, cfg.replace(seed=1)), (0, 1), ("sample-clusters-first",), "test",
+                               coverage=Coverage(sample=False, random=False, controls=False))}
+    lines = []
+    before = summary()["count"]
+    M.build_measurements("quick", tmp_path, specs=specs, progress=False, status=lines.append)
+    assert calls == [0, 1]
+    assert lines[:2] == ["measured 1/2 runs (vicreg-s0, 0 checkpoints)", "measured 2/2 runs (vicreg-s1, 0 checkpoints)"]
+    assert lines[2].startswith("2 warnings (first: target level vit@0 is not usable: one class); see ")
+    assert "not usable" not in capsys.readouterr().err
+    log_text = (tmp_path / LOG_NAME).read_text()
+    assert log_text.count("WARNING sslre.targets: target level vit@0 is not usable") == 2
+    assert summary()["count"] == before + 2 and str(tmp_path / LOG_NAME) in summary()["logs"]
+
+
+def test_run_log_counts_earlier_process_and_restores_the_logger(tmp_path, monkeypatch):
+    import logging
+
+    from sslre.runlog import EARLIER_ENV, run_log, summary
+
+    logger = logging.getLogger("sslre")
+    state = (logger.level, logger.propagate, list(logger.handlers))
+    with run_log(tmp_path) as outer, run_log(tmp_path) as inner:
+        logging.getLogger("sslre.x").warning("w")
+    assert (outer.count, inner.count) == (1, 0)  # re-entrant: counted once
+    assert (logger.level, logger.propagate, list(logger.handlers)) == state
+    monkeypatch.setenv(EARLIER_ENV, "5")
+    n = summary()["count"]
+    monkeypatch.setenv(EARLIER_ENV, "0")
+    assert n - summary()["count"] == 5

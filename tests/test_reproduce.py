@@ -31,14 +31,20 @@ def tiny_specs(names=("vicreg", "targets-resnet18"), seeds=(0, 1)) -> dict[str, 
 
 
 @pytest.mark.small  # ~1.5 min on an idle 2-core CPU (6 tiny trainings + MINE); far longer on a loaded one
-def test_end_to_end_tiny_pipeline_is_deterministic(tmp_path):
+def test_end_to_end_tiny_pipeline_is_deterministic(tmp_path, monkeypatch):
     from sslre.measure import build_measurements
+
+    monkeypatch.setenv("SSLRE_JOBS", "2")  # the parallel pass, whatever the CPU count
 
     kw = dict(specs=tiny_specs(), progress=False, train_missing=True,
               settings=MeasureSettings(mine_seeds=(0, 1), mine_null_seeds=(0,), mine_images=64, mine_run_seeds=(0,),
                                        mine_kwargs=(("steps", 20), ("batch_size", 32))),
               sample_settings=SampleLevelSettings(6, 4, 2))
-    m = build_measurements("quick", tmp_path / "a", **kw)
+    lines = []
+    m = build_measurements("quick", tmp_path / "a", status=lines.append, **kw)
+    # the parallel pass says what it does: runs and checkpoints done out of total
+    assert lines[0] == "measuring 2 runs (6 checkpoints) in 2 worker processes", lines
+    assert any(line.startswith("measured 2/2 runs, 6/6 checkpoints") for line in lines), lines
     t = m.table
     assert set(t["run"]) == {"vicreg"} and m.seeds("vicreg") == [0, 1]
     assert set(t["epoch"]) == {0, 1, 2} and set(t["layer"].dropna()) == {0.0, 1.0}

@@ -1,15 +1,20 @@
 import json
 import math
+import os
+import socket
+import subprocess
+import sys
+import warnings
 
 import pytest
 import torch
 
 import sslre.train as train_mod
-from sslre.checkpoint import list_checkpoints, load_checkpoint, read_checkpoint
+from sslre.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, read_checkpoint
 from sslre.config import ConfigError, profile_config
 from sslre.data.base import ImageSet
 from sslre.methods import build_method
-from sslre.train import RunDirError, lr_factor, train
+from sslre.train import ResumeWarning, RunDirError, RunDirLockedError, lr_factor, run_lock, train
 
 
 def tiny_data(n=64, seed=0):
@@ -167,3 +172,171 @@ def test_cuda_path_amp_channels_last_matches_cpu_at_init(tmp_path):
     init_cpu = load_checkpoint(cpu_run / "checkpoints" / "epoch_0000.pt").method.state_dict()
     init_gpu = load_checkpoint(gpu_run / "checkpoints" / "epoch_0000.pt").method.state_dict()
     assert all(torch.equal(init_cpu[k], init_gpu[k]) for k in init_cpu)
+
+
+# --- a run folder has one owner; resume trusts only checkpoints that prove what they are ----------------------
+
+def _train(cfg, run):
+    return train(cfg, run, progress=False, data=tiny_data())
+
+
+def test_second_trainer_fails_at_once_naming_the_holder(tmp_path):
+    # Was: two trainers in one folder both "finished OK"; the second overwrote the first.
+    run = tmp_path / "run"
+    with run_lock(run):
+        with pytest.raises(RunDirLockedError, match=f"pid {os.getpid()} on host {socket.gethostname()}"):
+            _train(tiny_config(), run)
+    assert not (run / "config.json").exists()
+    _train(tiny_config(), run)  # released with the with-block
+    assert (run / "DONE").exists()
+
+
+def test_lock_is_released_when_the_holder_dies(tmp_path):
+    run = tmp_path / "run"
+    code = ("import sys, os; from sslre.train import run_lock\n"
+            "with run_lock(sys.argv[1]):\n    print('locked', flush=True); os._exit(0)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-c", code, str(run)], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "locked"
+    with run_lock(run):
+        pass
+
+
+def test_second_trainer_does_not_delete_the_savers_temp_file(tmp_path):
+    # Was: the second trainer's start-up clean-up deleted the temp file of a trainer that was saving
+    # (FileNotFoundError on os.replace in the first).
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    tmp = run / "checkpoints" / ".last.pt.abc123.tmp"
+    tmp.write_bytes(b"being written")
+    with run_lock(run):
+        with pytest.raises(RunDirLockedError):
+            _train(tiny_config(), run)
+        assert tmp.exists()
+
+
+def test_run_dir_that_is_a_file_is_a_run_dir_error(tmp_path):
+    f = tmp_path / "run"
+    f.write_text("not a folder")
+    with pytest.raises(RunDirError, match="is a file, not a folder"):
+        _train(tiny_config(), f)
+
+
+def _kill_after_epoch(monkeypatch, n):
+    real = train_mod.run_epoch
+
+    def dying(*a, **kw):
+        if a[4] > n:
+            raise KeyboardInterrupt("killed")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(train_mod, "run_epoch", dying)
+    return real
+
+
+def test_last_pt_of_another_seed_is_not_resumed(tmp_path, monkeypatch):
+    # Was: a last.pt copied in from a seed-1 run resumed a seed-0 folder without a word.
+    cfg0, cfg1 = tiny_config(seed=0), tiny_config(seed=1)
+    _train(cfg1, tmp_path / "s1")
+    run = tmp_path / "s0"
+    real = _kill_after_epoch(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        _train(cfg0, run)
+    monkeypatch.setattr("sslre.train.run_epoch", real)
+    (run / "checkpoints" / "last.pt").write_bytes((tmp_path / "s1" / "checkpoints" / "last.pt").read_bytes())
+    with pytest.warns(ResumeWarning, match="last.pt") as rec:
+        _train(cfg0, run)
+    assert "epoch_0000.pt" in str(rec[0].message)
+    _train(cfg0, tmp_path / "ref")
+    for k, v in final_state(tmp_path / "ref").items():
+        assert torch.equal(final_state(run)[k], v), k
+    history = [json.loads(x) for x in (run / "history.jsonl").read_text().splitlines()]
+    ref = [json.loads(x) for x in (tmp_path / "ref" / "history.jsonl").read_text().splitlines()]
+    assert [r["loss_total"] for r in history] == [r["loss_total"] for r in ref]
+
+
+def test_checkpoint_config_must_equal_config_json(tmp_path, monkeypatch):
+    # A last.pt whose config differs from config.json (its index entry rewritten to match, so only the config
+    # comparison can catch it) is skipped, never resumed.
+    from sslre.checkpoint import content_digest, record_in_index
+
+    cfg = tiny_config()
+    run = tmp_path / "run"
+    real = _kill_after_epoch(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        _train(cfg, run)
+    monkeypatch.setattr("sslre.train.run_epoch", real)
+    last = run / "checkpoints" / "last.pt"
+    raw = read_checkpoint(last)
+    raw["config"]["vicreg_mu"] = 5.0
+    raw["sha256"] = content_digest(raw)
+    torch.save(raw, last)
+    record_in_index(last, raw["sha256"], raw["epoch"])
+    with pytest.warns(ResumeWarning, match=r"written by another config \(vicreg_mu: 5.0 \(checkpoint\) vs 25.0 \(config.json\)"):
+        _train(cfg, run)
+    assert read_checkpoint(last)["epoch"] == 3
+
+
+def test_truncated_last_pt_falls_back_to_the_newest_epoch_checkpoint(tmp_path, monkeypatch):
+    # Was: a traceback; the advice "delete last.pt" then retrained from epoch 0 although epoch_0002.pt was intact.
+    cfg = tiny_config()
+    run = tmp_path / "run"
+    real = _kill_after_epoch(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        _train(cfg, run)
+    last = run / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])
+    epochs = []
+
+    def counting(*a, **kw):
+        epochs.append(a[4])
+        return real(*a, **kw)
+
+    monkeypatch.setattr(train_mod, "run_epoch", counting)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        _train(cfg, run)
+    msgs = [str(w.message) for w in rec if issubclass(w.category, ResumeWarning)]
+    assert len(msgs) == 1 and "last.pt" in msgs[0] and "truncated or corrupt" in msgs[0]
+    assert "epoch_0002.pt (epoch 2)" in msgs[0]
+    assert epochs == [3]  # resumed after epoch 2, not from 0
+    _train(cfg, tmp_path / "ref")
+    for k, v in final_state(tmp_path / "ref").items():
+        assert torch.equal(final_state(run)[k], v), k
+
+
+def test_no_usable_checkpoint_is_a_checkpoint_error(tmp_path, monkeypatch):
+    cfg = tiny_config()
+    run = tmp_path / "run"
+    real = _kill_after_epoch(monkeypatch, 0)
+    with pytest.raises(KeyboardInterrupt):
+        _train(cfg, run)
+    monkeypatch.setattr("sslre.train.run_epoch", real)
+    for p in (run / "checkpoints").glob("*.pt"):
+        p.write_bytes(os.urandom(100))
+    with pytest.raises(CheckpointError, match="no usable checkpoint"):
+        _train(cfg, run)
+
+
+def test_failed_start_leaves_no_config_and_the_corrected_retry_runs(tmp_path):
+    # Was: config.json was written before the data were checked, so the corrected retry was refused
+    # ("holds a run with a different config").
+    run = tmp_path / "run"
+    with pytest.raises(Exception, match="larger than the 64 training images"):
+        _train(tiny_config(batch_size=1000), run)
+    assert not (run / "config.json").exists()
+    _train(tiny_config(), run)
+    assert (run / "DONE").exists()
+
+
+def test_file_system_without_flock_trains_with_a_warning(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_flock(fd, op):
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with pytest.warns(ResumeWarning, match="this file system has no flock"):
+        _train(tiny_config(), tmp_path / "run")
+    assert (tmp_path / "run" / "DONE").exists()

@@ -505,6 +505,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     command = " ".join(["pytest", *config.invocation_params.args])
     env = environment(config.rootpath, time.time() - state.started)
     doc = build_report(state.records.values(), command=command, env=env)
+    from sslre.runlog import summary as warnings_summary
+
+    doc["warnings"] = warnings_summary()  # sslre's own warnings of this reproduction, logged to RUNS/sslre.log
     path = write_json_atomic(doc, state.report_dir() / "reproduction.json")
     problem = _render_html(path, config)
     tr = config.pluginmanager.get_plugin("terminalreporter")

@@ -43,7 +43,8 @@ def load_dataset(
     ``~/.cache/sslre/data``). ``train_subset`` / ``test_subset`` > 0 keep that many images,
     class-balanced and deterministic for ``seed``. ``download`` lets torchvision fetch
     CIFAR/Food-101 when missing. Synthetic options in ``kw``: ``n_train`` (10000), ``n_test``
-    (2000), ``n_classes`` (10), ``n_superclasses`` (2); ``hierarchy`` (a JSON path) for
+    (2000), ``n_classes`` (10), ``n_superclasses`` (2); ``hierarchy`` (a JSON path) and
+    ``allow_external_symlinks`` (follow links out of the tree; refused by default) for
     ``imagefolder:``. A dataset not on disk raises :class:`DatasetNotFoundError` saying where it
     looked and how to get it.
     """
@@ -88,11 +89,12 @@ def load_dataset(
     elif key.startswith("imagefolder:"):
         from .imagefolder import load_imagefolder
 
-        _reject_unknown(name, kw, {"hierarchy"})
+        _reject_unknown(name, kw, {"hierarchy", "allow_external_symlinks"})
         path = name.split(":", 1)[1]
         if not path:
             raise DataError("imagefolder dataset needs a path: 'imagefolder:/path/to/tree'")
-        splits = load_imagefolder(path, hierarchy=kw.get("hierarchy"), image_size=image_size)
+        splits = load_imagefolder(path, hierarchy=kw.get("hierarchy"), image_size=image_size,
+                                  allow_external_symlinks=bool(kw.get("allow_external_symlinks", False)))
     else:
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASET_NAMES)}")
     return subset_splits(splits, train_subset, test_subset, seed)

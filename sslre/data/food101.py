@@ -19,7 +19,9 @@ from pathlib import Path
 import torch
 
 from .base import DataError, DatasetNotFoundError, DataSplits, ImageSet
-from .imagefolder import _atomic_save, _fit, read_rgb
+from sslre.checkpoint import atomic_save
+
+from .imagefolder import _fit, read_rgb
 
 __all__ = ["load_food101"]
 
@@ -71,7 +73,7 @@ def load_food101(root: str | os.PathLike, *, download: bool = False, image_size:
             torch.stack(imgs) if imgs else torch.empty(0, 3, image_size, image_size, dtype=torch.uint8)
         )
         blob[f"{split}_labels"] = torch.tensor(labels, dtype=torch.int64)
-    _atomic_save(blob, cache)
+    atomic_save(blob, cache)
     return _splits(blob)
 
 

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from sslre.checkpoint import atomic_save
+
 from .base import DataError, DatasetNotFoundError, DataSplits, ImageSet
 from .cifar import CIFAR10_CLASSES, CIFAR10_SUPERCLASSES
 
@@ -55,17 +57,32 @@ def _fit(img: torch.Tensor, size: int) -> torch.Tensor:
     return x[:, top : top + size, left : left + size].round_().clamp_(0, 255).to(torch.uint8)
 
 
-def _read_split(split_dir: Path, classes: tuple[str, ...], image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """All images under ``split_dir/<class>/`` -> ((N, 3, S, S) uint8, (N,) int64), sorted by class then file."""
+def _read_split(split_dir: Path, classes: tuple[str, ...], image_size: int, *,
+                allow_external_symlinks: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """All images under ``split_dir/<class>/`` -> ((N, 3, S, S) uint8, (N,) int64), sorted by class then file.
+
+    A class folder without images is a :class:`DataError` naming it (it would become a class of 0 images); so is
+    an image reached through a symbolic link that leaves the tree (``split_dir``'s parent), unless
+    ``allow_external_symlinks``.
+    """
     imgs: list[torch.Tensor] = []
     labels: list[int] = []
+    tree = split_dir.parent.resolve()
     for c, cls in enumerate(classes):
         folder = split_dir / cls
         if not folder.is_dir():
             continue  # a class may be absent from one split
-        for p in sorted(folder.iterdir()):
-            if p.suffix.lower() not in IMAGE_EXTENSIONS or not p.is_file():
-                continue
+        files = [p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+        if not files:
+            raise DataError(f"class folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
+                            "add images or remove the folder")
+        for p in files:
+            target = p.resolve()
+            if not allow_external_symlinks and not target.is_relative_to(tree):
+                raise DataError(
+                    f"{p} links to {target}, outside the image folder {tree}; links that leave the tree are refused "
+                    "(copy the file in, or pass allow_external_symlinks=True to load_dataset)"
+                )
             try:
                 img = read_rgb(p)
             except Exception as e:  # decode errors name the file, not just the codec
@@ -109,8 +126,14 @@ def load_imagefolder(
     hierarchy: str | os.PathLike | dict | None = None,
     image_size: int = 32,
     name: str | None = None,
+    allow_external_symlinks: bool = False,
 ) -> DataSplits:
-    """An ImageFolder tree with ``train/`` and ``test/`` splits; see the module docstring."""
+    """An ImageFolder tree with ``train/`` and ``test/`` splits; see the module docstring.
+
+    Every class folder must hold at least one image; symbolic links are followed only while they stay inside
+    the tree, unless ``allow_external_symlinks`` (an explicit choice: a link out of the tree silently mixes
+    in another dataset's files).
+    """
     root = Path(path).expanduser()
     for split in ("train", "test"):
         if not (root / split).is_dir():
@@ -129,7 +152,7 @@ def load_imagefolder(
     name = name or f"imagefolder:{root.name}"
     sets = {}
     for split in ("train", "test"):
-        x, y = _read_split(root / split, classes, image_size)
+        x, y = _read_split(root / split, classes, image_size, allow_external_symlinks=allow_external_symlinks)
         sets[split] = ImageSet(x, y, to_super[y], classes, sup_names, f"{name}/{split}")
     return DataSplits(train=sets["train"], test=sets["test"])
 
@@ -179,18 +202,6 @@ def _extract_once(archive: Path, dest: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _atomic_save(obj: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def load_cifar10_jpeg(
     root: str | os.PathLike, *, archive: str | os.PathLike | None = None, image_size: int = 32
 ) -> DataSplits:
@@ -223,7 +234,7 @@ def load_cifar10_jpeg(
     for split in ("train", "test"):
         x, y = _read_split(tree / split, CIFAR10_CLASSES, image_size)
         blob[f"{split}_images"], blob[f"{split}_labels"] = x, y
-    _atomic_save(blob, cache)
+    atomic_save(blob, cache)
     return _cifar10_jpeg_splits(blob)
 
 

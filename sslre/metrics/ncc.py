@@ -9,6 +9,8 @@ embeddings against those means, "NCC test accuracy" held-out embeddings against 
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .validation import (
@@ -70,12 +72,18 @@ def _nearest_center(features: torch.Tensor, means64: torch.Tensor, chunk_size: i
     argmin only needs ``||mu||^2 - 2 x.mu``. To keep that expansion safe when all features share a
     large offset (e.g. 1000 +- 0.01 in float32, where x.mu would cancel catastrophically), both
     sides are first translated by the centroid of the class means: distances are translation
-    invariant, and the remaining magnitudes are those of the class spread.
+    invariant, and the remaining magnitudes are those of the class spread. Both are then divided by a
+    power of two near that spread, so features of any magnitude the dtype holds give the same argmin.
     Ties go to the lowest class index (``argmin``), so results are deterministic.
     """
     dtype = features.dtype
     shift = means64.mean(dim=0, keepdim=True)  # (1, D) centroid of the class means
-    mu = (means64 - shift).to(dtype)  # (C, D) centered means in the compute dtype
+    centred = means64 - shift  # (C, D) float64
+    # Divide both sides by a power of two near the means' magnitude: ||mu||^2 of features near 1e19 overflows
+    # float32 (every score inf, argmin garbage) and near 1e-20 underflows; the argmin is unchanged by the scale.
+    amax = float(centred.abs().max())
+    scale = 2.0 ** math.frexp(amax)[1] if amax > 0 and math.isfinite(amax) else 1.0
+    mu = (centred / scale).to(dtype)  # (C, D) centered, rescaled means in the compute dtype
     mu_sq = (mu * mu).sum(dim=1)  # (C,) ||mu_c||^2
     n, n_classes = features.shape[0], mu.shape[0]
     if chunk_size is None:
@@ -83,7 +91,7 @@ def _nearest_center(features: torch.Tensor, means64: torch.Tensor, chunk_size: i
     shift_c = shift.to(dtype)
     out = torch.empty(n, dtype=torch.int64, device=features.device)
     for start in range(0, n, chunk_size):
-        x = features[start : start + chunk_size] - shift_c  # (B, D) centered chunk
+        x = (features[start : start + chunk_size] - shift_c).div_(scale)  # (B, D) centered, rescaled chunk
         scores = torch.addmm(mu_sq.unsqueeze(0), x, mu.T, beta=1.0, alpha=-2.0)  # (B, C) ||mu||^2 - 2 x.mu
         out[start : start + chunk_size] = scores.argmin(dim=1)
     return out

@@ -58,7 +58,8 @@ import torch
 
 from .validation import MetricInputError, as_features, as_labels, encode_labels, map_to_classes
 
-__all__ = ["PROBE_METHODS", "linear_probe_accuracy", "linear_probe_predict", "standardize", "fit_ovr_l2svm"]
+__all__ = ["PROBE_METHODS", "linear_probe_accuracy", "linear_probe_predict", "standardize", "fit_ovr_l2svm",
+           "check_solver_args"]
 
 PROBE_METHODS = ("svc", "fast", "sklearn")
 SVC_DTYPE = torch.float32  # "svc": precision of the (N, *) work; float64 polish where float32 stalls
@@ -73,8 +74,12 @@ def standardize(train: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tenso
     """``(x - mean_train) / std_train`` for train and every other split, like ``StandardScaler``.
 
     ``train`` ``(N, D)``; population std (ddof=0); features whose std is (numerically) zero --
-    below ``10 * eps * max(|mean|, 1)`` in the input's precision, sklearn's rule -- keep scale 1,
-    so they become 0 instead of NaN. Works in the input dtype: the column sums are GEMVs and the
+    at most ``10 * eps * |mean|`` in the input's precision, a rule *relative* to the feature's own
+    magnitude like sklearn's ``_is_constant_feature`` -- keep scale 1, so they become 0 instead of
+    NaN. There is no absolute floor: features of any magnitude standardize alike (a feature with
+    std 1e-9 is a feature, not a constant). Columns whose squares overflow or lose precision to
+    subnormals in the input dtype (|x| near 1e19 or below 1e-16 in float32) get their std from a
+    power-of-two rescaled copy. Works in the input dtype: the column sums are GEMVs and the
     mean is refined by a second pass over the centred data, so a float32 mean is accurate to the
     data's own rounding even with offsets far above the spread (offset 1000, std 0.01 is tested);
     the variance is two-pass. Returns tensors in the input dtype.
@@ -100,11 +105,29 @@ def _standardize_into(train: torch.Tensor, out: torch.Tensor) -> tuple[torch.Ten
     var = (sq / n - shift * shift).clamp(min=0)  # (D,) two-pass variance
     mean = mean + shift
     std = var.sqrt()
-    # sklearn's _handle_zeros_in_scale: a scale below 10 * eps * max(|mean|, 1) is treated as 0 -> 1
-    tiny = 10 * torch.finfo(train.dtype).eps * mean.abs().clamp(min=1.0)
-    std = torch.where(std < tiny, torch.ones_like(std), std)
+    finfo = torch.finfo(train.dtype)
+    # Squares that overflow to inf (|x| ~ 1e19 in float32) or fall into subnormals (|x| < ~1e-16) make the
+    # variance wrong, and a wrong std here silently turns every feature into "constant" (chance accuracy).
+    unsafe = (~torch.isfinite(var) | (var < finfo.tiny / finfo.eps)).nonzero().flatten()  # (U,) columns
+    if unsafe.numel():
+        std[unsafe] = _rescaled_std(centred[:, unsafe], shift[unsafe])
+    # Relative rule (sklearn's _is_constant_feature): only a std within rounding of the mean is "constant";
+    # an absolute floor would declare every small-magnitude feature constant.
+    tiny = 10 * finfo.eps * mean.abs()
+    std = torch.where(std <= tiny, torch.ones_like(std), std)
     centred.sub_(shift).div_(std)
     return mean, std
+
+
+def _rescaled_std(centred: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Population std ``(U,)`` of the columns of ``centred`` ``(N, U)`` (minus their residual mean ``shift``),
+    computed on a copy divided by a power of two per column, so the squares neither overflow nor underflow."""
+    amax = centred.abs().amax(dim=0)  # (U,)
+    _, exp = torch.frexp(torch.where(amax > 0, amax, torch.ones_like(amax)))  # amax = m * 2^exp, m in [0.5, 1)
+    scale = torch.ldexp(torch.ones_like(amax), exp)  # (U,) power of two: dividing by it is exact
+    z, zs = centred / scale, shift / scale  # (N, U), (U,) all |z| <= 1
+    var = ((z * z).mean(dim=0) - zs * zs).clamp(min=0)
+    return var.sqrt() * scale
 
 
 _STANDARDIZE_ROWS = 8192
@@ -310,6 +333,7 @@ def fit_ovr_l2svm(
         ``intercept_scaling`` for the intercept); ``info`` with ``iterations`` (max over classes),
         ``converged`` (all classes met the stopping rule) and ``polished`` (classes finished in float64).
     """
+    check_solver_args(C, tol, max_iter)
     xt_pad = _padded(x.shape[0], x.shape[1], intercept_scaling, dtype, x.device)
     xt_pad[:-1, :-1] = x
     return _fit_ovr(xt_pad, y_idx, n_classes, C=C, tol=tol, max_iter=max_iter, newton=newton, switch_frac=switch_frac,
@@ -669,8 +693,26 @@ def _prepare(train_features, train_labels, test_features, test_labels):
     return train_features, test_features, classes, y_idx, test_idx
 
 
+def check_solver_args(C, tol, max_iter) -> None:
+    """Refuse solver settings that would silently give chance (``C=0``, ``max_iter=0``) or crash deep in the
+    solver (``C<0``, NaN): ``C`` and ``tol`` finite and > 0 (``tol`` may be ``None``), ``max_iter`` an int >= 1
+    (or ``None``)."""
+    import math
+    import numbers
+
+    for name, value, optional in (("C", C, False), ("tol", tol, True)):
+        if value is None and optional:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+            raise MetricInputError(f"{name} must be a finite number > 0, got {value!r}")
+    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral)
+                                 or max_iter < 1):
+        raise MetricInputError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+
+
 def _predict_idx(method, xtr, y_idx, n_classes, xte, C, tol, max_iter):
     """Class indices ``(M,)`` predicted for ``xte`` by a probe fitted on ``(xtr, y_idx)``."""
+    check_solver_args(C, tol, max_iter)
     if method == "sklearn":
         from sklearn.preprocessing import StandardScaler
         from sklearn.svm import LinearSVC
@@ -721,9 +763,10 @@ def linear_probe_accuracy(
         test_features: ``(M, D)``; test_labels: ``(M,)``, each one of the train classes.
         method: ``"svc"`` (LinearSVC's objective in torch, default), ``"fast"`` or ``"sklearn"``
             (the paper's protocol); see the module docstring for each protocol exactly.
-        C: inverse regularization strength (LinearSVC default 1.0).
+        C: inverse regularization strength (LinearSVC default 1.0); finite and > 0.
         tol, max_iter: solver stopping rule for svc/sklearn; ``None`` = 1e-4 / 1000 (LinearSVC's
-            defaults); for ``"fast"`` ``None`` = FAST_TOL / FAST_MAX_ITER.
+            defaults); for ``"fast"`` ``None`` = FAST_TOL / FAST_MAX_ITER. ``tol`` finite and > 0,
+            ``max_iter`` an integer >= 1; anything else raises :class:`MetricInputError`.
 
     Returns:
         0-dim float64 tensor on the features' device: fraction of test samples whose predicted

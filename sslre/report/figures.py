@@ -17,6 +17,12 @@ Each entry follows ``docs/reproduction-schema.md``::
 
 Every series also differs by marker/line style, so a figure reads in greyscale. A malformed entry raises
 :class:`FigureDataError` naming the problem; :func:`figure_html` turns that into a visible note.
+
+Bounded size: a figure's drawing time grows with its panels, series and points, and a JSON may hold any number
+(3,600 scatter panels ran for minutes and gigabytes). :func:`bound_figure` keeps at most
+:data:`MAX_SCATTER_PANELS` scatter panels (:data:`MAX_SCATTER_COLS` columns), :data:`MAX_SERIES` line/bar series,
+:data:`MAX_BAR_CATEGORIES` bars and :data:`MAX_POINTS` points per series (an even, deterministic subsample);
+:func:`figure_html` says under the figure what was left out.
 """
 from __future__ import annotations
 
@@ -39,6 +45,13 @@ _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 _DASHES = ("-", "--", "-.", ":")
 _PAPER_COLOR = "0.45"
 _DPI = 110
+
+
+MAX_SCATTER_COLS = 4  # scatter panel columns drawn (Fig. 1 has 2: before / after)
+MAX_SCATTER_PANELS = 12  # scatter panels drawn per figure (rows x columns; Fig. 1 has 6)
+MAX_SERIES = 12  # line / bar series drawn per figure, ours and the paper's each
+MAX_BAR_CATEGORIES = 40  # bars per series
+MAX_POINTS = 2000  # points per line series or scatter panel
 
 
 class FigureDataError(ValueError):
@@ -232,10 +245,54 @@ def _draw_scatter(fig: Mapping, f: Figure) -> None:
 _DRAW = {"line": _draw_line, "bar": _draw_bar, "scatter": _draw_scatter}
 
 
+def _thin(values: Any, keep: int) -> Any:
+    """An even subsample of ``keep`` items of a list (first and last kept); anything else unchanged."""
+    if not isinstance(values, list) or len(values) <= keep:
+        return values
+    step = (len(values) - 1) / (keep - 1)
+    return [values[round(i * step)] for i in range(keep)]
+
+
+def bound_figure(fig: Any) -> tuple[Any, list[str]]:
+    """``fig`` cut to the drawing bounds (module docstring) and one note per cut; ``(fig, [])`` when it fits.
+
+    Deterministic. A malformed entry passes through unchanged, for :func:`figure_png` to name its problem.
+    """
+    if not isinstance(fig, Mapping):
+        return fig, []
+    kind = fig.get("kind")
+    notes: list[str] = []
+    out = dict(fig)
+    for key in ("series", "paper"):
+        series = fig.get(key)
+        if not isinstance(series, list) or not all(isinstance(s, Mapping) for s in series):
+            continue
+        if kind == "scatter" and key == "series":
+            rows, cols = _scatter_layout(series)
+            keep_cols = cols[:MAX_SCATTER_COLS]
+            keep_rows = rows[:max(1, MAX_SCATTER_PANELS // len(keep_cols))]
+            kept = [s for s in series if str(s.get("label", "")) in keep_rows and str(s.get("panel", "")) in keep_cols]
+            if len(kept) < len(series):
+                notes.append(f"showing {len(keep_rows)} x {len(keep_cols)} of {len(rows)} x {len(cols)} panels")
+            series = kept
+        elif kind in ("line", "bar") and len(series) > MAX_SERIES:
+            notes.append(f"showing the first {MAX_SERIES} of {len(series)} {'paper ' if key == 'paper' else ''}series")
+            series = series[:MAX_SERIES]
+        cap = MAX_BAR_CATEGORIES if kind == "bar" else MAX_POINTS
+        longest = max((len(s["y"]) for s in series if isinstance(s.get("y"), list)), default=0)
+        if longest > cap:
+            notes.append(f"at most {cap} of up to {longest} points per series (an even subsample)")
+            series = [{**s, **{k: _thin(s[k], cap) for k in ("x", "y", "yerr", "c") if k in s}} for s in series]
+        out[key] = series
+    return out, notes
+
+
 def figure_png(fig: Mapping) -> bytes:
-    """Draw one figure entry and return PNG bytes (deterministic: no timestamp in the metadata)."""
+    """Draw one figure entry, cut to the bounds of :func:`bound_figure`, and return PNG bytes (deterministic: no
+    timestamp in the metadata)."""
     if not isinstance(fig, Mapping):
         raise FigureDataError(f"a figure entry is a {type(fig).__name__}, expected an object")
+    fig, _ = bound_figure(fig)
     kind = fig.get("kind")
     if kind not in _DRAW:
         raise FigureDataError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
@@ -260,6 +317,7 @@ def figure_html(fig: Any, anchor: str) -> str:
     """One ``<figure>``: the PNG as a ``data:`` URI plus a caption, or a visible note when it cannot be drawn."""
     title = figure_title(fig) if isinstance(fig, Mapping) else "figure"
     esc_title = html.escape(title)
+    fig, cuts = bound_figure(fig)
     try:
         png = figure_png(fig)
     except Exception as e:  # noqa: BLE001 - one bad figure (or a matplotlib limit) must not sink the report
@@ -275,6 +333,10 @@ def figure_html(fig: Any, anchor: str) -> str:
                                         for s in (fig.get("series") or [])):
         notes.append("bands / bars = spread over seeds")
     note = f' <span class="figure-key">({"; ".join(notes)})</span>' if notes else ""
+    summarised = ""
+    if cuts:
+        summarised = (f'<div class="warn figure-summarised">Summarised: this figure holds more than the report draws '
+                      f'— {html.escape("; ".join(cuts))}. The full data are in the JSON.</div>')
     return (f'<figure class="figure" id="{html.escape(anchor)}">'
             f'<img src="data:image/png;base64,{data}" alt="{esc_title}">'
-            f"<figcaption>{esc_title}{note}</figcaption></figure>")
+            f"<figcaption>{esc_title}{note}</figcaption>{summarised}</figure>")

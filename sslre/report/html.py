@@ -14,7 +14,7 @@ import os
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from sslre.report.figures import figure_html
 from sslre.report.load import (CATALOGUE_IDS, MISSING, SCHEMA_VERSION, VERDICTS, ReportError, catalogue_field,
@@ -226,10 +226,25 @@ def _meta_block(data: Mapping, claims: list[Mapping]) -> str:
         ("Wall time", fmt_duration(env.get("wall_time_s")) if env.get("wall_time_s") is not None else "not recorded"),
         ("Command", f"<code>{html.escape(str(data['command']))}</code>" if data.get("command") else "not recorded"),
         ("Generated", _e(data.get("generated_at")) if data.get("generated_at") else "not recorded"),
+        ("Warnings", _warnings_text(data.get("warnings"))),
         ("Schema version", schema_txt),
     ]
     body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
     return f'<dl class="meta" id="run-metadata">{body}</dl>'
+
+
+def _warnings_text(w: Any) -> str:
+    """``3 (first: ...) · log: RUNS/sslre.log``: sslre's own warnings during the reproduction."""
+    if not isinstance(w, Mapping) or not isinstance(w.get("count"), int):
+        return "not recorded"
+    text = str(w["count"])
+    first = w.get("first") if isinstance(w.get("first"), list) else []
+    if w["count"] and first:
+        text += f' <span class="muted">(first: {html.escape(str(first[0]))})</span>'
+    logs = w.get("logs") if isinstance(w.get("logs"), list) else []
+    if logs:
+        text += " · log: " + ", ".join(f"<code>{html.escape(str(p))}</code>" for p in logs)
+    return text
 
 
 def _summary_block(data: Mapping, claims: list[Mapping]) -> str:
@@ -475,8 +490,22 @@ def _runs_section(data: Mapping) -> str:
     return f'<table id="runs-table"><thead>{head}</thead><tbody>{rows}</tbody></table>'
 
 
-def render_html(data: Mapping, source_name: str = "reproduction.json") -> str:
-    """The complete HTML page for an already-loaded reproduction mapping (see :func:`render_report`)."""
+def _reporting(claims: list[Mapping], anchors: list[str], progress: Callable[[str], None] | None):
+    """``zip(claims, anchors)``, telling ``progress`` which claim is being drawn (figures take the time)."""
+    for i, (c, a) in enumerate(zip(claims, anchors)):
+        if progress is not None:
+            figs = c.get("figures")
+            n = len(figs) if isinstance(figs, list) else 0
+            progress(f"report: claim {i + 1}/{len(claims)} {c.get('id')} ({n} figure{'s' if n != 1 else ''})")
+        yield c, a
+
+
+def render_html(data: Mapping, source_name: str = "reproduction.json", *,
+                progress: Callable[[str], None] | None = None) -> str:
+    """The complete HTML page for an already-loaded reproduction mapping (see :func:`render_report`).
+
+    ``progress``: called with one line per claim drawn (``"report: claim 3/16 <id> (2 figures)"``).
+    """
     raw_claims = data.get("claims") if isinstance(data.get("claims"), list) else []
     claims = [c for c in raw_claims if isinstance(c, Mapping)]
     skipped = len(raw_claims) - len(claims)
@@ -491,7 +520,8 @@ def render_html(data: Mapping, source_name: str = "reproduction.json") -> str:
                    f"{'is' if skipped == 1 else 'are'} not an object and could not be shown.</div>")
     title = "Reproduction report — Reverse Engineering Self-Supervised Learning"
     profile = data.get("profile") or "unknown profile"
-    sections = "".join(_claim_section(c, a) for c, a in zip(claims, anchors)) or '<p class="muted">No claims recorded.</p>'
+    sections = "".join(_claim_section(c, a) for c, a in _reporting(claims, anchors, progress)) \
+        or '<p class="muted">No claims recorded.</p>'
     howto = _HOWTO.format(**{k: _verdict_badge(v) for k, v in (("sup", "supported"), ("ref", "refuted"),
                                                                  ("inc", "inconclusive"), ("nr", "not run"),
                                                                  ("err", "error"))})
@@ -537,17 +567,19 @@ at the <b>{_e(data.get("profile"))}</b> profile.</p>
 """
 
 
-def render_report(json_path: str | os.PathLike, output_path: str | os.PathLike | None = None) -> Path:
+def render_report(json_path: str | os.PathLike, output_path: str | os.PathLike | None = None, *,
+                  progress: Callable[[str], None] | None = None) -> Path:
     """Render ``json_path`` (a ``reproduction.json``) into a self-contained HTML file; return its path.
 
     ``output_path`` defaults to the JSON's path with ``.html``. The file is written atomically (temp file
     in the same folder, then ``os.replace``). Raises :class:`ReportError` when the JSON cannot be read
-    or is not a reproduction file; missing or unknown keys inside it are rendered, never fatal.
+    or is not a reproduction file; missing or unknown keys inside it are rendered, never fatal. ``progress``:
+    see :func:`render_html` (``sslre report`` prints it to stderr).
     """
     src = Path(json_path)
     out = Path(output_path) if output_path is not None else src.with_suffix(".html")
     if out.resolve() == src.resolve():
         raise ReportError(f"{out}: the output path is the input JSON; choose another (e.g. {src.with_suffix('.html')})")
     data = load_reproduction(src)
-    write_atomic(out, render_html(data, source_name=src.name))
+    write_atomic(out, render_html(data, source_name=src.name, progress=progress))
     return out

@@ -87,3 +87,29 @@ def test_real_cifar10_jpeg_archive(tmp_path):
     print(f"cifar10-jpeg: first load {first:.1f} s, cached load {second:.2f} s")
     assert torch.equal(again.test.images, sp.test.images) and len(again.train) == 1000
     assert second < first
+
+
+def test_empty_class_folder_is_an_error_that_names_it(tmp_path):
+    # Was: an empty class folder became a class with 0 images.
+    _tree(tmp_path)
+    (tmp_path / "train" / "zebra").mkdir()
+    with pytest.raises(DataError, match=r"class folder .*train/zebra holds no images"):
+        load_dataset(f"imagefolder:{tmp_path}")
+
+
+def test_symlink_out_of_the_tree_is_refused_unless_allowed(tmp_path):
+    # Was: followed silently.
+    tree = _tree(tmp_path / "tree")
+    outside = tmp_path / "elsewhere.png"
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(outside)
+    (tree / "train" / "cat" / "9999.png").symlink_to(outside)
+    with pytest.raises(DataError, match=r"9999.png links to .*elsewhere.png, outside the image folder"):
+        load_dataset(f"imagefolder:{tree}")
+    sp = load_dataset(f"imagefolder:{tree}", allow_external_symlinks=True)
+    assert len(sp.train) == 10
+
+
+def test_symlink_inside_the_tree_is_followed(tmp_path):
+    tree = _tree(tmp_path / "tree")
+    (tree / "train" / "cat" / "9999.png").symlink_to(tree / "train" / "dog" / "0000.png")
+    assert len(load_dataset(f"imagefolder:{tree}").train) == 10

@@ -192,3 +192,35 @@ def test_gpu_matches_cpu(dtype):
     assert gpu.item() == pytest.approx(cpu.item(), abs=2 / 360)
     means, _ = class_means(xtr.cuda(), ytr.cuda())
     torch.testing.assert_close(means.cpu(), class_means(xtr, ytr)[0], rtol=1e-5, atol=1e-5)
+
+
+# --- scale-proof ---------------------------------------------------------------------------------------------
+def _blobs():
+    g = torch.Generator().manual_seed(0)
+    centers = torch.randn(4, 16, generator=g, dtype=torch.float64)
+
+    def draw(n):
+        y = torch.arange(n) % 4
+        return centers[y] + 0.8 * torch.randn(n, 16, generator=g, dtype=torch.float64), y
+
+    return (*draw(200), *draw(80))
+
+
+BLOBS = _blobs()
+
+
+def test_ncc_float32_huge_features_are_not_chance():
+    # Was 0.25 at 1e19 in float32: ||mu||^2 overflowed to inf.
+    xtr, ytr, xte, yte = BLOBS
+    ref = ncc_accuracy(xtr, ytr, xte, yte).item()
+    got = ncc_accuracy((xtr * 1e19).float(), ytr, (xte * 1e19).float(), yte).item()
+    assert got == pytest.approx(ref, abs=1.5 / 80)
+
+
+@given(log_scale=st.floats(-12, 12), dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_ncc_accuracy_is_scale_invariant(log_scale, dtype):
+    xtr, ytr, xte, yte = BLOBS
+    base = ncc_accuracy(xtr.to(dtype), ytr, xte.to(dtype), yte).item()
+    s = 10.0 ** log_scale  # scaled in float64, then cast
+    got = ncc_accuracy((xtr * s).to(dtype), ytr, (xte * s).to(dtype), yte).item()
+    assert got == pytest.approx(base, abs=1e-6)

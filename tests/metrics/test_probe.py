@@ -382,3 +382,69 @@ def test_real_fixture_sklearn_record_is_current(real_sample_level):
     p = linear_probe_predict(d["train_features"].float(), d["train_labels"].long(), d["test_features"].float(),
                              "sklearn")
     assert (p == d["sklearn_pred"].long()).double().mean().item() >= 0.995
+
+
+# --- scale-proof: features of any magnitude the dtype holds give the same probe ------------------------------
+def _four_blobs(spread=0.8):
+    """200 train / 80 test points, 16 features, 4 classes (the issue's case; overlapping enough that the
+    accuracy is not trivially 1)."""
+    g = torch.Generator().manual_seed(0)
+    centers = torch.randn(4, 16, generator=g, dtype=torch.float64)  # (4, 16)
+
+    def draw(n):
+        y = torch.arange(n) % 4
+        return centers[y] + spread * torch.randn(n, 16, generator=g, dtype=torch.float64), y
+
+    return (*draw(200), *draw(80))
+
+
+FOUR_BLOBS = _four_blobs()
+
+
+@pytest.mark.parametrize("method", ["svc", "fast"])
+@pytest.mark.parametrize("scale", [1e-7, 1e18])
+def test_small_and_huge_features_are_not_chance(method, scale):
+    # Was 0.25 (chance): a std below an absolute 1.2e-6 counted as constant, and squares of 1e18 overflowed.
+    xtr, ytr, xte, yte = FOUR_BLOBS
+    ref = linear_probe_accuracy(xtr, ytr, xte, yte, "sklearn").item()
+    got = linear_probe_accuracy(xtr * scale, ytr, xte * scale, yte, method).item()
+    assert got == pytest.approx(ref, abs=1.5 / 80)
+    assert got > 0.5
+
+
+@settings(max_examples=30, deadline=None)
+@given(log_scale=st.floats(-12, 12), dtype=st.sampled_from([torch.float32, torch.float64]),
+       method=st.sampled_from(["svc", "fast"]))
+def test_probe_accuracy_is_scale_invariant(log_scale, dtype, method):
+    xtr, ytr, xte, yte = FOUR_BLOBS
+    base = linear_probe_accuracy(xtr.to(dtype), ytr, xte.to(dtype), yte, method).item()
+    s = 10.0 ** log_scale  # scaled in float64, then cast: the scaled values are representable in the dtype
+    got = linear_probe_accuracy((xtr * s).to(dtype), ytr, (xte * s).to(dtype), yte, method).item()
+    assert got == pytest.approx(base, abs=1e-12)
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(C=0), "C must be a finite number > 0"),
+    (dict(C=-1.0), "C must be a finite number > 0"),
+    (dict(C=float("nan")), "C must be a finite number > 0"),
+    (dict(tol=0.0), "tol must be a finite number > 0"),
+    (dict(tol=-1e-4), "tol must be a finite number > 0"),
+    (dict(max_iter=0), "max_iter must be an integer >= 1"),
+    (dict(max_iter=2.5), "max_iter must be an integer >= 1"),
+])
+@pytest.mark.parametrize("method", ["svc", "fast", "sklearn"])
+def test_invalid_solver_settings_are_refused(kw, msg, method):
+    # C=0 / max_iter=0 used to return chance silently, C=-1 / NaN a raw _LinAlgError.
+    xtr, ytr, xte, yte = FOUR_BLOBS
+    with pytest.raises(MetricInputError, match=msg):
+        linear_probe_accuracy(xtr, ytr, xte, yte, method, **kw)
+
+
+def test_standardize_small_and_huge_float32_match_sklearn():
+    from sklearn.preprocessing import StandardScaler
+
+    xtr = FOUR_BLOBS[0]
+    for scale in (1e-9, 1e-20, 1e18):
+        xs, = standardize((xtr * scale).float())
+        ref = torch.as_tensor(StandardScaler().fit_transform((xtr * scale).float().double().numpy()))
+        assert (xs.double() - ref).abs().max().item() < 1e-4, scale

@@ -107,3 +107,40 @@ def test_matplotlib_failures_become_a_note_not_a_crash():
     # Values this far apart overflow matplotlib's tick computation (a ValueError inside matplotlib).
     out = figure_html({"id": "fig9", "kind": "line", "series": [{"label": "a", "x": [0, 1], "y": [1e308, -1e308]}]}, "a")
     assert "Figure not drawn: Fig. 9" in out and "<img" not in out
+
+
+# --- bounded figures ------------------------------------------------------------------------------------------
+def many_panels(rows=60, cols=60):
+    """The issue's case: one scatter figure of rows x cols panels (3,600 ran for minutes at 2.3 GB)."""
+    series = [{"label": f"level{r}", "panel": f"epoch{c}", "x": [0.1, 0.5], "y": [0.2, 0.4], "c": [0, 1]}
+              for r in range(rows) for c in range(cols)]
+    return {"id": "fig1", "title": "many panels", "kind": "scatter", "series": series}
+
+
+def test_many_scatter_panels_are_summarised_with_a_warning():
+    from sslre.report.figures import MAX_SCATTER_PANELS, bound_figure
+
+    fig, notes = bound_figure(many_panels())
+    assert len(fig["series"]) <= MAX_SCATTER_PANELS
+    assert notes == ["showing 3 x 4 of 60 x 60 panels"]
+    w, h = png_size(figure_png(many_panels()))
+    assert w * h <= 2000 * 1200  # bounded, whatever the JSON holds
+    out = figure_html(many_panels(), "a")
+    assert "Summarised" in out and "showing 3 x 4 of 60 x 60 panels" in out
+
+
+def test_many_series_and_points_are_bounded():
+    from sslre.report.figures import MAX_POINTS, MAX_SERIES, bound_figure
+
+    big = {"kind": "line", "series": [{"label": f"s{i}", "x": list(range(10_000)), "y": [0.5] * 10_000}
+                                      for i in range(40)]}
+    fig, notes = bound_figure(big)
+    assert len(fig["series"]) == MAX_SERIES and all(len(s["x"]) == MAX_POINTS for s in fig["series"])
+    assert fig["series"][0]["x"][0] == 0 and fig["series"][0]["x"][-1] == 9_999
+    assert len(notes) == 2
+
+
+def test_small_figures_are_untouched():
+    from sslre.report.figures import bound_figure
+
+    assert bound_figure(LINE) == (LINE, [])

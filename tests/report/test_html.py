@@ -233,3 +233,12 @@ def test_parts_table_shows_the_procedure(quick_data):
     old = copy.deepcopy(quick_data)
     old.pop("protocol", None)
     assert "decided by an older rule" in render_html(old)
+
+
+def test_warnings_count_is_shown():
+    from sslre.report.html import render_html
+
+    page = render_html({"claims": [], "warnings": {"count": 2, "first": ["target level vit@0 is not usable: x"],
+                                                   "logs": ["runs/quick/sslre.log"]}})
+    assert "<dt>Warnings</dt><dd>2 " in page and "vit@0 is not usable" in page and "runs/quick/sslre.log" in page
+    assert "<dt>Warnings</dt><dd>not recorded</dd>" in render_html({"claims": []})

@@ -36,3 +36,11 @@ def test_cli_report_subprocess_default_output(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "sslre.cli", "report", str(tmp_path / "absent.json")],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "no such file" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_cli_report_shows_progress_per_claim(tmp_path, capsys):
+    # Was: no output at all while the figures were drawn.
+    assert main(["report", str(PARTIAL), "-o", str(tmp_path / "r.html")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err and all(line.startswith("sslre: report: claim ") for line in err)
+    assert err[-1].startswith(f"sslre: report: claim {len(err)}/{len(err)} ")
