@@ -271,6 +271,7 @@ def profile_config(profile: str, **overrides: Any) -> Config:
     _check_choice("profile", profile, PROFILES_NAMES)
     base = PROFILES[profile]
     if ("epochs" in overrides or "warmup_epochs" in overrides) and "checkpoint_epochs" not in overrides:
-        overrides["checkpoint_epochs"] = checkpoint_schedule(overrides.get("epochs", base.epochs),
-                                                             overrides.get("warmup_epochs", base.warmup_epochs))
+        e, w = overrides.get("epochs", base.epochs), overrides.get("warmup_epochs", base.warmup_epochs)
+        if isinstance(e, int) and isinstance(w, int) and e >= 1 and w >= 0:   # else Config names the bad value
+            overrides["checkpoint_epochs"] = checkpoint_schedule(e, w)
     return base.replace(**overrides)

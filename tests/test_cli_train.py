@@ -63,7 +63,9 @@ def test_run_dir_with_other_config_is_a_config_error(tmp_path, capsys):
 
 
 def _cmd(run_dir):
-    return [sys.executable, "-m", "sslre.cli", "train", *TINY, "--epochs", "6", "--run-dir", str(run_dir)]
+    # every epoch a checkpoint: the kill lands after epoch 1 whatever the lr-integral schedule keeps
+    return [sys.executable, "-m", "sslre.cli", "train", *TINY, "--epochs", "6", "--set",
+            "checkpoint_epochs=[0,1,2,3,4,5,6]", "--run-dir", str(run_dir)]
 
 
 def _env():
