@@ -55,7 +55,7 @@ def test_registry_configs_valid_and_related(profile):
     assert [specs[n].config.vicreg_mu for n in ("vicreg-mu5", "vicreg", "vicreg-mu100")] == [5.0, 25.0, 100.0]
     v = specs["vicreg"].config
     assert (v.vicreg_lambda, v.vicreg_nu, v.method) == (25.0, 1.0, "vicreg")
-    assert specs["vicreg"].seeds == ((0, 1) if profile == "quick" else (0, 1, 2))
+    assert specs["vicreg"].seeds == ((0, 1, 2, 3, 4) if profile == "quick" else (0, 1, 2))
     assert specs["supervised"].config.arch == specs["vicreg-deep"].config.arch      # Fig. 3 right: same arch
     assert specs["supervised-aa"].config.autoaugment and not specs["supervised"].config.autoaugment
     assert specs["simclr"].config.method == "simclr"
@@ -134,7 +134,9 @@ def test_plan_commands_one_per_run_seed(tmp_path):
     specs = ex.runs_for("small")
     assert len(cmds) == sum(len(s.seeds) for s in specs.values() if s.kind != "alias")
     assert len(set(cmds)) == len(cmds)
-    assert sum("sslre.experiments train-run" in c for c in cmds) == 2
+    # One generator per seed and family (targets-resnet18 / targets-vit).
+    assert sum("sslre.experiments train-run" in c for c in cmds) == sum(
+        len(s.seeds) for s in specs.values() if s.kind == "targets")
     assert all(str(tmp_path) in c for c in cmds)
 
 
@@ -174,7 +176,8 @@ def test_ensure_runs_trains_missing_when_asked(tmp_path, monkeypatch):
     monkeypatch.setattr(ex, "train_run", lambda spec, seed, runs_dir, progress=True: calls.append((spec.name, seed)))
     monkeypatch.setenv("SSLRE_JOBS", "1")  # in-process, so the patched train_run is the one called
     ex.ensure_runs("quick", tmp_path, train_missing=True, names=["vicreg", "simclr"])
-    assert calls == [("vicreg", 0), ("vicreg", 1), ("simclr", 0)]
+    specs = ex.runs_for("quick")
+    assert calls == [("vicreg", s) for s in specs["vicreg"].seeds] + [("simclr", s) for s in specs["simclr"].seeds]
 
 
 def test_plan_formats(tmp_path):
