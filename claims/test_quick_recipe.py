@@ -1,10 +1,10 @@
 """The quick profile's recipe check: SSL learns for every seed of the main run (not a claim test).
 
-A claim's direction means nothing on runs that did not learn. So before any quick verdict is read, every seed of
-the quick ``vicreg`` run must end clearly above its own initialization on the class level: last layer, last
-epoch vs epoch 0, for both the linear probe and the NCC test accuracy. The margin is fixed from the pilots
-(``docs/PERFORMANCE.md``: smallest gains over seeds 0-4 were 0.13 linear / 0.14 NCC; about half of that), so a recipe or generator change that leaves
-one seed behind fails here, not silently in the claims.
+A claim's direction means nothing on runs that did not learn. So every seed of the quick ``vicreg`` run must end
+clearly above its own initialization on the class level: last layer, last epoch vs epoch 0, for both the linear
+probe and the NCC test accuracy. The margin is fixed from the pilots (``docs/PERFORMANCE.md``: the smallest gains
+over seeds 0-4 were 0.13 linear / 0.14 NCC; the margin is about half of that), so a recipe or generator change
+that leaves one seed behind fails here, not silently in the claims.
 """
 from __future__ import annotations
 
