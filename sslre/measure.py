@@ -385,7 +385,7 @@ def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets
 
     for r in _history_rows(info.run_dir):
         add(**r)
-    if spec.coverage.umap and info.seed == 0:
+    if spec.coverage.umap and info.seed in settings.umap_run_seeds:
         t = time.perf_counter()
         for row in _umap(info.run_dir, data, sample, last_feats, epochs[0], last_epoch, settings):
             add(layer=depth, features="raw", **row)

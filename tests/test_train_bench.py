@@ -1,6 +1,6 @@
 """Training-loop benchmarks (run: ``pytest tests/test_train_bench.py -m benchmark --benchmark-enable``).
 
-1. One quick-profile training epoch (2,000 synthetic images, RES-3-32, VICReg) through :func:`sslre.train.run_epoch`.
+1. One quick-profile training epoch (the profile's synthetic train subset, RES-3-32, VICReg) through :func:`sslre.train.run_epoch`.
 2. Throughput of the sslre loop -- what :func:`sslre.train.train` runs for the quick profile: whole split in memory
    as uint8, batched :class:`BatchSSLAugment` views, the model prepared by :func:`sslre.train.prepare_method`
    (the profile's ``channels_last``) and stepped by :func:`sslre.train.train_step` -- against the straightforward
