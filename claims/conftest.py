@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from sslre.experiments import MissingRunsError
-from sslre.runlog import pytest_status
+from sslre.runlog import terminal_status
 
 _BUILT: dict[str, object] = {}
 
@@ -50,7 +50,7 @@ def measurements(profile, pytestconfig):
         try:
             result = build_measurements(profile, _runs_dir(profile), train_missing=(profile == "quick"),
                                         progress=bool(os.environ.get("SSLRE_PROGRESS", "")),
-                                        status=pytest_status(pytestconfig))  # runs / checkpoints done, past capture
+                                        status=terminal_status(pytestconfig))  # runs / checkpoints done, past capture
         except MissingRunsError as exc:
             result = exc
         _BUILT[profile] = result

@@ -6,7 +6,7 @@ captured and never seen. :func:`run_log` sends the ``sslre`` loggers' records to
 (:data:`LOG_NAME`) instead and counts the warnings, so that the phase can end with one line ("3 warnings, see
 RUNS/sslre.log") and the report can carry the count (:func:`summary`, ``reproduction.json``'s ``warnings``).
 
-:func:`pytest_status` gives a callable that writes one status line to the terminal from inside a pytest session
+:func:`terminal_status` gives a callable that writes one status line to the terminal from inside a pytest session
 (past output capture), for phases that run in a fixture.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Callable, Iterator
 
-__all__ = ["LOG_NAME", "EARLIER_ENV", "WarningCount", "run_log", "add_counted", "summary", "pytest_status"]
+__all__ = ["LOG_NAME", "EARLIER_ENV", "WarningCount", "run_log", "add_counted", "summary", "terminal_status"]
 
 LOG_NAME = "sslre.log"
 #: Warnings counted by an earlier process of the same command (``sslre reproduce``'s training phase), passed on
@@ -104,7 +104,7 @@ def summary() -> dict:
     return {"count": _SESSION.count + earlier, "first": list(_SESSION.first), "logs": list(_LOGS)}
 
 
-def pytest_status(config) -> Callable[[str], None]:
+def terminal_status(config) -> Callable[[str], None]:
     """A callable writing one line to the terminal from inside a pytest session (fixtures are captured)."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
