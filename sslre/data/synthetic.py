@@ -28,7 +28,7 @@ What carries the labels, and what does not
 Measured (CPU, one thread, RES-3-32 VICReg; class level, last block, test split, init -> last
 epoch; per seed in ``docs/PERFORMANCE.md``): at the quick recipe of ``sslre.config`` (1,000 train
 images, 15 epochs) the linear probe goes 0.65-0.69 -> 0.81-0.88 and NCC 0.48-0.55 -> 0.66-0.73 on
-seeds 0-4; at the earlier 2,000-image / 20-epoch recipe 0.67-0.72 -> 0.95-0.97 and NCC
+seeds 0-4; at the earlier 2,000-image / 20-epoch recipe 0.65-0.72 -> 0.95-0.97 and NCC
 0.53-0.60 -> 0.87-0.91 (seeds 1-4).
 """
 from __future__ import annotations
