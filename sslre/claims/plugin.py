@@ -86,8 +86,8 @@ class ClaimRecord:
             seeds = sorted(set(self.data["seeds"]) | {int(s) for s in measurements.seeds(run)})
             self.data["seeds"] = seeds
             for ck in measurements.checkpoints(run):
-                if str(ck) not in self.data["checkpoints"]:
-                    self.data["checkpoints"].append(str(ck))
+                if portable_path(ck) not in self.data["checkpoints"]:
+                    self.data["checkpoints"].append(portable_path(ck))
             for info in getattr(measurements, "runs", {}).get(run, []):
                 self.runs[f"{run}-s{info.seed}"] = _run_entry(run, info)
         return present
@@ -206,7 +206,23 @@ def _run_entry(name: str, info: Any) -> dict:
     ckpts = getattr(info, "checkpoints", {}) or {}
     return {"name": name, "method": g("method"), "arch": g("arch"), "dataset": g("dataset"),
             "seed": getattr(info, "seed", None), "epochs": g("epochs"), "train_images": g("train_subset"),
-            "run_dir": str(getattr(info, "run_dir", "")), "checkpoint_epochs": sorted(int(e) for e in ckpts)}
+            "run_dir": portable_path(getattr(info, "run_dir", "")),
+            "checkpoint_epochs": sorted(int(e) for e in ckpts)}
+
+
+def portable_path(path: Any) -> str:
+    """A path as the report stores it: under the runs folder as ``$SSLRE_RUNS/...``, under the repository as a
+    relative path, else as given (a report never records one machine's absolute folders where it can help it)."""
+    p = Path(str(path))
+    runs = os.environ.get("SSLRE_RUNS")
+    roots = ([(Path(runs).resolve(), "$SSLRE_RUNS")] if runs else []) + [(Path(__file__).resolve().parents[2], "")]
+    for root, label in roots:
+        try:
+            rel = p.resolve().relative_to(root)
+        except (ValueError, OSError):
+            continue
+        return f"{label}/{rel}" if label else str(rel)
+    return str(p)
 
 
 def _jsonable(x: Any) -> Any:
@@ -502,7 +518,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = config.stash.get(_STATE, None)
     if state is None or not state.records:
         return
-    command = " ".join(["pytest", *config.invocation_params.args])
+    command = " ".join(["pytest", *(portable_path(a) if os.path.isabs(a) else a
+                                     for a in config.invocation_params.args)])
     env = environment(config.rootpath, time.time() - state.started)
     doc = build_report(state.records.values(), command=command, env=env)
     from sslre.runlog import summary as warnings_summary

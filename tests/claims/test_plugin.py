@@ -267,3 +267,15 @@ def test_half(claim_record):
     c = _claim(doc, "mu-ablation")
     assert c["verdict"] == "inconclusive" and [p["part_id"] for p in c["parts"]] == ["a", "b"]
     assert "part b is not supported" in c["reason"]
+
+
+def test_report_paths_are_portable(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from sslre.claims.plugin import portable_path
+
+    monkeypatch.setenv("SSLRE_RUNS", str(tmp_path))
+    assert portable_path(tmp_path / "vicreg-s0" / "checkpoints" / "epoch_0000.pt") == \
+        "$SSLRE_RUNS/vicreg-s0/checkpoints/epoch_0000.pt"
+    repo = Path(__file__).resolve().parents[2]
+    assert portable_path(repo / "claims") == "claims"
