@@ -525,6 +525,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from sslre.runlog import summary as warnings_summary
 
     doc["warnings"] = warnings_summary()  # sslre's own warnings of this reproduction, logged to RUNS/sslre.log
+    doc["warnings"]["logs"] = [portable_path(p) for p in doc["warnings"].get("logs", [])]
     path = write_json_atomic(doc, state.report_dir() / "reproduction.json")
     problem = _render_html(path, config)
     tr = config.pluginmanager.get_plugin("terminalreporter")

@@ -45,3 +45,15 @@ def test_a_part_decided_otherwise_is_refused():
         check_part("sample-clusters-first", "a", decide_equivalent([1.0, 2.0, 3.0], 0.1), "quick")
     with pytest.raises(ProtocolError, match="no part"):
         check_part("sample-clusters-first", "z", decide_seeds([1.0, 2.0, 3.0]), "quick")
+
+
+def test_committed_quick_reference_was_decided_under_this_protocol():
+    """CI compares against reports/quick/reproduction.json: a protocol change must re-decide the reference."""
+    import json
+
+    ref = json.loads((ROOT / "reports" / "quick" / "reproduction.json").read_text())
+    assert ref["protocol"]["version"] == protocol.VERSION
+    assert ref["protocol"]["sha256"] == protocol.sha256(), \
+        "claims/PROTOCOL.md changed since the reference was decided: rerun sslre reproduce --profile quick --out reports/quick"
+    assert {c["id"] for c in ref["claims"]} == set(CLAIM_IDS)
+    assert all(c["verdict"] in ("supported", "refuted", "inconclusive") for c in ref["claims"])
