@@ -1,6 +1,7 @@
 """The run registry: every claim is served, every config is valid, commands reproduce the registry configs."""
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import sys
@@ -163,7 +164,9 @@ def test_ensure_runs_accepts_finished_runs(tmp_path):
             d = spec.run_dir(tmp_path, seed)
             d.mkdir(parents=True, exist_ok=True)
             if spec.kind == "targets":
-                (d / "targets.json").write_text('{"format": "sslre-targets/2", "complete": true}')
+                t = spec.target
+                (d / "targets.json").write_text(json.dumps({"format": "sslre-targets/2", "complete": True, "request": {
+                    "epochs": t.epochs, "snapshot_epochs": list(t.snapshot_epochs), "batch_size": t.batch_size}}))
                 (d / "targets.pt").write_bytes(b"")
             else:
                 (d / "DONE").write_text("")
@@ -197,3 +200,20 @@ def test_plan_formats(tmp_path):
     assert f"--array=0-{len(lines) - 1}" in plan("small", tmp_path, "slurm")
     with pytest.raises(ValueError, match="format 'xml'"):
         plan("small", tmp_path, "xml")
+
+
+def test_a_generator_with_another_schedule_is_not_complete(tmp_path):
+    """Changing the registry's generator snapshots must not leave stale targets measured as if they were new."""
+    import dataclasses
+    import json
+
+    spec = ex.runs_for("quick")["targets-resnet18"]
+    d = tmp_path / "g"
+    d.mkdir()
+    t = spec.target
+    (d / "targets.json").write_text(json.dumps({"format": "x", "request": {
+        "epochs": t.epochs, "snapshot_epochs": list(t.snapshot_epochs), "batch_size": t.batch_size}}))
+    assert ex._same_generator_schedule(spec, d)
+    other = dataclasses.replace(spec, target=dataclasses.replace(t, snapshot_epochs=(0, t.epochs)))
+    assert not ex._same_generator_schedule(other, d)
+    assert not ex._same_generator_schedule(spec, tmp_path / "missing")
