@@ -135,8 +135,12 @@ def _ratio(m, run: str, metric: str, num_level: str, target: str | None) -> pd.D
 
 
 def _most_random_target(m, run: str) -> str:
+    """The most random target level that every seed kept (else the one most seeds kept): the degeneracy rule may
+    exclude a level for some generator seeds only, and the part is decided per seed."""
     g = random_grid(m, run, FAMILY, metric="ncc_train_acc")
-    return str(g.loc[g["randomness"].idxmax(), "target"])
+    seeds = g.groupby(["target", "randomness"])["seed"].nunique().reset_index()
+    best = seeds.sort_values(["seed", "randomness"], ascending=False).iloc[0]
+    return str(best["target"])
 
 
 def _dlog(w: pd.DataFrame) -> pd.Series:

@@ -24,7 +24,8 @@ CHANGELOG = (
     ("2026-12-02", "2.0", "Student-t decisions per training seed (alpha 0.05 one-sided each way, >= 3 seeds of every "
                           "run, no borrowed noise); intersection-union support, Holm-corrected refutation; a control "
                           "per part; TOST for 'comparable' / 'roughly constant'; checkpoints mapped by the "
-                          "learning-rate integral; degenerate random-target levels excluded by a fixed rule"),
+                          "learning-rate integral; degenerate random-target levels excluded by a fixed rule (the "
+                          "'most random target' of a ratio: the most random level the most seeds kept)"),
 )
 PROFILES = ("quick", "small", "full")
 #: the random-target exclusion rule (implemented in sslre.targets.exclusion_reason), fixed before any run
