@@ -127,11 +127,13 @@ def _user_error(e: BaseException) -> tuple[int, str] | None:
     """``(exit code, kind)`` of a user-caused exception; ``None`` for anything else (a bug: traceback)."""
     from sslre.checkpoint import CheckpointError
     from sslre.data.base import DataError, DatasetNotFoundError
+    from sslre.targets import TargetError
     from sslre.train import RunDirLockedError
 
     for types, code, kind in (
         (RunDirLockedError, EXIT_BUSY, "run folder busy"),
         (ConfigError, EXIT_CONFIG, "config error"),
+        (TargetError, EXIT_CONFIG, "random-target error"),  # e.g. a generator folder of another request
         (ReportError, EXIT_REPORT, "report error"),
         ((DataError, DatasetNotFoundError), EXIT_DATA, "data error"),
         (CheckpointError, EXIT_CHECKPOINT, "checkpoint error"),

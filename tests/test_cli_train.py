@@ -264,3 +264,17 @@ def test_two_trainers_started_together_never_both_finish(tmp_path):
     winner_mu = 5.0 if results[0][0] == 0 else 10.0
     assert json.loads((run / "config.json").read_text())["vicreg_mu"] == winner_mu
     assert read_checkpoint(run / "checkpoints" / "last.pt")["config"]["vicreg_mu"] == winner_mu
+
+
+def test_a_random_target_error_is_one_line(monkeypatch, capsys, tmp_path):
+    """A generator folder of another request (e.g. after the registry's snapshots changed) is a user error."""
+    import sslre.reproduce as R
+    from sslre.targets import TargetError
+
+    def stale(*a, **k):
+        raise TargetError("'runs/targets-resnet18-s1' holds finished targets from a different request")
+
+    monkeypatch.setattr(R, "reproduce", stale)
+    assert main(["reproduce", "--profile", "quick", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "random-target error" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
