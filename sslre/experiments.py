@@ -249,11 +249,9 @@ def _check_profile(profile: str) -> None:
 
 
 def _cifar10_archive_present() -> bool:
-    candidates = [os.environ.get("SSLRE_CIFAR10_JPEG", ""),
-                  str(_REPO_ROOT.parent / "shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz"),
-                  "/work/shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz"]
-    return any(c and Path(c).is_file() for c in candidates)
+    from sslre.data.imagefolder import cifar10_jpeg_archive   # one lookup of the archive, in the data module
 
+    return cifar10_jpeg_archive().is_file()
 
 def _arch(depth: int, width: int) -> str:
     return f"RES-{depth}-{width}"

@@ -167,6 +167,7 @@ def test_run_dir_that_is_a_file(tmp_path, capsys):
     f = tmp_path / "r"
     f.write_text("x")
     rc = main(["train", *TINY, "--epochs", "1", "--run-dir", str(f)])
+    assert rc == 2
     _one_line_error(capsys, 2, rc, "is a file, not a folder")
 
 
@@ -179,6 +180,7 @@ def test_unwritable_run_dir_is_a_file_system_error(tmp_path, capsys, monkeypatch
 
     monkeypatch.setattr(Path, "mkdir", refuse)
     rc = main(["train", *TINY, "--epochs", "1", "--run-dir", str(tmp_path / "ro" / "r")])
+    assert rc == 6
     _one_line_error(capsys, 6, rc, "sslre: file system error: ", "Permission denied")
 
 
@@ -188,6 +190,7 @@ def test_read_only_run_dir_is_a_file_system_error(tmp_path, capsys):
     ro.mkdir()
     ro.chmod(0o555)
     rc = main(["train", *TINY, "--epochs", "1", "--run-dir", str(ro / "r")])
+    assert rc == 6
     _one_line_error(capsys, 6, rc, "file system error")
 
 
@@ -196,6 +199,7 @@ def test_busy_run_dir_exit_code(tmp_path, capsys):
 
     with run_lock(tmp_path / "r"):
         rc = main(["train", *TINY, "--epochs", "1", "--run-dir", str(tmp_path / "r")])
+    assert rc == 5
     _one_line_error(capsys, 5, rc, "sslre: run folder busy: ", f"pid {os.getpid()}")
 
 

@@ -13,7 +13,7 @@ import pytest
 from sslre import experiments as ex
 from sslre.config import Config, parse_arch, profile_config
 
-CATALOGUE = Path("/work/shared/claims-catalogue.md")
+CATALOGUE = Path(__file__).resolve().parents[2] / "shared" / "claims-catalogue.md"  # ../shared beside the repo
 PROFILES = ("quick", "small", "full")
 
 

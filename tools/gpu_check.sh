@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU check for the full profile (<= ~8 minutes on an H100/H200). Run from the repo root:
 #
-#     PYTHONPATH=/tmp/site:. bash tools/gpu_check.sh            # on a GPU machine
+#     PYTHONPATH=$SITE:. bash tools/gpu_check.sh            # on a GPU machine
 #     PYTHONPATH=. bash tools/gpu_check.sh --smoke              # CPU smoke test with tiny sizes
 #
 # Prints and writes $OUT/gpu_check.json (OUT defaults to ./gpu_check_out):
@@ -12,7 +12,7 @@
 #     `sslre plan --profile full`'s run matrix;
 # then runs the GPU benchmark variants: pytest tests -m "benchmark and gpu" --benchmark-json $OUT/bench_gpu.json.
 # Robust to another torch (the lent machine has torch 2.11 / torchvision 0.26): only public APIs, and lightly /
-# umap-learn are installed from ./.whl into /tmp/site when they are missing.
+# umap-learn are installed from ./.whl into $SITE (default: a fresh temporary folder) when they are missing.
 set -uo pipefail
 
 SMOKE=0
@@ -28,10 +28,11 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 
 if ! python3 -c "import lightly" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
-  echo "gpu_check: installing carried wheels (.whl) into /tmp/site"
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+  SITE="${SITE:-$(mktemp -d)}"
+  echo "gpu_check: installing carried wheels (.whl) into $SITE"
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl \
     || echo "gpu_check: wheel install failed; continuing" >&2
-  export PYTHONPATH="/tmp/site:${PYTHONPATH:-.}"
+  export PYTHONPATH="$SITE:${PYTHONPATH:-.}"
 fi
 case ":${PYTHONPATH:-}:" in *":.:"*|*":$PWD:"*) ;; *) export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}." ;; esac
 

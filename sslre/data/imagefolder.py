@@ -162,16 +162,13 @@ def load_imagefolder(
 # --------------------------------------------------------------------------------------------
 def cifar10_jpeg_archive() -> Path:
     """Where the archive is: ``$SSLRE_CIFAR10_JPEG``, else ``../shared/data/cifar10-jpeg/...`` beside the
-    repository, else ``/work/shared/data/cifar10-jpeg/...`` (first that exists; the last if none does)."""
+    repository (returned whether or not it exists; callers check)."""
     env = os.environ.get("SSLRE_CIFAR10_JPEG")
     if env:
         return Path(env).expanduser()
     repo = Path(__file__).resolve().parents[2]
     rel = Path("shared") / "data" / "cifar10-jpeg" / "cifar10-jpeg.tar.gz"
-    for cand in (repo.parent / rel, Path("/work") / rel):
-        if cand.is_file():
-            return cand
-    return Path("/work") / rel
+    return repo.parent / rel
 
 
 def _sha256(path: Path) -> str:
