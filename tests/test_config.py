@@ -48,7 +48,7 @@ def test_bad_values_name_the_problem(kw, match):
 def test_unknown_key_is_named():
     with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['lr_max'\]"):
         profile_config("quick", lr_max=1.0)
-    with pytest.raises(ConfigError, match="quick, small, full"):
+    with pytest.raises(ConfigError, match="quick, small, medium, full"):
         profile_config("tiny")
 
 

@@ -125,15 +125,18 @@ class SimCLRMethod(_TwoViewMethod):
 
 
 class SupervisedMethod(SSLMethod):
-    """Cross-entropy on one augmented view (random crop + flip, optionally AutoAugment) per image."""
+    """Cross-entropy on one view per image: random crop + flip (optionally AutoAugment), or the image itself."""
 
     name = "supervised"
 
     def step(self, images: Tensor, labels: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
-        from sslre.data.augment import batch_supervised_augment
+        from sslre.data.augment import batch_supervised_augment, normalize
 
         self._check_batch(images, labels)
-        x = batch_supervised_augment(images, generator, autoaugment=self.config.autoaugment)  # (B, 3, H, W)
+        if self.config.supervised_augment == "none":
+            x = normalize(images)  # (B, 3, H, W) float32; Fig. 3 right "without augmentation": no crop, no flip
+        else:
+            x = batch_supervised_augment(images, generator, autoaugment=self.config.autoaugment)  # (B, 3, H, W)
         t = supervised_loss(self._embed(x), labels.to(images.device))
         nan = _nan(t["total"])
         return {

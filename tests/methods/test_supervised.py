@@ -34,3 +34,33 @@ def test_reslh_classifier_learns_a_separable_batch():
         loss.backward()
         opt.step()
     assert float(loss) < 0.5 * first
+
+
+def test_without_augmentation_the_net_sees_the_images_themselves():
+    """supervised_augment='none' (Fig. 3 right, literal): no crop, no flip, no random draw; the loss is that of
+    the normalized images, and the generator is left untouched."""
+    from sslre.config import profile_config
+    from sslre.data.augment import normalize
+    from sslre.methods import build_method
+
+    config = profile_config("quick", method="supervised", supervised_augment="none")
+    torch.manual_seed(0)
+    method = build_method(config, num_classes=3)
+    method.eval()  # batch-norm statistics of the batch are not what is compared
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    gen = torch.Generator().manual_seed(5)
+    before = gen.get_state().clone()
+    out = method.step(images, labels, gen)
+    expected = supervised_loss(method._embed(normalize(images)), labels)["total"]
+    assert float(out["loss_total"]) == pytest.approx(float(expected), rel=1e-6)
+    assert torch.equal(gen.get_state(), before)
+
+
+def test_autoaugment_needs_the_crop_flip_arm():
+    from sslre.config import ConfigError, profile_config
+
+    with pytest.raises(ConfigError, match="autoaugment=true needs supervised_augment='crop-flip'"):
+        profile_config("quick", method="supervised", supervised_augment="none", autoaugment=True)
+    with pytest.raises(ConfigError, match="supervised_augment 'blur' is not allowed"):
+        profile_config("quick", method="supervised", supervised_augment="blur")
