@@ -1,0 +1,68 @@
+import json
+
+import pytest
+
+from sslre.evidence import (EvidenceError, PORTABLE_KEYS, evidence_dir, portable_fingerprint, publish,
+                            published_runs, published_table)
+
+
+def _run_folder(tmp_path, name="vicreg-s0"):
+    run = tmp_path / "runs" / name
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "epoch_0001.pt").write_bytes(b"weights")
+    (run / "features").mkdir()
+    (run / "config.json").write_text('{"seed": 0}\n')
+    (run / "history.jsonl").write_text('{"epoch": 0}\n')
+    (run / "measurements.csv").write_text("run,seed\nvicreg,0\n")
+    fp = {"measurement_version": 4, "run": "vicreg", "seed": 0, "config": {"seed": 0}, "coverage": {"sample": True},
+          "settings": {"probe": "svc"}, "sample_level": {"n_images": 200},
+          "checkpoints": {"1": ["epoch_0001.pt", 7, 123]}, "history": ["history.jsonl", 13, 456], "targets": []}
+    (run / "measurements.meta.json").write_text(json.dumps({"fingerprint": fp}))
+    return run, fp
+
+
+def test_publish_copies_the_small_files_and_never_checkpoints(tmp_path):
+    run, _ = _run_folder(tmp_path)
+    dest = tmp_path / "reports" / "runs" / "vicreg-s0"
+    names = publish(run, dest)
+    assert names == ["config.json", "history.jsonl", "measurements.csv", "measurements.meta.json"]
+    assert sorted(p.name for p in dest.iterdir()) == sorted(names)
+    assert (dest / "measurements.csv").read_text() == (run / "measurements.csv").read_text()
+    assert publish(run, dest) == names   # publishing again overwrites in place
+
+
+def test_publish_refuses_a_folder_that_is_not_a_run(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EvidenceError, match="has no config.json"):
+        publish(tmp_path / "empty", tmp_path / "out")
+
+
+def test_a_published_table_is_used_only_under_the_same_portable_fingerprint(tmp_path):
+    run, fp = _run_folder(tmp_path)
+    dest = tmp_path / "pub" / "vicreg-s0"
+    publish(run, dest)
+    # another machine: other file stamps, the same measurement -> used
+    elsewhere = {**fp, "checkpoints": {"1": ["epoch_0001.pt", 7, 999]}, "history": None}
+    assert published_table(dest, elsewhere) == dest / "measurements.csv"
+    for key in PORTABLE_KEYS:
+        changed = {**fp, key: "something else"}
+        assert published_table(dest, changed) is None, key
+    (dest / "measurements.meta.json").write_text("{not json")
+    assert published_table(dest, fp) is None
+
+
+def test_portable_fingerprint_keeps_exactly_the_portable_keys():
+    fp = {k: i for i, k in enumerate(PORTABLE_KEYS)} | {"checkpoints": {}, "history": None}
+    assert list(portable_fingerprint(fp)) == list(PORTABLE_KEYS)
+
+
+def test_published_runs_lists_run_folders_of_a_profile(tmp_path):
+    assert evidence_dir("quick", tmp_path) is None
+    base = evidence_dir("medium", tmp_path)
+    assert base == tmp_path / "reports" / "cifar10-medium" / "runs"
+    assert published_runs("medium", tmp_path) == []
+    for name in ("vicreg-s1", "vicreg-s0"):
+        (base / name).mkdir(parents=True)
+        (base / name / "config.json").write_text("{}")
+    (base / "stray").mkdir()
+    assert published_runs("medium", tmp_path) == ["vicreg-s0", "vicreg-s1"]
