@@ -184,7 +184,7 @@ def markdown(table: dict, profile: str, reference: str | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m sslre.claims.calibration", description=__doc__.splitlines()[0])
-    p.add_argument("--profile", required=True, choices=("quick", "small", "full"))
+    p.add_argument("--profile", required=True, choices=("quick", "small", "medium", "full"))
     p.add_argument("--sims", type=int, default=2000)
     p.add_argument("--json", type=Path, required=True, help="where to write the table (JSON)")
     p.add_argument("--reference", type=Path, help="reproduction.json whose per-seed values give the noise "

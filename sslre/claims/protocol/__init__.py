@@ -17,7 +17,7 @@ from typing import Any, Iterable
 from sslre.claims.verdict import ALPHA, MIN_SEEDS, Decision
 
 #: protocol version; bump with a CHANGELOG line whenever a statistic, threshold, test, margin or control changes
-VERSION = "2.0"
+VERSION = "2.1"
 CHANGELOG = (
     ("2026-11-20", "1", "random-target claims read chance-corrected accuracy κ instead of raw accuracy (their "
                         "permuted-label control reproduced the raw-accuracy effect); recorded retroactively"),
@@ -26,8 +26,12 @@ CHANGELOG = (
                           "per part; TOST for 'comparable' / 'roughly constant'; checkpoints mapped by the "
                           "learning-rate integral; degenerate random-target levels excluded by a fixed rule (the "
                           "'most random target' of a ratio: the most random level the most seeds kept)"),
+    ("2026-12-02", "2.1", "a medium profile (real CIFAR-10 trained towards the paper's regime), decided like small: "
+                          "directions and equivalences, no level parts; the supervised arm 'without augmentation' of "
+                          "Fig. 3 right is literal (no crop, no flip) at medium and full, while quick and small keep "
+                          "crop + flip as their references were made"),
 )
-PROFILES = ("quick", "small", "full")
+PROFILES = ("quick", "small", "medium", "full")
 #: the random-target exclusion rule (implemented in sslre.targets.exclusion_reason), fixed before any run
 def _random_target_rule() -> str:
     from sslre.targets import MAX_MAJORITY_SHARE, MAX_TRUE_ACC_GAP, MIN_CLASS_FRACTION
@@ -40,7 +44,7 @@ def _random_target_rule() -> str:
             f"(`sslre/targets.py`, `Measurements.target_levels()`).")
 
 
-BELOW_FULL = ("quick", "small")
+BELOW_FULL = ("quick", "small", "medium")
 
 
 class ProtocolError(ValueError):
