@@ -54,8 +54,8 @@ import pandas as pd
 import torch
 
 from sslre.config import Config, parse_arch
-from sslre.experiments import (MeasureSettings, RunSpec, SampleLevelSettings, default_runs_dir, ensure_runs,
-                               measure_settings, run_is_complete, runs_for, sample_level_settings)
+from sslre.experiments import RunSpec, default_runs_dir, ensure_runs, runs_for
+from sslre.profiles import MeasureSettings, Run, SampleLevelSettings, profile as get_profile
 
 log = logging.getLogger(__name__)
 
@@ -275,8 +275,8 @@ def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets
     Returns the table (columns :data:`COLUMNS`). Each (checkpoint, split) is extracted once
     (``<run_dir>/features``); the second call with unchanged inputs reads the CSV and computes nothing.
     """
-    settings = settings or measure_settings(info.config.profile)
-    sample_settings = sample_settings or sample_level_settings(info.config.profile)
+    settings = settings or get_profile(info.config.profile).measure
+    sample_settings = sample_settings or get_profile(info.config.profile).sample_level
     if not info.checkpoints:
         raise FileNotFoundError(f"run {spec.name}-s{info.seed} has no checkpoints under {info.run_dir/'checkpoints'}")
     csv_path, meta_path = info.run_dir / "measurements.csv", info.run_dir / "measurements.meta.json"
@@ -811,8 +811,8 @@ def _build_measurements(profile, runs_dir, train_missing, names, progress, specs
 
     data_cache: dict[tuple, Any] = {}
     sample_cache: dict[tuple, Any] = {}
-    s_set = sample_settings or sample_level_settings(profile)
-    settings = settings or measure_settings(profile)
+    s_set = sample_settings or get_profile(profile).sample_level
+    settings = settings or get_profile(profile).measure
 
     def data_for(config):
         key = _data_key(config)

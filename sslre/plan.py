@@ -3,8 +3,8 @@
 The run matrix comes from :func:`sslre.experiments.runs_for` (aliases left out: they reuse another run's folder).
 Each run (one name x one seed) gets
 
-- ``command``: the exact ``sslre train ...`` line (or ``python -m sslre.experiments train-run ...`` for the
-  random-target generators), from :func:`sslre.experiments.train_command`;
+- ``command``: the exact ``sslre train ...`` line (or ``sslre train-run ...`` for the random-target generators),
+  from :func:`sslre.experiments.train_command`;
 - ``torchrun_command``: the same run on ``$GPUS`` processes (``torchrun --nproc_per_node=$GPUS -m sslre.cli
   train ...``; the global batch stays ``batch_size``, see :mod:`sslre.train`); ``None`` for the target generators,
   which train on one device;

@@ -17,7 +17,8 @@ import sslre.measure as M
 import sslre.metrics
 from sslre.config import profile_config
 from sslre.data.base import DataSplits, ImageSet
-from sslre.experiments import Coverage, MeasureSettings, RunSpec, SampleLevelSettings
+from sslre.experiments import Coverage, RunSpec
+from sslre.profiles import MeasureSettings, SampleLevelSettings
 
 DEPTH = 2
 

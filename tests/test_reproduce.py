@@ -11,7 +11,8 @@ import pytest
 
 import sslre.reproduce as R
 from sslre import experiments as ex
-from sslre.experiments import Coverage, MeasureSettings, SampleLevelSettings, TargetSettings
+from sslre.experiments import Coverage, TargetSettings
+from sslre.profiles import MeasureSettings, SampleLevelSettings
 
 
 def tiny_specs(names=("vicreg", "targets-resnet18"), seeds=(0, 1)) -> dict[str, ex.RunSpec]:
