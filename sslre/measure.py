@@ -690,7 +690,7 @@ def _measure_parallel(p: _Pass, progress: bool, status: Callable[[str], None] | 
     last_said = time.monotonic()
     for finished in parallel.run_parallel(_measure_worker, [(p, n, s) for n, s in todo], jobs, desc="measuring",
                                           progress=progress, label=lambda r: f"{r[0]}-s{r[1]}",
-                                          initializer=_init_worker, initargs=(done_queue,), poll_s=1.0):
+                                          init=(_init_worker, (done_queue,)), poll_s=1.0):
         moved = _count_checkpoints(done_queue, ckpt_done, n_ckpt)
         for name, seed, warned, first in finished:
             add_counted(warned, first)

@@ -22,16 +22,18 @@ def jobs(default: int | None = None) -> int:
 
 
 def run_parallel(fn: Callable[[Any], Any], work: Iterable[Any], n_jobs: int, *, desc: str, progress: bool = True,
-                 label: Callable[[Any], str] = str, initializer: Callable | None = None, initargs: tuple = (),
+                 label: Callable[[Any], str] = str, init: tuple[Callable, tuple] | None = None,
                  poll_s: float | None = None) -> Iterator[list]:
     """Run ``fn(item)`` for every item of ``work`` in ``n_jobs`` worker processes, with a tqdm bar.
 
-    Yields the list of results finished since the last yield (``[]`` every ``poll_s`` seconds while nothing
-    finished, so a caller can report other progress; without ``poll_s`` only when something finished). A job's
-    exception is raised here; jobs finished before it keep their results (they wrote them to disk).
+    ``init``: ``(function, args)`` each worker calls first. ``label(result)``: the bar's postfix. Yields the list
+    of results finished since the last yield (``[]`` every ``poll_s`` seconds while nothing finished, so a
+    caller can report other progress; without ``poll_s`` only when something finished). A job's exception is
+    raised here; jobs finished before it keep their results (they wrote them to disk).
     """
     from tqdm.auto import tqdm
 
+    initializer, initargs = init or (None, ())
     with ProcessPoolExecutor(max_workers=n_jobs, mp_context=CONTEXT, initializer=initializer,
                              initargs=initargs) as pool:
         pending = {pool.submit(fn, item) for item in work}

@@ -1,7 +1,8 @@
 """medium: real CIFAR-10 trained towards the regime the paper describes, within 8 hours on a 2-core CPU (about
 16 core-hours: training ~10, measuring ~2, generators ~1; ``sslre plan --profile medium`` re-estimates).
 Pilot figures (per-epoch times, accuracy curves): docs/PERFORMANCE.md."""
-from sslre.profiles import MeasureSettings, Profile, SampleLevelSettings, generators, preset
+from sslre.profiles import Profile, preset
+from sslre.profiles.small import PROFILE as SMALL
 
 PROFILE = Profile(
     name="medium",
@@ -22,8 +23,7 @@ PROFILE = Profile(
     deep="RES-6-64", narrow="RES-3-16", wide="RES-3-128",
     literal_no_augment=True,                       # Fig. 3 right literal from medium on: no crop, no flip
     other_dataset=None,                            # already CIFAR-10: App. B.2's run is the main run
-    sample_level=SampleLevelSettings(200, 50, 10),
-    measure=MeasureSettings(mine_images=5000, mine_run_seeds=(0, 1, 2), mine_null_seeds=(0, 1),
-                            umap_points_per_group=100),  # as small
-    targets=generators(10, (0, 1, 2, 4, 10), 256, 0.001, width=16, vit_dim=64, vit_depth=4, vit_heads=4),
+    sample_level=SMALL.sample_level,               # what is measured, and the generators: as small
+    measure=SMALL.measure,
+    targets=SMALL.targets,
 )

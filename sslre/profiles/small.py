@@ -6,7 +6,7 @@ PROFILE = Profile(
     name="small",
     config=preset(
         profile="small", dataset="cifar10-jpeg",
-        arch="RES-3-32",                           # paper RES-5-250; ~900 img/s per core
+        arch="RES-3-32",                           # paper RES-5-250; sized for one CPU core per run
         proj_hidden=512, proj_out=512,
         train_subset=10000, test_subset=2000,      # class-balanced (paper 50,000 / 10,000)
         epochs=15, batch_size=256,                 # ~600 SGD steps: the class probe rises clearly above init
