@@ -16,8 +16,9 @@ run name                  what it is (full profile)                   claims tha
 ========================  ==========================================  ========================================
 
 Smaller profiles keep the *structure* (same run names, same relations between runs: deeper = twice the
-blocks, narrow/wide = width / 4 and x 2, mu 5/25/100) on the profile's base architecture; what each profile
-decides (seeds, architectures, sizes of what is measured) is its :class:`sslre.profiles.Profile`.
+blocks, narrow/wide = width / 4 and x 2 below full, mu 5/25/100) on the profile's base architecture; what each
+profile decides (seeds, architectures, sizes of what is measured) is its :class:`sslre.profiles.Profile`, and
+the run names are :class:`sslre.profiles.Run`'s.
 
 Run directories are ``<runs_dir>/<name>-s<seed>/`` as written by :func:`sslre.train.train` (SSL and
 supervised runs) or :func:`sslre.targets.train_target_generator` (``targets-*`` runs).
