@@ -1,6 +1,5 @@
-"""medium: real CIFAR-10 trained towards the regime the paper describes, within 8 hours on a 2-core CPU (about
-16 core-hours: training ~10, measuring ~2, generators ~1; ``sslre plan --profile medium`` re-estimates).
-Pilot figures (per-epoch times, accuracy curves): docs/PERFORMANCE.md."""
+"""medium: real CIFAR-10 trained towards the regime the paper describes, within 8 hours on a 2-core CPU.
+Pilot figures (per-epoch times, accuracy curves, the budget): docs/PERFORMANCE.md."""
 from sslre.profiles import Profile, preset
 from sslre.profiles.small import PROFILE as SMALL
 

@@ -1,5 +1,5 @@
-"""small: real CIFAR-10 (JPEG copy, App. B.2's second dataset) on a 2-core CPU; the whole claim matrix (3 seeds of
-every run) trains in about 35 min with two one-thread runs at a time and is measured in about 30 more."""
+"""small: real CIFAR-10 (JPEG copy, App. B.2's second dataset), sized so that the whole claim matrix (3 seeds of
+every run) trains and is measured on a 2-core CPU, two one-thread runs at a time."""
 from sslre.profiles import MeasureSettings, Profile, SampleLevelSettings, generators, preset
 
 PROFILE = Profile(
@@ -21,10 +21,10 @@ PROFILE = Profile(
     literal_no_augment=False,                      # crop + flip, as the committed report was made
     other_dataset=None,                            # already CIFAR-10: App. B.2's run is the main run
     sample_level=SampleLevelSettings(200, 50, 10),
-    # 5 MINE seeds (the paper's count) + 2 null on 5,000 images, on each of 3 training seeds (~9 min each).
+    # 5 MINE seeds (the paper's count) + 2 null on 5,000 images, on each of 3 training seeds.
     measure=MeasureSettings(mine_images=5000, mine_run_seeds=(0, 1, 2), mine_null_seeds=(0, 1),
                             umap_points_per_group=100),
-    # Narrow generators (ResNet-18 width 16, ViT 64-d x 4), ~5-10 min each on one core; Adam 0.05 diverges or
-    # stalls on one class below full (sslre.targets): lr 1e-3.
+    # Narrow generators (ResNet-18 width 16, ViT 64-d x 4), affordable on one core; Adam 0.05 diverges or stalls
+    # on one class below full (sslre.targets): lr 1e-3.
     targets=generators(10, (0, 1, 2, 4, 10), 256, 0.001, width=16, vit_dim=64, vit_depth=4, vit_heads=4),
 )
