@@ -1,4 +1,4 @@
-"""The ``sslre`` command line: train, reproduce, report, plan.
+"""The ``sslre`` command line: train, train-run, reproduce, report, plan.
 
 Each subcommand parses its flags here and calls one library function; the work lives in the library,
 so scripts can call the same functions directly.
@@ -27,6 +27,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other Config field, e.g. --set batch_size=128 (unknown keys are an error)")
     p.add_argument("--run-dir", required=True, type=Path)
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _add_train_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-run", help="train one run of a profile's registry at one seed, by name (the "
+                                         "random-target generators have no `sslre train` form)")
+    p.add_argument("--profile", choices=PROFILES_NAMES, required=True)
+    p.add_argument("--run", required=True, help="run name, e.g. targets-resnet18 (`sslre plan` lists them)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--runs-dir", type=Path, help="where runs live (default: $SSLRE_RUNS or runs/<profile>)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -153,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
+    _add_train_run(sub)
     _add_reproduce(sub)
     _add_report(sub)
     _add_plan(sub)
@@ -191,6 +202,10 @@ def _run(args: argparse.Namespace) -> int:
             # A skipped checkpoint on resume is news for the user: one line, not a source-code excerpt.
             warnings.showwarning = _show_warning
             train(config, args.run_dir, progress=not args.no_progress)
+    elif args.command == "train-run":
+        from sslre.experiments import train_named
+
+        train_named(args.profile, args.run, args.seed, args.runs_dir, progress=not args.no_progress)
     elif args.command == "reproduce":
         from sslre.reproduce import reproduce
 

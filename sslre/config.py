@@ -1,18 +1,12 @@
-"""Run configuration: one frozen dataclass, three profile presets.
+"""Run configuration: one frozen dataclass.
 
 Every field carries its unit and the paper source it comes from. A ``Config``
 travels inside every checkpoint (see :mod:`sslre.checkpoint`), so a result can
 always be traced back to exactly what produced it.
 
-Profiles
---------
-``full``  -- the paper's scale (App. A): CIFAR-100, RES-5-250, batch 256, SGD
-             lr 0.002 / momentum 0.9 / wd 1e-6, cosine annealing, 1000 epochs.
-``small`` -- real CIFAR-10 (JPEG copy in ``../shared``) on a 2-core CPU, sized
-             to finish the whole claim matrix in about two hours (see
-             :data:`PROFILES` for exact sizes and the reasons).
-``quick`` -- the embedded synthetic hierarchical dataset, tiny models, minutes
-             on 2 cores; proves the machinery, tests directions only.
+The presets of the profiles (``quick``, ``small``, ``medium``, ``full``) live in
+:mod:`sslre.profiles`, one module each; :func:`profile_config` and ``PROFILES``
+read them from there.
 """
 from __future__ import annotations
 
@@ -65,7 +59,7 @@ class Config:
     """Everything that determines a training run. Units and sources in the comments."""
 
     # --- what is trained -------------------------------------------------------------------
-    profile: str = "full"                 # preset this config came from: quick | small | full
+    profile: str = "full"                 # preset this config came from: quick | small | medium | full
     method: str = "vicreg"                # vicreg | simclr | supervised (Sec. 2.1, Fig. 3 right)
     arch: str = "RES-5-250"               # RES-L-H backbone (App. A.2); Sec. 4 uses RES-5-250 and RES-10-250
     proj_hidden: int = 1024               # projection MLP hidden width, units (App. A.2: "two-layer MLP"; width not given)
@@ -100,8 +94,7 @@ class Config:
     num_threads: int = 0                  # torch CPU threads (0 = all cores)
     amp: bool = False                     # bf16 autocast on CUDA (never changes the CPU path)
     # bf16 autocast of the model on CPU (AMX / AVX512-BF16; the augmentation stays float32). Opt-in, off in every
-    # profile: quick VICReg trains ~1.6x faster (1699 vs 1068 img/s, 1 thread) but its quality was not shown equal
-    # (seed 0 last-layer NCC test 0.468 vs 0.568 fp32, linear 0.638 vs 0.751; seed 1 0.192 vs 0.197, 0.412 vs 0.391).
+    # profile: faster, but its quality was not shown equal to float32 (docs/PERFORMANCE.md).
     cpu_amp: bool = False
     channels_last: bool = False           # memory format for convolutions
     compile: bool = False                 # torch.compile the model (CUDA)
@@ -221,79 +214,13 @@ def _check_keys(d: Mapping[str, Any]) -> None:
         raise ConfigError(f"unknown config key(s) {unknown}; allowed keys: {', '.join(sorted(known))}")
 
 
-def _profile(**kw: Any) -> Config:
-    # Checkpoints at the paper's epochs mapped by the share of the lr integral (sslre.schedule), never in warm-up.
-    kw.setdefault("checkpoint_epochs", checkpoint_schedule(kw.get("epochs", 1000), kw.get("warmup_epochs", 0)))
-    return Config(**kw)
+def __getattr__(name: str) -> Any:
+    """``PROFILES``: ``{profile: its training preset}``, read from :mod:`sslre.profiles` (one module per profile)."""
+    if name == "PROFILES":
+        from sslre.profiles import profile
 
-
-PROFILES: dict[str, Config] = {
-    # Paper scale, App. A.
-    "full": _profile(profile="full"),
-    # Real CIFAR-10 (JPEG copy, App. B.2's second dataset) on a 2-core CPU: the whole claim matrix (14 runs, 3 seeds
-    # for the main and deep runs) trains in about 35 min with two single-thread runs at a time, and is measured in
-    # about 30 more. Sizes and why:
-    # - RES-3-32 (paper RES-5-250): ~900 img/s per core; the deep run is RES-6-32, widths 8 / 32 / 64 (App. B.1).
-    # - 10,000 train / 2,000 test images, class-balanced (paper: 50,000 / 10,000), 15 epochs (paper 1000) at
-    #   batch 256: ~600 SGD steps, enough for the class-level linear probe to rise clearly above init.
-    # - lr 0.05 with 4 warm-up epochs (paper 0.002 over 1000 epochs; 15 epochs at 0.002 barely move; the quick
-    #   profile's mu=100 run diverged with shorter warm-ups).
-    # - checkpoints at the paper's epochs scaled by 15/1000: 0, 1, 2, 6, 15.
-    "small": _profile(
-        profile="small", dataset="cifar10-jpeg", arch="RES-3-32", proj_hidden=512, proj_out=512,
-        train_subset=10000, test_subset=2000, epochs=15, batch_size=256, lr=0.05, warmup_epochs=4,
-        num_threads=1,
-        # NHWC convolutions (mkldnn): ~20% faster forward + backward on one CPU thread; the same arithmetic up to
-        # float round-off. Since 2026-11-26: the committed reports/small-cifar10 was trained before, in NCHW (and
-        # with the previous BatchSSLAugment CPU path, equal to 1e-6), so a rerun reproduces it only up to the
-        # round-off's effect on training, not bitwise.
-        channels_last=True,
-    ),
-    # Real CIFAR-10 trained towards the regime the paper describes (issue "medium"), within 8 hours on a 2-core CPU
-    # (about 16 core-hours: training ~10, measuring ~2, generators ~1; `sslre plan --profile medium` re-estimates).
-    # Pilots (VICReg unless named, 10,000 images, one thread each with a second run beside it, Intel Xeon):
-    # - per epoch: RES-3-64 18 s, RES-3-128 53 s, RES-6-64 27 s, RES-3-16 4.2 s, supervised RES-6-64 13 s;
-    #   batch 128 vs 256 costs the same per image (17.3 vs 18.0 s per epoch).
-    # - RES-3-64, lr 0.05, 4 warm-up epochs, cosine, 60 epochs: sample-level NCC train accuracy (200 images x 50
-    #   views) 0.105 -> 0.41 / 0.55 / 0.68 / 0.74 at epochs 2 / 6 / 24 / 60, still rising; class NCC train
-    #   0.20 -> 0.46, test 0.20 -> 0.44. Width and length both raise it; RES-3-32 (small) ended at 0.59 after 15.
-    # - two one-thread runs side by side: 2 epochs per 18 s, against one two-thread run at ~10 s per epoch (10%
-    #   more throughput from two one-thread runs).
-    # Sizes: RES-3-64 (64 last-layer features; narrow 16, wide 128 measure the width the sample level needs),
-    # 64 epochs at batch 256 (2,496 SGD steps, 4.3x small's lr integral): the most that fits the budget with the
-    # whole matrix (3 seeds of 9 runs; the wide run alone is 29% of it). Checkpoints 0, 5, 8, 27, 64.
-    "medium": _profile(
-        profile="medium", dataset="cifar10-jpeg", arch="RES-3-64", proj_hidden=512, proj_out=512,
-        train_subset=10000, test_subset=2000, epochs=64, batch_size=256, lr=0.05, warmup_epochs=4,
-        num_threads=1, channels_last=True,
-    ),
-    # Embedded synthetic data (grey shapes, sslre.data.synthetic), tiny models: the whole quick claim matrix (vicreg x5
-    # seeds, every other run x3: 38 runs) trains, is measured and decided in 843-860 CPU-s: about 8 min on 2 idle
-    # cores (CPU / 2; measured 14 min on a shared 2-core Xeon at load ~4, 18 min at load 4-9). Sizes and why
-    # (pilots: the main VICReg run, seeds 0-4, one thread each, same Xeon; per-seed figures in docs/PERFORMANCE.md):
-    # - RES-3-32 (paper RES-5-250), projector 256-256 (not given in the paper): unchanged; the data, not capacity,
-    #   was what seeds 1-4 lacked.
-    # - 1,000 train / 500 test images (test accuracy's binomial s.e. ~0.02 at 0.8, below the margin), batch 64,
-    #   15 epochs: 225 SGD steps, ~14 s CPU per VICReg run. Every seed gains >= 0.13 class probe and >= 0.14 NCC
-    #   test accuracy (last block, last epoch vs init; claims/test_quick_recipe.py checks >= 0.06). 2,000 images
-    #   x 20 epochs at batch 128 learns more (NCC +0.29-0.38) at 2x the compute; 8-10 epochs left single seeds at
-    #   NCC +0.06-0.08.
-    # - lr 0.025 (paper 0.002: 15 epochs at it barely move): at batch 64, 0.05 and 0.1 learned less (seed 1 NCC
-    #   +0.05 / +0.01 vs +0.14), and 0.05 made mu=100 (App. B.3) diverge at epoch 1.
-    "quick": _profile(
-        profile="quick", dataset="synthetic", arch="RES-3-32", proj_hidden=256, proj_out=256,
-        train_subset=1000, test_subset=500, epochs=15, batch_size=64, lr=0.025,
-        # One thread: at these tiny sizes OpenMP's second thread costs more than it gives, and on a shared 2-core
-        # machine 2 threads measured ~10x slower (fwd+bwd of RES-3-32, batch 128: 0.24 s vs 3.8 s wall).
-        num_threads=1,
-        # 2 warm-up epochs (warm-up epochs never count as "early" checkpoints, so few): mu=100 trains stably with
-        # them at lr 0.025 (seeds 0-2; at lr 0.05 seed 0 diverged at epoch 1).
-        warmup_epochs=2,
-        # NHWC convolutions (mkldnn) on CPU: RES-3-32, two views of 128, forward + backward on one thread 91 vs
-        # 113 ms per step (measured); the same arithmetic up to float round-off (not bitwise the NCHW numbers).
-        channels_last=True,
-    ),
-}
+        return {p: profile(p).config for p in PROFILES_NAMES}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def profile_config(profile: str, **overrides: Any) -> Config:
@@ -302,8 +229,10 @@ def profile_config(profile: str, **overrides: Any) -> Config:
     Changing ``epochs`` or ``warmup_epochs`` remaps the checkpoint schedule (:func:`sslre.schedule.checkpoint_schedule`)
     unless ``checkpoint_epochs`` is given too.
     """
+    from sslre.profiles import profile as get_profile
+
     _check_choice("profile", profile, PROFILES_NAMES)
-    base = PROFILES[profile]
+    base = get_profile(profile).config
     if ("epochs" in overrides or "warmup_epochs" in overrides) and "checkpoint_epochs" not in overrides:
         e, w = overrides.get("epochs", base.epochs), overrides.get("warmup_epochs", base.warmup_epochs)
         if isinstance(e, int) and isinstance(w, int) and e >= 1 and w >= 0:   # else Config names the bad value

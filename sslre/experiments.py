@@ -16,8 +16,9 @@ run name                  what it is (full profile)                   claims tha
 ========================  ==========================================  ========================================
 
 Smaller profiles keep the *structure* (same run names, same relations between runs: deeper = twice the
-blocks, narrow/wide = width / 4 and x 4, mu 5/25/100) on the profile's base architecture from
-:func:`sslre.config.profile_config`, so every claim's comparison exists at every profile.
+blocks, narrow/wide = width / 4 and x 2 below full, mu 5/25/100) on the profile's base architecture; what each
+profile decides (seeds, architectures, sizes of what is measured) is its :class:`sslre.profiles.Profile`, and
+the run names are :class:`sslre.profiles.Run`'s.
 
 Run directories are ``<runs_dir>/<name>-s<seed>/`` as written by :func:`sslre.train.train` (SSL and
 supervised runs) or :func:`sslre.targets.train_target_generator` (``targets-*`` runs).
@@ -25,35 +26,28 @@ supervised runs) or :func:`sslre.targets.train_target_generator` (``targets-*`` 
 Functions:
 
 - :func:`runs_for` -- ``{name: RunSpec}`` for a profile.
-- :func:`target_settings`, :func:`sample_level_settings`, :func:`measure_settings` -- the per-profile sizes.
 - :func:`ensure_runs` -- trains what is missing (quick) or raises :class:`MissingRunsError` naming the commands.
 - :func:`plan_commands` -- one shell command per (run, seed), for ``sslre plan`` and schedulers.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import shlex
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from sslre.config import PROFILES_NAMES, Config, ConfigError, parse_arch, profile_config
+from sslre.claims.catalogue import CLAIM_IDS  # noqa: F401 - re-exported: the catalogue's IDs, one place
+from sslre.config import Config, profile_config
+from sslre.profiles import Run, profile as get_profile
 
 log = logging.getLogger(__name__)
 
-#: The catalogue IDs (``../shared/claims-catalogue.md``); the registry test checks every one is served.
-CLAIM_IDS = (
-    "sample-clusters-first", "sample-neural-collapse", "ncc-linear-ratio", "semantic-gains-not-sample",
-    "regularization-drives-learning", "mine-compression", "ssl-vs-supervised-ncc", "randomness-ordering",
-    "semantic-vs-random-ratios", "depth-ordering", "mu-ablation", "simclr-like-vicreg", "cnn-targets-aligned",
-    "width-and-depth", "other-datasets", "umap-hierarchy",
-)
-
-#: Where the real CIFAR-10 JPEG archive is looked for (same order as the data module).
+#: The repository root: runs live under ``runs/<profile>`` there unless ``$SSLRE_RUNS`` says otherwise.
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -104,41 +98,6 @@ class TargetSettings:
 
 
 @dataclass(frozen=True)
-class SampleLevelSettings:
-    """Sec. 3 sample-level set: ``n_images`` train images, each augmented ``n_train_aug`` / ``n_test_aug`` times."""
-
-    n_images: int
-    n_train_aug: int
-    n_test_aug: int
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class MeasureSettings:
-    """What :func:`sslre.measure.measure_run` computes at a profile (so it stays affordable).
-
-    ``mine_seeds``: MINE initialization seeds per checkpoint (paper: 5, Fig. 3 middle); ``mine_images``: how many
-    train images MINE sees; ``mine_run_seeds``: which seeds of the ``vicreg`` run get MINE; ``mine_null_seeds``:
-    MINE seeds of the shuffled-pairs null, run on each of those training seeds. ``umap_points``: points per level in
-    the UMAP figure (Fig. 1: 5 samples / classes / superclasses); ``umap_run_seeds``: which seeds of the ``vicreg``
-    run get UMAP. ``probe``: linear probe method (``svc``: the paper's LinearSVC objective, solved exactly in
-    torch; ``fast`` = the same at a looser tolerance; see :mod:`sslre.metrics.probe`).
-    """
-
-    probe: str = "svc"
-    l2_variant: bool = True
-    mine_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    mine_null_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    mine_images: int = 10000
-    mine_run_seeds: tuple[int, ...] = (0, 1, 2)
-    mine_kwargs: tuple[tuple[str, object], ...] = ()
-    umap_groups: int = 5
-    umap_points_per_group: int = 100
-    umap_neighbors: int = 15
-    umap_run_seeds: tuple[int, ...] = (0, 1, 2)
-
-
-@dataclass(frozen=True)
 class Coverage:
     """Which (layer, level) cells a run measures (pipeline contract, 'Coverage').
 
@@ -184,83 +143,25 @@ class RunSpec:
         return Path(runs_dir) / f"{self.alias_of or self.name}-s{seed}"
 
 
-# ------------------------------------------------------------------------------------------------------------
-# per-profile settings
-# ------------------------------------------------------------------------------------------------------------
-
-#: Training seeds of every run a decision reads (claims/PROTOCOL.md: >= 3 per run at every profile, no borrowed
-#: noise). The quick profile's main run has 5, so that the recipe check "SSL learns for every seed" has teeth.
-_SEEDS = {"quick": (0, 1, 2), "small": (0, 1, 2), "medium": (0, 1, 2), "full": (0, 1, 2)}
-_MAIN_SEEDS = {"quick": (0, 1, 2, 3, 4), "small": (0, 1, 2), "medium": (0, 1, 2), "full": (0, 1, 2)}
-
-
-def sample_level_settings(profile: str) -> SampleLevelSettings:
-    """Sec. 3: 500 images x 100 train / 20 test augmentations at full; scaled down below (same structure)."""
-    _check_profile(profile)
-    return {
-        "full": SampleLevelSettings(500, 100, 20),
-        "small": SampleLevelSettings(200, 50, 10),
-        "medium": SampleLevelSettings(200, 50, 10),
-        # quick: 50 images (1,000 / 500 points, the class level's sizes): a 50-way probe per cell, not 100-way.
-        "quick": SampleLevelSettings(50, 20, 10),
-    }[profile]
-
-
-def measure_settings(profile: str) -> MeasureSettings:
-    """MINE: 5 MINE seeds at small/full (paper), 3 at quick; on vicreg training seeds 0-2 at every profile (a
-    decision needs >= 3 training seeds), each with its shuffled-pairs null. UMAP on vicreg seeds 0-2."""
-    _check_profile(profile)
-    if profile == "quick":
-        # MINE: 200 steps at batch 128 (defaults 400 x 256): 2.8 vs 10 s CPU per estimate on 1,000 synthetic images,
-        # one thread; 3 MINE seeds + 1 null x 5 checkpoints x 3 training seeds = 60 estimates. Values are relative.
-        return MeasureSettings(mine_seeds=(0, 1, 2), mine_null_seeds=(0,), mine_images=1000, mine_run_seeds=(0, 1, 2),
-                               mine_kwargs=(("steps", 200), ("batch_size", 128)),
-                               umap_points_per_group=40, umap_neighbors=10)
-    if profile in ("small", "medium"):
-        # 5 MINE seeds (the paper's count) + 2 null on each of 3 training seeds: ~15 s per estimate on one core,
-        # ~9 min per training seed.
-        return MeasureSettings(mine_images=5000, mine_run_seeds=(0, 1, 2), mine_null_seeds=(0, 1),
-                               umap_points_per_group=100)
-    return MeasureSettings()
-
-
-def target_settings(profile: str, kind: str) -> TargetSettings:
-    """Random-target generators per profile (App. A.3). Epoch counts are not in the paper; chosen so the
-    predictions sweep from init (randomness 1) to a trained classifier (randomness 0) in 5-7 snapshots."""
-    _check_profile(profile)
-    if kind not in ("resnet18", "vit"):
-        raise ConfigError(f"target generator kind {kind!r} is unknown; allowed: resnet18, vit")
-    if profile == "full":
-        # App. A.3 learning rates and A.2 sizes; 100 epochs is our choice (the paper does not state it).
-        return TargetSettings(kind, 100, (0, 1, 2, 5, 10, 20, 50, 100), 256, None)
-    # Below full, Adam 0.05 diverges / stalls on one class for ResNet-18 (see sslre.targets): lr 1e-3.
-    if profile in ("small", "medium"):
-        # Narrow generators (ResNet-18 width 16, ViT 64-d x 4) so each trains in ~5-10 min on one core.
-        return TargetSettings(kind, 10, (0, 1, 2, 4, 10), 256, 0.001, width=16, vit_dim=64, vit_depth=4,
-                              vit_heads=4)
-    # quick: narrow generators so each trains in well under a minute on 2 cores. A snapshot at every epoch: the
-    # width-8 ResNet-18 predicts 1-4 classes for its first 3-6 epochs (seed-dependent), which the degeneracy rule
-    # excludes; with snapshots only at 0, 1, 2, 4, 8 two of three seeds kept fewer than two levels.
-    return TargetSettings(kind, 8, tuple(range(9)), 128, 0.001, width=8, vit_dim=64, vit_depth=2, vit_heads=4)
-
-
-def _check_profile(profile: str) -> None:
-    if profile not in PROFILES_NAMES:
-        raise ConfigError(f"profile {profile!r} is unknown; allowed: {', '.join(PROFILES_NAMES)}")
-
-
 def _cifar10_archive_present() -> bool:
     from sslre.data.imagefolder import cifar10_jpeg_archive   # one lookup of the archive, in the data module
 
     return cifar10_jpeg_archive().is_file()
 
-def _arch(depth: int, width: int) -> str:
-    return f"RES-{depth}-{width}"
-
 
 # ------------------------------------------------------------------------------------------------------------
 # the registry
 # ------------------------------------------------------------------------------------------------------------
+
+_EVERY_LAYER = Coverage()                                                   # every layer, controls, sample level
+_LAST_LAYER = Coverage(all_layers=False, controls=False, sample=False)      # the last layer's class levels only
+_MAIN_CLAIMS = ("sample-clusters-first", "sample-neural-collapse", "ncc-linear-ratio", "semantic-gains-not-sample",
+                "regularization-drives-learning", "mine-compression", "ssl-vs-supervised-ncc", "randomness-ordering",
+                "semantic-vs-random-ratios", "depth-ordering", "mu-ablation", "simclr-like-vicreg",
+                "cnn-targets-aligned", "width-and-depth", "umap-hierarchy")
+_GENERATOR_CLAIMS = {"resnet18": ("randomness-ordering", "semantic-vs-random-ratios", "simclr-like-vicreg",
+                                  "cnn-targets-aligned"),
+                     "vit": ("cnn-targets-aligned",)}
 
 
 def runs_for(profile: str) -> dict[str, RunSpec]:
@@ -269,78 +170,44 @@ def runs_for(profile: str) -> dict[str, RunSpec]:
     >>> sorted(runs_for("quick"))[:3]
     ['simclr', 'supervised', 'supervised-aa']
     """
-    _check_profile(profile)
-    base = profile_config(profile)
-    depth, width = parse_arch(base.arch)
-    if profile == "full":
-        deep, narrow, wide = "RES-10-250", "RES-5-50", "RES-5-1000"
-    else:
-        # Width x2 (not the paper's x4) below full: x4 costs 16x the compute, more than the rest of the profile.
-        deep, narrow, wide = _arch(2 * depth, width), _arch(depth, max(1, width // 4)), _arch(depth, 2 * width)
-    # Every run that a decision reads has its own >= 3 seeds (no run borrows another's seed spread); the main
-    # run may have more (quick: 5, for the recipe check).
-    main_seeds, aux_seeds = _MAIN_SEEDS[profile], _SEEDS[profile]
+    prof = get_profile(profile)
+    main, aux = prof.main_seeds, prof.seeds
 
-    def configs(seed_list, **kw) -> tuple[Config, ...]:
-        return tuple(profile_config(profile, seed=s, **kw) for s in seed_list)
+    def spec(name, seeds, claims, purpose, coverage=_EVERY_LAYER, **kw) -> RunSpec:
+        return RunSpec(name, tuple(prof.config.replace(seed=s, **kw) for s in seeds), seeds, claims, purpose,
+                       coverage=coverage)
 
     vic = dict(method="vicreg", vicreg_lambda=25.0, vicreg_mu=25.0, vicreg_nu=1.0)
-    # Fig. 3 right's arm "without augmentation" is literal from medium on (no crop, no flip: it can reach train
-    # accuracy 1.0); quick and small keep crop + flip, as their committed reports were made.
-    literal = profile in ("medium", "full")
-    sup_plain = {"supervised_augment": "none"} if literal else {}
-    sup_what = "no augmentation (no crop, no flip)" if literal else "no augmentation beyond crop+flip"
-    main_cov = Coverage(all_layers=True, random=True, controls=True, sample=True, mine=True, umap=True)
+    sup_plain = {"supervised_augment": "none"} if prof.literal_no_augment else {}
+    sup_what = "no augmentation (no crop, no flip)" if prof.literal_no_augment else "no augmentation beyond crop+flip"
     specs = [
-        RunSpec("vicreg", configs(main_seeds, **vic), main_seeds,
-                ("sample-clusters-first", "sample-neural-collapse", "ncc-linear-ratio", "semantic-gains-not-sample",
-                 "regularization-drives-learning", "mine-compression", "ssl-vs-supervised-ncc",
-                 "randomness-ordering", "semantic-vs-random-ratios", "depth-ordering", "mu-ablation",
-                 "simclr-like-vicreg", "cnn-targets-aligned", "width-and-depth", "umap-hierarchy"),
-                "main VICReg run (Sec. 3-6)", coverage=main_cov),
-        RunSpec("vicreg-deep", configs(aux_seeds, arch=deep, **vic), aux_seeds,
-                ("sample-neural-collapse", "ssl-vs-supervised-ncc", "depth-ordering", "width-and-depth"),
-                "deeper net: Sec. 4 NCC numbers, Fig. 3 right, Fig. 5, Fig. 7 bottom",
-                coverage=Coverage(all_layers=True, random=False, controls=True, sample=True)),
-        RunSpec("vicreg-mu5", configs(aux_seeds, **{**vic, "vicreg_mu": 5.0}), aux_seeds, ("mu-ablation",),
-                "App. B.3 mu=5", coverage=Coverage(all_layers=False, controls=False, sample=False)),
-        RunSpec("vicreg-mu100", configs(aux_seeds, **{**vic, "vicreg_mu": 100.0}), aux_seeds, ("mu-ablation",),
-                "App. B.3 mu=100", coverage=Coverage(all_layers=False, controls=False, sample=False)),
-        RunSpec("vicreg-narrow", configs(aux_seeds, arch=narrow, **vic), aux_seeds, ("width-and-depth",),
-                "App. B.1 narrower net", coverage=Coverage(all_layers=True, controls=True, sample=True)),
-        RunSpec("vicreg-wide", configs(aux_seeds, arch=wide, **vic), aux_seeds, ("width-and-depth",),
-                "App. B.1 wider net", coverage=Coverage(all_layers=True, controls=True, sample=True)),
-        RunSpec("simclr", configs(aux_seeds, method="simclr"), aux_seeds, ("simclr-like-vicreg",),
-                "App. B.4 SimCLR", coverage=Coverage(all_layers=True, random=True, controls=True, sample=True)),
-        RunSpec("supervised", configs(aux_seeds, method="supervised", arch=deep, **sup_plain), aux_seeds,
-                ("ssl-vs-supervised-ncc",), f"Fig. 3 right: supervised, {sup_what}",
-                coverage=Coverage(all_layers=False, controls=False, sample=False)),
-        RunSpec("supervised-aa", configs(aux_seeds, method="supervised", arch=deep, autoaugment=True), aux_seeds,
-                ("ssl-vs-supervised-ncc",), "Fig. 3 right: supervised with AutoAugment",
-                coverage=Coverage(all_layers=False, controls=False, sample=False)),
+        spec(Run.MAIN, main, _MAIN_CLAIMS, "main VICReg run (Sec. 3-6)",
+             Coverage(all_layers=True, random=True, controls=True, sample=True, mine=True, umap=True), **vic),
+        spec(Run.DEEP, aux, ("sample-neural-collapse", "ssl-vs-supervised-ncc", "depth-ordering", "width-and-depth"),
+             "deeper net: Sec. 4 NCC numbers, Fig. 3 right, Fig. 5, Fig. 7 bottom", arch=prof.deep, **vic),
+        spec(Run.MU5, aux, ("mu-ablation",), "App. B.3 mu=5", _LAST_LAYER, **{**vic, "vicreg_mu": 5.0}),
+        spec(Run.MU100, aux, ("mu-ablation",), "App. B.3 mu=100", _LAST_LAYER, **{**vic, "vicreg_mu": 100.0}),
+        spec(Run.NARROW, aux, ("width-and-depth",), "App. B.1 narrower net", arch=prof.narrow, **vic),
+        spec(Run.WIDE, aux, ("width-and-depth",), "App. B.1 wider net", arch=prof.wide, **vic),
+        spec(Run.SIMCLR, aux, ("simclr-like-vicreg",), "App. B.4 SimCLR", Coverage(random=True), method="simclr"),
+        spec(Run.SUPERVISED, aux, ("ssl-vs-supervised-ncc",), f"Fig. 3 right: supervised, {sup_what}", _LAST_LAYER,
+             method="supervised", arch=prof.deep, **sup_plain),
+        spec(Run.SUPERVISED_AA, aux, ("ssl-vs-supervised-ncc",), "Fig. 3 right: supervised with AutoAugment",
+             _LAST_LAYER, method="supervised", arch=prof.deep, autoaugment=True),
     ]
-    other_cov = Coverage(all_layers=True, controls=True, sample=True)
-    if profile == "full":
-        specs.append(RunSpec("vicreg-other", configs(aux_seeds, dataset="cifar10", **vic), aux_seeds,
-                             ("other-datasets",), "App. B.2 CIFAR-10", coverage=other_cov))
-    elif profile in ("small", "medium"):
-        # small and medium already run on CIFAR-10: the App. B.2 run *is* the main run.
-        specs.append(RunSpec("vicreg-other", configs(main_seeds, **vic), main_seeds, ("other-datasets",),
-                             "App. B.2 CIFAR-10 (= the small profile's main run)", kind="alias",
-                             coverage=other_cov, alias_of="vicreg"))
-    elif _cifar10_archive_present():
-        # quick: a tiny class-balanced slice of the real CIFAR-10 JPEGs, same tiny arch and schedule.
-        specs.append(RunSpec("vicreg-other", configs(aux_seeds, dataset="cifar10-jpeg", train_subset=base.train_subset,
-                                                     test_subset=base.test_subset, **vic), aux_seeds,
-                             ("other-datasets",), "App. B.2 real CIFAR-10 slice", coverage=other_cov))
-    for kind in ("resnet18", "vit"):
+    if prof.other_dataset is None:  # the profile already runs on CIFAR-10: the App. B.2 run *is* the main run
+        specs.append(RunSpec(Run.OTHER, specs[0].configs, main, ("other-datasets",),
+                             f"App. B.2 CIFAR-10 (= the {profile} profile's main run)", kind="alias",
+                             coverage=_EVERY_LAYER, alias_of=Run.MAIN))
+    elif prof.other_dataset != "cifar10-jpeg" or _cifar10_archive_present():
+        what = "real CIFAR-10 slice" if prof.other_dataset == "cifar10-jpeg" else "CIFAR-10"
+        specs.append(spec(Run.OTHER, aux, ("other-datasets",), f"App. B.2 {what}", dataset=prof.other_dataset, **vic))
+    for kind, name in Run.TARGETS.items():
         # Generators see the SSL train split (the data settings of the main run); method/arch are unused.
         # One generator per seed and family: generator variance is part of the seed spread (PROTOCOL.md).
-        specs.append(RunSpec(f"targets-{kind}", configs(aux_seeds, method="supervised"), aux_seeds,
-                             ("randomness-ordering", "semantic-vs-random-ratios", "simclr-like-vicreg",
-                              "cnn-targets-aligned") if kind == "resnet18" else ("cnn-targets-aligned",),
-                             f"random-target generator {kind} (Sec. 5, App. B.5)", kind="targets",
-                             target=target_settings(profile, kind)))
+        generator = spec(name, aux, _GENERATOR_CLAIMS[kind], f"random-target generator {kind} (Sec. 5, App. B.5)",
+                         method="supervised")
+        specs.append(dataclasses.replace(generator, kind="targets", target=prof.target(kind)))
     return {s.name: s for s in specs}
 
 
@@ -368,9 +235,9 @@ def train_command(spec: RunSpec, seed: int, runs_dir: Path | str) -> str:
         raise ValueError(f"run {spec.name!r} is an alias of {spec.alias_of!r}; train that one")
     config = spec.config_for(seed)
     run_dir = spec.run_dir(runs_dir, seed)
-    if spec.kind == "targets":
-        args = ["python", "-m", "sslre.experiments", "train-run", "--profile", config.profile, "--run", spec.name,
-                "--seed", str(seed), "--runs-dir", str(runs_dir)]
+    if spec.kind == "targets":  # generators have no `sslre train` form: `sslre train-run` trains a registry run
+        args = ["sslre", "train-run", "--profile", config.profile, "--run", spec.name, "--seed", str(seed),
+                "--runs-dir", str(runs_dir)]
         return " ".join(shlex.quote(a) for a in args)
     base = profile_config(config.profile)
     args = ["sslre", "train", "--profile", config.profile]
@@ -455,6 +322,18 @@ def train_run(spec: RunSpec, seed: int, runs_dir: Path | str, *, progress: bool 
     return run_dir
 
 
+def train_named(profile: str, name: str, seed: int, runs_dir: Path | str | None = None, *,
+                progress: bool = True) -> Path:
+    """``sslre train-run``: train run ``name`` of ``profile``'s registry at ``seed`` (default runs dir if None)."""
+    from sslre.config import ConfigError
+
+    specs = runs_for(profile)
+    if name not in specs:
+        raise ConfigError(f"unknown run {name!r} of profile {profile!r}; known: {', '.join(sorted(specs))}")
+    return train_run(specs[name], seed, runs_dir if runs_dir is not None else default_runs_dir(profile),
+                     progress=progress)
+
+
 def ensure_runs(profile: str, runs_dir: Path | str | None = None, train_missing: bool = False, *,
                 names: Iterable[str] | None = None, progress: bool = True,
                 specs: dict[str, RunSpec] | None = None,
@@ -497,58 +376,25 @@ def _train_one(args: tuple) -> tuple[str, int]:
 def _train_all(specs: dict[str, RunSpec], missing: list[tuple[str, int]], runs_dir: Path, *, progress: bool,
                jobs: int | None) -> None:
     """Train ``missing`` runs, ``jobs`` at a time (single-threaded runs share the cores without contention)."""
+    from sslre import parallel
+
     if jobs is None:
-        env = os.environ.get("SSLRE_JOBS")
         single = all(c.num_threads == 1 for n, _ in missing for c in specs[n].configs)
-        jobs = int(env) if env else (os.cpu_count() or 1) if single else 1
+        jobs = parallel.jobs(None if single else 1)
     jobs = max(1, min(jobs, len(missing)))
     if jobs == 1:
         for name, seed in missing:
             train_run(specs[name], seed, runs_dir, progress=progress)
         return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from tqdm.auto import tqdm
-
     work = [(specs[n], s, runs_dir) for n, s in missing]
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(_train_one, w) for w in work]
-        bar = tqdm(total=len(futures), desc=f"training {len(futures)} runs x{jobs}", disable=not progress)
-        for f in as_completed(futures):
-            name, seed = f.result()  # re-raises a run's error here, naming nothing lost: finished runs are kept
-            bar.set_postfix_str(f"{name}-s{seed} done")
-            bar.update()
-        bar.close()
+    for _ in parallel.run_parallel(_train_one, work, jobs, desc="training", progress=progress,
+                                   label=lambda done: f"{done[0]}-s{done[1]} done"):
+        pass
 
 
-def _main(argv: list[str] | None = None) -> int:
-    """``python -m sslre.experiments train-run|list ...`` (the targets runs have no `sslre train` form)."""
-    import argparse
+if __name__ == "__main__":  # pragma: no cover - the former spelling of `sslre train-run ...`
+    import sys
 
-    p = argparse.ArgumentParser(prog="python -m sslre.experiments")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train-run", help="train one registry run at one seed")
-    t.add_argument("--profile", choices=PROFILES_NAMES, required=True)
-    t.add_argument("--run", required=True)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--runs-dir", type=Path)
-    t.add_argument("--no-progress", action="store_true")
-    ls = sub.add_parser("list", help="print the commands that make every run of a profile")
-    ls.add_argument("--profile", choices=PROFILES_NAMES, required=True)
-    ls.add_argument("--runs-dir", type=Path)
-    args = p.parse_args(argv)
-    if args.cmd == "list":
-        print("\n".join(plan_commands(args.profile, args.runs_dir)))
-        return 0
-    specs = runs_for(args.profile)
-    if args.run not in specs:
-        print(f"unknown run {args.run!r}; known: {', '.join(sorted(specs))}", file=sys.stderr)
-        return 2
-    runs_dir = args.runs_dir or default_runs_dir(args.profile)
-    train_run(specs[args.run], args.seed, runs_dir, progress=not args.no_progress)
-    return 0
+    from sslre.cli import main
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(_main())
+    sys.exit(main(sys.argv[1:]))

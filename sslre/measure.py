@@ -39,11 +39,11 @@ only when that fingerprint changes.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -54,8 +54,8 @@ import pandas as pd
 import torch
 
 from sslre.config import Config, parse_arch
-from sslre.experiments import (MeasureSettings, RunSpec, SampleLevelSettings, default_runs_dir, ensure_runs,
-                               measure_settings, run_is_complete, runs_for, sample_level_settings)
+from sslre.experiments import RunSpec, default_runs_dir, ensure_runs, runs_for
+from sslre.profiles import MeasureSettings, Run, SampleLevelSettings, profile as get_profile
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +259,7 @@ def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets
                 target_fps: Sequence[Any] = (), settings: MeasureSettings | None = None,
                 sample_settings: SampleLevelSettings | None = None, loader=None, force: bool = False,
                 progress: bool = True, on_checkpoint: Callable[[int], None] | None = None) -> pd.DataFrame:
+    # Ten keyword options, each defaulting to what the run dir / profile gives: callers pass only what they hold.
     """The tidy table of one trained (run, seed), cached as ``<run_dir>/measurements.csv``.
 
     Args:
@@ -275,46 +276,58 @@ def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets
     Returns the table (columns :data:`COLUMNS`). Each (checkpoint, split) is extracted once
     (``<run_dir>/features``); the second call with unchanged inputs reads the CSV and computes nothing.
     """
-    settings = settings or measure_settings(info.config.profile)
-    sample_settings = sample_settings or sample_level_settings(info.config.profile)
+    settings = settings or get_profile(info.config.profile).measure
+    sample_settings = sample_settings or get_profile(info.config.profile).sample_level
     if not info.checkpoints:
         raise FileNotFoundError(f"run {spec.name}-s{info.seed} has no checkpoints under {info.run_dir/'checkpoints'}")
     csv_path, meta_path = info.run_dir / "measurements.csv", info.run_dir / "measurements.meta.json"
     fp = _fingerprint(spec, info, settings, sample_settings, targets, target_fps)
-    if not force and csv_path.exists() and meta_path.exists():
-        try:
-            if json.loads(meta_path.read_text()).get("fingerprint") == fp:
-                return read_table(csv_path)
-        except (json.JSONDecodeError, OSError, ValueError, KeyError) as exc:
-            log.warning("cached measurements of %s unreadable (%s); recomputing", info.run_dir, exc)
-
+    if not force and _cache_is_current(csv_path, meta_path, fp):
+        return read_table(csv_path)
     t0 = time.perf_counter()
-    from sslre.features import FeatureCache, l2_normalize
-
     if data is None:
         from sslre.data import load_dataset_for
 
         data = load_dataset_for(info.config)
     if sample is None and spec.coverage.sample:
-        from sslre.data import make_sample_level
+        sample = _sample_level(data, sample_settings, info.config)
+    job = _Job(spec, info, settings, data, sample, _label_sets(spec, data, sample, targets))
+    job.measure_checkpoints(_feature_cache(info.run_dir, loader), progress, on_checkpoint)
+    for r in _history_rows(info.run_dir):
+        job.add(**r)
+    if spec.coverage.umap and info.seed in settings.umap_run_seeds:
+        with job.timed("umap"):
+            for row in _umap(info.run_dir, data, sample, job.ends, job.epochs[0], job.epochs[-1], settings):
+                job.add(layer=job.depth, features="raw", **row)
+    return _write_table(job, csv_path, meta_path, fp, time.perf_counter() - t0)
 
-        s = sample_settings
-        sample = make_sample_level(data.train, n_images=s.n_images, n_train_aug=s.n_train_aug,
-                                   n_test_aug=s.n_test_aug, seed=s.seed, image_size=info.config.image_size)
-    split_images = {"train": data.train.images, "test": data.test.images}
-    if sample is not None:
-        split_images.update({"sample-train": sample.train.images, "sample-test": sample.test.images})
 
-    label_sets = _label_sets(spec, data, sample, targets)
-    depth = info.config.depth
-    layers_all = list(range(depth + 1)) if spec.coverage.all_layers else [depth]
-    epochs = sorted(info.checkpoints)
-    last_epoch = epochs[-1]
-    needed_splits = {s for ls in label_sets for s in (ls.train_split, ls.test_split)}
+def _cache_is_current(csv_path: Path, meta_path: Path, fp: dict) -> bool:
+    """The cached table was made from exactly ``fp``'s inputs (an unreadable cache is recomputed)."""
+    if not (csv_path.exists() and meta_path.exists()):
+        return False
+    try:
+        return json.loads(meta_path.read_text()).get("fingerprint") == fp
+    except (json.JSONDecodeError, OSError, ValueError, KeyError) as exc:
+        log.warning("cached measurements of %s unreadable (%s); recomputing", csv_path.parent, exc)
+        return False
+
+
+def _sample_level(data, s: SampleLevelSettings, config: Config):
+    """The Sec. 3 sample-level ``DataSplits`` of ``data``'s train split."""
+    from sslre.data import make_sample_level
+
+    return make_sample_level(data.train, n_images=s.n_images, n_train_aug=s.n_train_aug, n_test_aug=s.n_test_aug,
+                             seed=s.seed, image_size=config.image_size)
+
+
+def _feature_cache(run_dir: Path, loader):
+    """The run's feature cache; its model loader holds one checkpoint at a time (loaded only on a cache miss)."""
+    from sslre.features import FeatureCache
+
     loaded: dict[Path, Any] = {}
 
     def load_model(path: Path):
-        """One load per checkpoint, shared by all its splits (only on a cache miss)."""
         if path not in loaded:
             loaded.clear()
             if loader is not None:
@@ -325,80 +338,111 @@ def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets
                 loaded[path] = load_checkpoint(path).model
         return loaded[path]
 
-    cache = FeatureCache(info.run_dir / "features", loader=load_model, progress=False)
+    return FeatureCache(run_dir / "features", loader=load_model, progress=False)
 
-    base = dict(run=spec.name, method=info.config.method, arch=info.config.arch, dataset=info.config.dataset,
-                seed=info.seed)
-    rows: list[dict] = []
 
-    def add(**kw):
-        row = {**base, "layer": math.nan, "level": "", "target": "", "randomness": math.nan,
-               "features": "", "probe": "", **kw}
-        rows.append(row)
+@dataclass
+class _Job:
+    """One (run, seed) being measured: what it is measured on and with, and the rows gathered so far."""
 
-    timings = {"features": 0.0, "metrics": 0.0, "mine": 0.0, "umap": 0.0}
-    last_feats: dict[int, dict[str, list[torch.Tensor]]] = {}
-    iterator = epochs
-    if progress:
-        from tqdm.auto import tqdm
+    spec: RunSpec
+    info: RunInfo
+    settings: MeasureSettings
+    data: Any                                   # the run's DataSplits
+    sample: Any                                 # the sample-level DataSplits, or None
+    label_sets: list[LabelSet]
+    rows: list[dict] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("features", "metrics", "mine", "umap"),
+                                                                           0.0))
+    ends: dict[int, dict[str, list[torch.Tensor]]] = field(default_factory=dict)  # first/last epoch: last layer
 
-        iterator = tqdm(epochs, desc=f"measure {spec.name}-s{info.seed}", unit="ckpt", leave=False)
-    for epoch in iterator:
-        ckpt = info.checkpoints[epoch]
+    @property
+    def depth(self) -> int:
+        return self.info.config.depth
+
+    @property
+    def epochs(self) -> list[int]:
+        return sorted(self.info.checkpoints)
+
+    @property
+    def layers(self) -> list[int]:
+        return list(range(self.depth + 1)) if self.spec.coverage.all_layers else [self.depth]
+
+    @contextlib.contextmanager
+    def timed(self, stage: str):
         t = time.perf_counter()
-        feats: dict[str, list[torch.Tensor]] = {}
-        for split in sorted(needed_splits):
-            feats[split] = cache.get(ckpt, split, split_images[split])
-        timings["features"] += time.perf_counter() - t
-        t = time.perf_counter()
-        for ls in label_sets:
-            if ls.everywhere:
-                layers = layers_all
-            else:  # controls / random targets: last layer x every epoch, every layer x last epoch (controls: and
-                # x epoch 0, for the per-part nulls of the "more so as training proceeds" layer statements)
-                ends = (epochs[0], last_epoch) if ls.level.endswith("-shuffled") else (last_epoch,)
-                layers = layers_all if epoch in ends else [depth]
-            for layer in layers:
-                tr, te = feats[ls.train_split][layer], feats[ls.test_split][layer]
-                if ls.train_index is not None:  # a random level without its rare predicted classes
-                    tr, te = tr[ls.train_index], te[ls.test_index]
-                variants = [("raw", tr, te)]
-                if settings.l2_variant and ls.level in ("sample", "class", "superclass"):
-                    variants.append(("l2", l2_normalize(tr), l2_normalize(te)))
-                for fname, x_tr, x_te in variants:
-                    vals = _metrics_for(x_tr, ls.train_labels, x_te, ls.test_labels,
-                                        probe=settings.probe if fname == "raw" else None)
-                    for metric, value in vals.items():
-                        add(epoch=epoch, layer=layer, level=ls.level, target=ls.target, randomness=ls.randomness,
-                            metric=metric, value=value, features=fname,
-                            probe=settings.probe if metric.startswith("linear_test_") else "")
-        timings["metrics"] += time.perf_counter() - t
-        if spec.coverage.mine and info.seed in settings.mine_run_seeds:
-            t = time.perf_counter()
-            for row in _mine_rows(data.train.images, feats["train"][depth], settings):
-                add(epoch=epoch, layer=depth, features="raw", **row)
-            timings["mine"] += time.perf_counter() - t
-        if epoch in (epochs[0], last_epoch):
-            last_feats[epoch] = {k: [v[depth]] for k, v in feats.items()}
-        if on_checkpoint is not None:
-            on_checkpoint(epoch)
+        yield
+        self.timings[stage] += time.perf_counter() - t
 
-    for r in _history_rows(info.run_dir):
-        add(**r)
-    if spec.coverage.umap and info.seed in settings.umap_run_seeds:
-        t = time.perf_counter()
-        for row in _umap(info.run_dir, data, sample, last_feats, epochs[0], last_epoch, settings):
-            add(layer=depth, features="raw", **row)
-        timings["umap"] += time.perf_counter() - t
+    def add(self, **kw: Any) -> None:
+        self.rows.append({"run": self.spec.name, "method": self.info.config.method, "arch": self.info.config.arch,
+                          "dataset": self.info.config.dataset, "seed": self.info.seed, "layer": math.nan,
+                          "level": "", "target": "", "randomness": math.nan, "features": "", "probe": "", **kw})
 
-    df = pd.DataFrame(rows, columns=COLUMNS) if rows else _empty_table()
+    def measure_checkpoints(self, cache, progress: bool, on_checkpoint: Callable[[int], None] | None) -> None:
+        """Every checkpoint in epoch order: features of the splits the label sets need, then every cell, then MINE."""
+        images = {"train": self.data.train.images, "test": self.data.test.images}
+        if self.sample is not None:
+            images.update({"sample-train": self.sample.train.images, "sample-test": self.sample.test.images})
+        splits = sorted({s for ls in self.label_sets for s in (ls.train_split, ls.test_split)})
+        epochs = self.epochs
+        if progress:
+            from tqdm.auto import tqdm
+
+            epochs = tqdm(epochs, desc=f"measure {self.spec.name}-s{self.info.seed}", unit="ckpt", leave=False)
+        for epoch in epochs:
+            with self.timed("features"):
+                feats = {split: cache.get(self.info.checkpoints[epoch], split, images[split]) for split in splits}
+            with self.timed("metrics"):
+                for ls in self.label_sets:
+                    for layer in self._layers_of(ls, epoch):
+                        self._cell(ls, epoch, layer, feats)
+            if self.spec.coverage.mine and self.info.seed in self.settings.mine_run_seeds:
+                with self.timed("mine"):
+                    for row in _mine_rows(self.data.train.images, feats["train"][self.depth], self.settings):
+                        self.add(epoch=epoch, layer=self.depth, features="raw", **row)
+            if epoch in (self.epochs[0], self.epochs[-1]):
+                self.ends[epoch] = {k: [v[self.depth]] for k, v in feats.items()}
+            if on_checkpoint is not None:
+                on_checkpoint(epoch)
+
+    def _layers_of(self, ls: LabelSet, epoch: int) -> list[int]:
+        """Main levels: every layer. Controls / random targets: the last layer at every epoch, every layer at the
+        last epoch (controls: and at the first, for the per-part nulls of the "more so as training proceeds"
+        layer statements)."""
+        if ls.everywhere:
+            return self.layers
+        ends = (self.epochs[0], self.epochs[-1]) if ls.level.endswith("-shuffled") else (self.epochs[-1],)
+        return self.layers if epoch in ends else [self.depth]
+
+    def _cell(self, ls: LabelSet, epoch: int, layer: int, feats: dict) -> None:
+        """The metrics of one (label set, epoch, layer) cell: raw features, and L2-normalized for the main levels."""
+        from sslre.features import l2_normalize
+
+        tr, te = feats[ls.train_split][layer], feats[ls.test_split][layer]
+        if ls.train_index is not None:  # a random level without its rare predicted classes
+            tr, te = tr[ls.train_index], te[ls.test_index]
+        variants = [("raw", tr, te)]
+        if self.settings.l2_variant and ls.level in ("sample", "class", "superclass"):
+            variants.append(("l2", l2_normalize(tr), l2_normalize(te)))
+        probe = self.settings.probe
+        for fname, x_tr, x_te in variants:
+            vals = _metrics_for(x_tr, ls.train_labels, x_te, ls.test_labels, probe=probe if fname == "raw" else None)
+            for metric, value in vals.items():
+                self.add(epoch=epoch, layer=layer, level=ls.level, target=ls.target, randomness=ls.randomness,
+                         metric=metric, value=value, features=fname,
+                         probe=probe if metric.startswith("linear_test_") else "")
+
+
+def _write_table(job: _Job, csv_path: Path, meta_path: Path, fp: dict, elapsed: float) -> pd.DataFrame:
+    """Write the job's rows and the cache's meta file; the table as read back (the contract's dtypes)."""
+    df = pd.DataFrame(job.rows, columns=COLUMNS) if job.rows else _empty_table()
     _atomic_write_text(csv_path, df.to_csv(index=False))
-    elapsed = time.perf_counter() - t0
     _atomic_write_text(meta_path, json.dumps({"fingerprint": fp, "seconds": round(elapsed, 2),
-                                              "timings": {k: round(v, 2) for k, v in timings.items()},
+                                              "timings": {k: round(v, 2) for k, v in job.timings.items()},
                                               "rows": len(df)}, indent=1))
-    log.info("measured %s-s%d: %d rows in %.1f s (%s)", spec.name, info.seed, len(df), elapsed,
-             ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
+    log.info("measured %s-s%d: %d rows in %.1f s (%s)", job.spec.name, job.info.seed, len(df), elapsed,
+             ", ".join(f"{k} {v:.1f}s" for k, v in job.timings.items()))
     return read_table(csv_path)
 
 
@@ -415,20 +459,9 @@ def _mine_rows(images: torch.Tensor, z: torch.Tensor, settings: MeasureSettings)
     rows = [dict(metric="mine_mi", target=f"mine-seed{s}", value=float(v))
             for s, v in zip(res["seeds"], res["values"])]
     for s in settings.mine_null_seeds:
-        null = mine_shuffled_null(x, zz, seed=s, **kw)
-        value = _scalar(null)
-        rows.append(dict(metric="mine_null", target=f"mine-seed{s}", value=value))
+        null = mine_shuffled_null(x, zz, seed=s, **kw)  # a MineResult
+        rows.append(dict(metric="mine_null", target=f"mine-seed{s}", value=float(null.mi)))
     return rows
-
-
-def _scalar(result: Any) -> float:
-    """The estimate of a MINE result object / dict / tensor / float."""
-    for attr in ("estimate", "mi", "value", "mean"):
-        if hasattr(result, attr):
-            return float(getattr(result, attr))
-        if isinstance(result, dict) and attr in result:
-            return float(result[attr])
-    return float(result)
 
 
 def _umap_points(labels: torch.Tensor, groups: int, per_group: int, seed: int) -> torch.Tensor:
@@ -483,7 +516,9 @@ def _umap(run_dir: Path, data, sample, feats: dict, first: int, last: int, setti
 
 
 class Measurements:
-    """All runs of a profile in one table, with the selections the claim tests need."""
+    """All runs of a profile in one table: rows by column values (:meth:`select`), each run's last layer, seeds
+    and checkpoints. Series (wide by seed) are read through :mod:`sslre.claims.statistics` (:func:`curve`,
+    :func:`rows`, ...), the one reader on top of :meth:`select`."""
 
     def __init__(self, profile: str, dataset: str, table: pd.DataFrame, runs: dict[str, list[RunInfo]],
                  timings: dict[str, float] | None = None, target_levels: pd.DataFrame | None = None):
@@ -533,32 +568,6 @@ class Measurements:
                 mask &= df[col] == want
         return df[mask]
 
-    def series(self, run: str, metric: str, level: str | None, *, layer: int | str = "last",
-               target: str | None = None, features: str = "raw") -> pd.DataFrame:
-        """Wide curve: index = epoch, one column per seed (for curves with error bars).
-
-        ``level=None`` does not filter the level; per-run rows (losses, layer NaN / features "") match any
-        ``layer``/``features``. Rows that differ only by ``target`` (e.g. MINE seeds) are averaged unless
-        ``target`` picks one. Raises ``KeyError`` when nothing matches.
-        """
-        df = self.table
-        df = df[(df["run"] == run) & (df["metric"] == metric)]
-        if level is not None:
-            df = df[df["level"] == level]
-        if target is not None:
-            df = df[df["target"] == target]
-        if not df.empty:
-            want_layer = self.last_layer(run) if layer == "last" else layer
-            df = df[df["layer"].isna() | (df["layer"] == want_layer)]
-            df = df[(df["features"] == features) | (df["features"] == "")]
-        if df.empty:
-            raise KeyError(f"no rows for run={run!r} metric={metric!r} level={level!r} layer={layer!r} "
-                           f"target={target!r} features={features!r}")
-        wide = df.pivot_table(index="epoch", columns="seed", values="value", aggfunc="mean")
-        wide.columns = [int(c) for c in wide.columns]
-        wide.columns.name = "seed"
-        return wide.sort_index()
-
     def seeds(self, run: str) -> list[int]:
         if run in self.runs:
             return sorted(i.seed for i in self.runs[run])
@@ -585,7 +594,7 @@ class Measurements:
         """
         return self._target_levels.copy()
 
-    def umap(self, run: str = "vicreg", seed: int | None = None) -> dict:
+    def umap(self, run: str = Run.MAIN, seed: int | None = None) -> dict:
         """``{("before"|"after", level): (xy (N, 2), labels (N,))}`` from ``umap.npz`` of training seed ``seed``
         (default: the lowest seed that has one)."""
         infos = [i for i in self.runs.get(run, []) if (i.run_dir / "umap.npz").exists()
@@ -602,12 +611,58 @@ class Measurements:
         return out
 
 
-def _measure_jobs() -> int:
-    env = os.environ.get("SSLRE_JOBS")
-    return max(1, int(env)) if env else (os.cpu_count() or 1)
+# ------------------------------------------------------------------------------------------------------------
+# measuring a profile
+# ------------------------------------------------------------------------------------------------------------
 
 
-def _measure_parallel(profile, runs_dir, specs, settings, s_set, progress, status=None) -> bool:
+@dataclass(frozen=True)
+class _Pass:
+    """One measuring pass over a profile's runs: where they live, which runs, and the sizes of what is measured."""
+
+    profile: str
+    runs_dir: Path
+    specs: dict[str, RunSpec]
+    settings: MeasureSettings
+    sample_level: SampleLevelSettings
+
+    def todo(self) -> list[tuple[str, int]]:
+        """Every measured (run, seed), in registry order (generators and aliases are not measured themselves)."""
+        return [(spec.name, seed) for spec in self.specs.values() if spec.kind not in ("targets", "alias")
+                for seed in spec.seeds]
+
+    def info(self, name: str, seed: int) -> RunInfo:
+        from sslre.checkpoint import list_checkpoints
+
+        spec = self.specs[name]
+        run_dir = spec.run_dir(self.runs_dir, seed)
+        return RunInfo(spec.name, seed, spec.config_for(seed), run_dir, dict(list_checkpoints(run_dir)))
+
+
+class _Datasets:
+    """Each dataset, and its sample-level set, loaded once per pass (keyed by the data settings of a config)."""
+
+    def __init__(self, sample_level: SampleLevelSettings):
+        self.sample_level = sample_level
+        self._data: dict[tuple, Any] = {}
+        self._sample: dict[tuple, Any] = {}
+
+    def data(self, config: Config):
+        from sslre.data import load_dataset_for
+
+        key = _data_key(config)
+        if key not in self._data:
+            self._data[key] = load_dataset_for(config)
+        return self._data[key]
+
+    def sample(self, config: Config):
+        key = _data_key(config)
+        if key not in self._sample:
+            self._sample[key] = _sample_level(self.data(config), self.sample_level, config)
+        return self._sample[key]
+
+
+def _measure_parallel(p: _Pass, progress: bool, status: Callable[[str], None] | None = None) -> bool:
     """Fill every run's ``measurements.csv`` cache in parallel worker processes (one thread each); ``False`` when
     there is one job only (the serial pass measures).
 
@@ -616,60 +671,51 @@ def _measure_parallel(profile, runs_dir, specs, settings, s_set, progress, statu
     per finished run, and every :data:`_STATUS_EVERY_S` seconds while checkpoints get measured: runs and
     checkpoints done out of total (the workers report each checkpoint through a queue).
     """
+    from sslre import parallel
     from sslre.checkpoint import list_checkpoints
     from sslre.runlog import add_counted
 
-    todo = [(spec.name, seed) for spec in specs.values() if spec.kind not in ("targets", "alias")
-            for seed in spec.seeds]
-    jobs = min(_measure_jobs(), len(todo))
+    todo = p.todo()
+    jobs = min(parallel.jobs(), len(todo))
     if jobs <= 1:
         return False
-    n_ckpt = {(n, s): len(list_checkpoints(specs[n].run_dir(runs_dir, s))) for n, s in todo}
+    n_ckpt = {(n, s): len(list_checkpoints(p.specs[n].run_dir(p.runs_dir, s))) for n, s in todo}
     total_ckpt, done_runs = sum(n_ckpt.values()), 0
     if status is not None:
         status(f"measuring {len(todo)} runs ({total_ckpt} checkpoints) in {jobs} worker processes")
-    import multiprocessing as mp
-    import queue as queue_mod
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    from tqdm.auto import tqdm
-
     # The main run measures the most (MINE, UMAP, random targets): start it first so the pool stays balanced.
-    todo.sort(key=lambda ns: (ns[0] != "vicreg", ns[0] != "vicreg-deep"))
-    work = [(profile, str(runs_dir), specs, settings, s_set, name, seed) for name, seed in todo]
-    ctx = mp.get_context("spawn")
-    done_queue = ctx.Queue()  # (name, seed) per measured checkpoint
+    todo.sort(key=lambda ns: (ns[0] != Run.MAIN, ns[0] != Run.DEEP))
+    done_queue = parallel.CONTEXT.Queue()  # (name, seed) per measured checkpoint
     ckpt_done = dict.fromkeys(n_ckpt, 0)
     last_said = time.monotonic()
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                             initargs=(done_queue,)) as pool:
-        pending = {pool.submit(_measure_worker, w) for w in work}
-        bar = tqdm(total=len(pending), desc=f"measuring {len(pending)} runs x{jobs}", disable=not progress)
-        while pending:
-            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-            moved = False
-            while True:
-                try:
-                    key = done_queue.get_nowait()
-                except queue_mod.Empty:
-                    break
-                ckpt_done[key] = min(ckpt_done[key] + 1, n_ckpt[key])
-                moved = True
-            names = []
-            for f in finished:
-                name, seed, warned, first = f.result()
-                add_counted(warned, first)
-                done_runs += 1
-                ckpt_done[(name, seed)] = n_ckpt[(name, seed)]  # cached runs report no checkpoint
-                names.append(f"{name}-s{seed}")
-                bar.set_postfix_str(names[-1])
-                bar.update()
-            if status is not None and (names or (moved and time.monotonic() - last_said >= _STATUS_EVERY_S)):
-                last_said = time.monotonic()
-                status(f"measured {done_runs}/{len(todo)} runs, {sum(ckpt_done.values())}/{total_ckpt} checkpoints"
-                       + (f" ({', '.join(names)})" if names else ""))
-        bar.close()
+    for finished in parallel.run_parallel(_measure_worker, [(p, n, s) for n, s in todo], jobs, desc="measuring",
+                                          progress=progress, label=lambda r: f"{r[0]}-s{r[1]}",
+                                          init=(_init_worker, (done_queue,)), poll_s=1.0):
+        moved = _count_checkpoints(done_queue, ckpt_done, n_ckpt)
+        for name, seed, warned, first in finished:
+            add_counted(warned, first)
+            ckpt_done[(name, seed)] = n_ckpt[(name, seed)]  # cached runs report no checkpoint
+        done_runs += len(finished)
+        names = [f"{name}-s{seed}" for name, seed, _, _ in finished]
+        if status is not None and (names or (moved and time.monotonic() - last_said >= _STATUS_EVERY_S)):
+            last_said = time.monotonic()
+            status(f"measured {done_runs}/{len(todo)} runs, {sum(ckpt_done.values())}/{total_ckpt} checkpoints"
+                   + (f" ({', '.join(names)})" if names else ""))
     return True
+
+
+def _count_checkpoints(done_queue, done: dict, total: dict) -> bool:
+    """Count the checkpoints the workers reported since the last call into ``done``; True if there were any."""
+    import queue
+
+    moved = False
+    while True:
+        try:
+            key = done_queue.get_nowait()
+        except queue.Empty:
+            return moved
+        done[key] = min(done[key] + 1, total[key])
+        moved = True
 
 
 def _target_fp(spec: RunSpec, seed: int, run_dir: Path) -> list:
@@ -719,35 +765,30 @@ def _measure_worker(args: tuple) -> tuple[str, int, int, list[str]]:
     """Measure one (run, seed) in a worker; returns ``(name, seed, warnings logged, first warnings)``."""
     from sslre.runlog import run_log
 
-    profile, runs_dir, specs, settings, s_set, name, seed = args
-    with run_log(runs_dir) as warned:  # this worker's warnings go to the runs folder's log, not between bars
-        _measure_one(profile, runs_dir, specs, settings, s_set, name, seed)
+    p, name, seed = args
+    with run_log(p.runs_dir) as warned:  # this worker's warnings go to the runs folder's log, not between bars
+        _measure_one(p, name, seed)
     return name, seed, warned.count, warned.first
 
 
-def _measure_one(profile, runs_dir, specs, settings, s_set, name, seed) -> None:
-    from sslre.checkpoint import list_checkpoints
-    from sslre.data import load_dataset_for, make_sample_level
+def _measure_one(p: _Pass, name: str, seed: int) -> None:
+    from sslre.data import load_dataset_for
 
     torch.set_num_threads(1)
-    runs_dir = Path(runs_dir)
-    spec = specs[name]
-    run_dir = spec.run_dir(runs_dir, seed)
-    info = RunInfo(spec.name, seed, spec.config_for(seed), run_dir, dict(list_checkpoints(run_dir)))
+    spec = p.specs[name]
+    info = p.info(name, seed)
     data = load_dataset_for(info.config)
-    sample = (make_sample_level(data.train, n_images=s_set.n_images, n_train_aug=s_set.n_train_aug,
-                                n_test_aug=s_set.n_test_aug, seed=s_set.seed, image_size=info.config.image_size)
-              if spec.coverage.sample else None)
+    sample = _sample_level(data, p.sample_level, info.config) if spec.coverage.sample else None
     targets, fps = [], []
     if spec.coverage.random:
         def load(other, s):
-            tdir = other.run_dir(runs_dir, s)
-            return _load_targets(other, tdir, data, False, seed=s), _target_fp(other, s, tdir)
+            tdir = other.run_dir(p.runs_dir, s)
+            return _load_targets(tdir, data, seed=s), _target_fp(other, s, tdir)
 
-        targets, fps = _paired_targets(specs, info.config, seed, load)
+        targets, fps = _paired_targets(p.specs, info.config, seed, load)
     tell = None if _DONE_QUEUE is None else (lambda epoch: _DONE_QUEUE.put((name, seed)))
-    measure_run(spec, info, data=data, sample=sample, targets=targets, target_fps=fps, settings=settings,
-                sample_settings=s_set, progress=False, on_checkpoint=tell)
+    measure_run(spec, info, data=data, sample=sample, targets=targets, target_fps=fps, settings=p.settings,
+                sample_settings=p.sample_level, progress=False, on_checkpoint=tell)
 
 
 def _data_key(config: Config) -> tuple:
@@ -755,7 +796,7 @@ def _data_key(config: Config) -> tuple:
             config.synthetic_classes, config.synthetic_superclasses)
 
 
-def _load_targets(spec: RunSpec, run_dir: Path, data, progress: bool, *, seed: int | None = None):
+def _load_targets(run_dir: Path, data, *, seed: int | None = None):
     """The finished generator's ``TargetSet`` (checked to label exactly this train/test split, and to be the
     generator of ``seed``)."""
     from sslre.targets import load_targets
@@ -776,6 +817,7 @@ def build_measurements(profile: str, runs_dir: Path | str | None = None, *, trai
                        specs: dict[str, RunSpec] | None = None, settings: MeasureSettings | None = None,
                        sample_settings: SampleLevelSettings | None = None,
                        status: Callable[[str], None] | None = None) -> Measurements:
+    # Nine options, each defaulting to the profile's: tests shrink the registry and the sizes, the CLI adds status.
     """Train (quick only, unless ``train_missing``) / check the runs, measure each, assemble :class:`Measurements`.
 
     small/full never train here: a missing run raises :class:`sslre.experiments.MissingRunsError` with the
@@ -788,85 +830,47 @@ def build_measurements(profile: str, runs_dir: Path | str | None = None, *, trai
 
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(profile)
     with run_log(runs_dir, say=status):
-        return _build_measurements(profile, runs_dir, train_missing, names, progress, specs, settings,
-                                   sample_settings, status)
+        train_missing = (profile == "quick") if train_missing is None else train_missing
+        specs = runs_for(profile) if specs is None else dict(specs)
+        if names is not None:  # the named runs, and the runs they are aliases of
+            names = list(names)
+            specs = {k: v for k, v in specs.items() if k in names or
+                     any(specs[n].alias_of == k for n in names if n in specs)}
+        t0 = time.perf_counter()
+        ensure_runs(profile, runs_dir, train_missing, names=list(specs), progress=progress, specs=specs)
+        timings = {"train": time.perf_counter() - t0}
+        p = _Pass(profile, runs_dir, specs, settings or get_profile(profile).measure,
+                  sample_settings or get_profile(profile).sample_level)
+        return _measure_all(p, timings, progress, status)
 
 
-def _build_measurements(profile, runs_dir, train_missing, names, progress, specs, settings, sample_settings,
-                        status) -> Measurements:
-    from sslre.checkpoint import list_checkpoints
-
-    train_missing = (profile == "quick") if train_missing is None else train_missing
-    specs = runs_for(profile) if specs is None else dict(specs)
-    if names is not None:
-        names = list(names)
-        specs = {k: v for k, v in specs.items() if k in names or
-                 any(specs[n].alias_of == k for n in names if n in specs)}
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    ensure_runs(profile, runs_dir, train_missing, names=list(specs), progress=progress, specs=specs)
-    timings["train"] = time.perf_counter() - t0
-
-    from sslre.data import load_dataset_for, make_sample_level
-
-    data_cache: dict[tuple, Any] = {}
-    sample_cache: dict[tuple, Any] = {}
-    s_set = sample_settings or sample_level_settings(profile)
-    settings = settings or measure_settings(profile)
-
-    def data_for(config):
-        key = _data_key(config)
-        if key not in data_cache:
-            data_cache[key] = load_dataset_for(config)
-        return data_cache[key]
-
-    def sample_for(config):
-        key = _data_key(config)
-        if key not in sample_cache:
-            sample_cache[key] = make_sample_level(data_for(config).train, n_images=s_set.n_images,
-                                                  n_train_aug=s_set.n_train_aug, n_test_aug=s_set.n_test_aug,
-                                                  seed=s_set.seed, image_size=config.image_size)
-        return sample_cache[key]
-
+def _measure_all(p: _Pass, timings: dict[str, float], progress: bool,
+                 status: Callable[[str], None] | None) -> Measurements:
+    """Measure every run of the pass (in parallel workers first, if more than one job), then assemble the table."""
+    datasets = _Datasets(p.sample_level)
     t = time.perf_counter()
-    generators: dict[tuple[str, int], tuple[Any, list]] = {}  # (targets run, seed) -> (TargetSet, fingerprint)
-    level_rows: list[dict] = []
-    for spec in specs.values():
-        if spec.kind != "targets":
-            continue
-        for seed in spec.seeds:
-            run_dir = spec.run_dir(runs_dir, seed)
-            tset = _load_targets(spec, run_dir, data_for(spec.config), progress, seed=seed)
-            generators[(spec.name, seed)] = (tset, _target_fp(spec, seed, run_dir))
-            level_rows += _level_rows(spec.name, seed, tset)
-    target_levels = pd.DataFrame(level_rows, columns=TARGET_LEVEL_COLUMNS)
+    generators, target_levels = _load_generators(p, datasets)
     timings["targets"] = time.perf_counter() - t
-
     runs: dict[str, list[RunInfo]] = {}
     frames = []
     t = time.perf_counter()
-    parallel = _measure_parallel(profile, runs_dir, specs, settings, s_set, progress, status)
-    n_runs = sum(len(spec.seeds) for spec in specs.values() if spec.kind not in ("targets", "alias"))
-    for spec in specs.values():
-        if spec.kind in ("targets", "alias"):
-            continue
-        runs[spec.name] = []
-        for seed in spec.seeds:
-            run_dir = spec.run_dir(runs_dir, seed)
-            info = RunInfo(spec.name, seed, spec.config_for(seed), run_dir, dict(list_checkpoints(run_dir)))
-            runs[spec.name].append(info)
-            tsets, fps = (_paired_targets(specs, info.config, seed, lambda o, s: generators[(o.name, s)])
-                          if spec.coverage.random else ([], []))
-            ts = time.perf_counter()
-            frames.append(measure_run(spec, info, data=data_for(info.config),
-                                      sample=sample_for(info.config) if spec.coverage.sample else None,
-                                      targets=tsets, target_fps=fps,
-                                      settings=settings, sample_settings=s_set, progress=progress))
-            timings[f"measure:{spec.name}-s{seed}"] = time.perf_counter() - ts
-            if status is not None and not parallel:
-                done = sum(len(v) for v in runs.values())
-                status(f"measured {done}/{n_runs} runs ({spec.name}-s{seed}, {len(info.checkpoints)} checkpoints)")
-    for spec in specs.values():
+    parallel = _measure_parallel(p, progress, status)
+    todo = p.todo()
+    for name, seed in todo:
+        spec, info = p.specs[name], p.info(name, seed)
+        runs.setdefault(name, []).append(info)
+        tsets, fps = (_paired_targets(p.specs, info.config, seed, lambda o, s: generators[(o.name, s)])
+                      if spec.coverage.random else ([], []))
+        ts = time.perf_counter()
+        frames.append(measure_run(spec, info, data=datasets.data(info.config),
+                                  sample=datasets.sample(info.config) if spec.coverage.sample else None,
+                                  targets=tsets, target_fps=fps, settings=p.settings,
+                                  sample_settings=p.sample_level, progress=progress))
+        timings[f"measure:{name}-s{seed}"] = time.perf_counter() - ts
+        if status is not None and not parallel:
+            done = sum(len(v) for v in runs.values())
+            status(f"measured {done}/{len(todo)} runs ({name}-s{seed}, {len(info.checkpoints)} checkpoints)")
+    for spec in p.specs.values():  # an alias reads the runs (and rows) of the run it names
         if spec.kind == "alias" and spec.alias_of in runs:
             runs[spec.name] = [RunInfo(spec.name, i.seed, i.config, i.run_dir, i.checkpoints)
                                for i in runs[spec.alias_of]]
@@ -875,7 +879,21 @@ def _build_measurements(profile, runs_dir, train_missing, names, progress, specs
     timings["measure"] = time.perf_counter() - t
     filled = [f for f in frames if not f.empty]
     table = pd.concat(filled, ignore_index=True) if filled else _empty_table()
-    log.info("measurements of %s: %d rows; timings %s", profile, len(table),
+    log.info("measurements of %s: %d rows; timings %s", p.profile, len(table),
              {k: round(v, 1) for k, v in timings.items()})
-    main = specs.get("vicreg")
-    return Measurements(profile, main.config.dataset if main else "", table, runs, timings, target_levels)
+    main = p.specs.get(Run.MAIN)
+    return Measurements(p.profile, main.config.dataset if main else "", table, runs, timings, target_levels)
+
+
+def _load_generators(p: _Pass, datasets: _Datasets) -> tuple[dict[tuple[str, int], tuple[Any, list]], pd.DataFrame]:
+    """``{(targets run, seed): (TargetSet, fingerprint)}`` of every generator, and their levels' diagnostics."""
+    generators, level_rows = {}, []
+    for spec in p.specs.values():
+        if spec.kind != "targets":
+            continue
+        for seed in spec.seeds:
+            run_dir = spec.run_dir(p.runs_dir, seed)
+            tset = _load_targets(run_dir, datasets.data(spec.config), seed=seed)
+            generators[(spec.name, seed)] = (tset, _target_fp(spec, seed, run_dir))
+            level_rows += _level_rows(spec.name, seed, tset)
+    return generators, pd.DataFrame(level_rows, columns=TARGET_LEVEL_COLUMNS)

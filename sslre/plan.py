@@ -3,8 +3,8 @@
 The run matrix comes from :func:`sslre.experiments.runs_for` (aliases left out: they reuse another run's folder).
 Each run (one name x one seed) gets
 
-- ``command``: the exact ``sslre train ...`` line (or ``python -m sslre.experiments train-run ...`` for the
-  random-target generators), from :func:`sslre.experiments.train_command`;
+- ``command``: the exact ``sslre train ...`` line (or ``sslre train-run ...`` for the random-target generators),
+  from :func:`sslre.experiments.train_command`;
 - ``torchrun_command``: the same run on ``$GPUS`` processes (``torchrun --nproc_per_node=$GPUS -m sslre.cli
   train ...``; the global batch stays ``batch_size``, see :mod:`sslre.train`); ``None`` for the target generators,
   which train on one device;
@@ -37,8 +37,7 @@ from sslre.experiments import RunSpec, default_runs_dir, run_is_complete, runs_f
 #: batch 256, channels_last, 50,000 images). Empty means unmeasured: every estimate then prints "unmeasured".
 #: CPU timings never go here.
 GPU_SECONDS_PER_IMAGE_EPOCH: dict[str, float] = {
-    # tools/gpu_check.sh on one NVIDIA H200, 2026-11-26: 10,031 images/s (bf16) and 9,617 images/s (amp off),
-    # steady state of epochs 2-3 (4.98 s / 5.20 s per 50,000-image epoch; first epoch 5.66 s / 5.30 s).
+    # 1 / (steady-state images per second) on the device of GPU_MEASUREMENT.
     "vicreg/RES-5-250/bf16": 9.969e-05,
     "vicreg/RES-5-250/fp32": 1.0398e-04,
 }

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from sslre import experiments as ex
-from sslre.config import Config, parse_arch, profile_config
+from sslre.config import PROFILES_NAMES, Config, parse_arch, profile_config
+from sslre.profiles import SampleLevelSettings, profile
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "shared" / "claims-catalogue.md"  # ../shared beside the repo
-PROFILES = ("quick", "small", "full")
+PROFILES = PROFILES_NAMES
 
 
 def _catalogue_ids() -> set[str]:
@@ -77,8 +78,8 @@ def test_paper_scale_archs():
     assert {n: specs[n].config.arch for n in ("vicreg", "vicreg-deep", "vicreg-narrow", "vicreg-wide")} == {
         "vicreg": "RES-5-250", "vicreg-deep": "RES-10-250", "vicreg-narrow": "RES-5-50", "vicreg-wide": "RES-5-1000"}
     assert specs["vicreg-other"].config.dataset == "cifar10"
-    assert ex.sample_level_settings("full") == ex.SampleLevelSettings(500, 100, 20)
-    assert len(ex.measure_settings("full").mine_seeds) == 5
+    assert profile("full").sample_level == SampleLevelSettings(500, 100, 20)
+    assert len(profile("full").measure.mine_seeds) == 5
     small = ex.runs_for("small")
     assert small["vicreg-other"].kind == "alias" and small["vicreg-other"].alias_of == "vicreg"
 
@@ -140,9 +141,23 @@ def test_plan_commands_one_per_run_seed(tmp_path):
     assert len(cmds) == sum(len(s.seeds) for s in specs.values() if s.kind != "alias")
     assert len(set(cmds)) == len(cmds)
     # One generator per seed and family (targets-resnet18 / targets-vit).
-    assert sum("sslre.experiments train-run" in c for c in cmds) == sum(
+    assert sum(c.startswith("sslre train-run ") for c in cmds) == sum(
         len(s.seeds) for s in specs.values() if s.kind == "targets")
     assert all(str(tmp_path) in c for c in cmds)
+
+
+def test_train_run_command_trains_the_registry_run(monkeypatch, tmp_path, capsys):
+    from sslre import cli
+
+    calls = []
+    monkeypatch.setattr(ex, "train_run", lambda spec, seed, runs_dir, progress=True: calls.append(
+        (spec, seed, runs_dir, progress)))
+    cmd = ex.train_command(ex.runs_for("small")["targets-vit"], 2, tmp_path)
+    assert cmd == f"sslre train-run --profile small --run targets-vit --seed 2 --runs-dir {tmp_path}"
+    assert cli.main(shlex.split(cmd)[1:] + ["--no-progress"]) == 0
+    assert [(s.name, seed, Path(d), p) for s, seed, d, p in calls] == [("targets-vit", 2, tmp_path, False)]
+    assert cli.main(["train-run", "--profile", "small", "--run", "vicreg-huge"]) == 2
+    assert "unknown run 'vicreg-huge' of profile 'small'" in capsys.readouterr().err
 
 
 def test_missing_runs_error_names_commands(tmp_path):

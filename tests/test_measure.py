@@ -17,7 +17,8 @@ import sslre.measure as M
 import sslre.metrics
 from sslre.config import profile_config
 from sslre.data.base import DataSplits, ImageSet
-from sslre.experiments import Coverage, MeasureSettings, RunSpec, SampleLevelSettings
+from sslre.experiments import Coverage, RunSpec
+from sslre.profiles import MeasureSettings, SampleLevelSettings
 
 DEPTH = 2
 
@@ -213,8 +214,10 @@ def test_measure_run_mine_and_umap(standin, monkeypatch):
     assert set(pts) == {(p, l) for p in ("before", "after") for l in ("sample", "class", "superclass")}
     xy, labels = pts[("after", "class")]
     assert xy.shape == (10, 2) and labels.shape == (10,) and len(set(labels.tolist())) == 2
-    assert meas.series("vicreg", "mine_mi", "").shape == (2, 1)
-    assert meas.series("vicreg", "mine_mi", "", target="mine-seed2")[0].tolist() == [2.5, 2.5]
+    from sslre.claims.statistics import curve
+
+    assert curve(meas, "vicreg", "mine_mi", "").shape == (2, 1)
+    assert curve(meas, "vicreg", "mine_mi", "", target="mine-seed2")[0].tolist() == [2.5, 2.5]
 
 
 # --- Measurements.select / series on a hand-made table ---------------------------------------------------------
@@ -260,20 +263,25 @@ def test_select_last_layer_is_per_run(handmade):
         handmade.select(layer="first")
 
 
-def test_series_is_wide_by_seed(handmade):
-    s = handmade.series("vicreg", "ncc_test_acc", "class")
+def test_series_are_read_wide_by_seed(handmade):
+    from sslre.claims.statistics import MissingSeries, curve, last_layer
+
+    s = curve(handmade, "vicreg", "ncc_test_acc", "class")
     assert list(s.index) == [0, 5, 10] and list(s.columns) == [0, 1]
     assert s.loc[10, 1] == pytest.approx(0.3 + 0.1 + 1)
-    assert handmade.series("vicreg", "ncc_test_acc", "class", layer=0).loc[5, 0] == pytest.approx(0.05)
-    assert (handmade.series("vicreg", "ncc_test_acc", "class", features="l2").values == -1.0).all()
-    loss = handmade.series("vicreg", "loss_total", "")          # per-run rows: layer NaN matches "last"
+    assert curve(handmade, "vicreg", "ncc_test_acc", "class", layer=0).loc[5, 0] == pytest.approx(0.05)
+    assert (curve(handmade, "vicreg", "ncc_test_acc", "class", features="l2").values == -1.0).all()
+    loss = curve(handmade, "vicreg", "loss_total", "", layer=None)  # per-run rows: no layer
     assert loss.loc[0].tolist() == [10, 11]
-    mine = handmade.series("vicreg", "mine_mi", "")             # two MINE seeds averaged per epoch
+    mine = curve(handmade, "vicreg", "mine_mi", "")                 # two MINE seeds averaged per epoch
     assert mine.loc[5, 0] == pytest.approx(5.5)
-    assert handmade.series("vicreg", "mine_mi", "", target="mine-seed1").loc[5, 0] == pytest.approx(6)
-    assert handmade.series("vicreg-deep", "ncc_test_acc", "class").loc[10, 0] == pytest.approx(0.56)
-    with pytest.raises(KeyError, match="no rows"):
-        handmade.series("vicreg", "cdnv", "class")
+    assert curve(handmade, "vicreg", "mine_mi", "", target="mine-seed1").loc[5, 0] == pytest.approx(6)
+    assert curve(handmade, "vicreg-deep", "ncc_test_acc", "class").loc[10, 0] == pytest.approx(0.56)
+    assert (last_layer(handmade, "vicreg"), last_layer(handmade, "vicreg-deep")) == (3, 6)
+    with pytest.raises(MissingSeries, match="no rows"):
+        curve(handmade, "vicreg", "cdnv", "class")
+    with pytest.raises(MissingSeries, match="'simclr' is not in the table"):
+        last_layer(handmade, "simclr")
 
 
 def test_seeds_has_checkpoints(handmade, tmp_path):
@@ -395,7 +403,7 @@ def test_ssl_seed_reads_its_own_generator(paired):
     # the parallel worker pairs the same way, with the same fingerprint (else the serial pass would recompute)
     serial = dict(calls)
     calls.clear()
-    M._measure_worker(("quick", str(runs_dir), specs, MeasureSettings(), SampleLevelSettings(8, 5, 2), "vicreg", 1))
+    M._measure_worker((M._Pass("quick", runs_dir, specs, MeasureSettings(), SampleLevelSettings(8, 5, 2)), "vicreg", 1))
     assert calls[1] == serial[1]
     # the diagnostics of every generator seed and level, excluded ones counted
     lv = m.target_levels()

@@ -65,8 +65,8 @@ def test_every_command_parses_into_the_registry_config(profile, tmp_path, monkey
             assert config == specs[run.name].config_for(run.seed)
             assert str(run_dir) == run.run_dir
         else:
-            assert args[:4] == ["python", "-m", "sslre.experiments", "train-run"]
-            assert ex._main(args[3:]) == 0
+            assert args[:2] == ["sslre", "train-run"]
+            assert cli_main(args[1:]) == 0
             assert got == [(run.name, run.seed)]
 
 

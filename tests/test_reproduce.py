@@ -11,7 +11,8 @@ import pytest
 
 import sslre.reproduce as R
 from sslre import experiments as ex
-from sslre.experiments import Coverage, MeasureSettings, SampleLevelSettings, TargetSettings
+from sslre.experiments import Coverage, TargetSettings
+from sslre.profiles import MeasureSettings, SampleLevelSettings
 
 
 def tiny_specs(names=("vicreg", "targets-resnet18"), seeds=(0, 1)) -> dict[str, ex.RunSpec]:
@@ -32,6 +33,7 @@ def tiny_specs(names=("vicreg", "targets-resnet18"), seeds=(0, 1)) -> dict[str, 
 
 @pytest.mark.small  # ~1.5 min on an idle 2-core CPU (6 tiny trainings + MINE); far longer on a loaded one
 def test_end_to_end_tiny_pipeline_is_deterministic(tmp_path, monkeypatch):
+    from sslre.claims.statistics import curve
     from sslre.measure import build_measurements
 
     monkeypatch.setenv("SSLRE_JOBS", "2")  # the parallel pass, whatever the CPU count
@@ -59,7 +61,7 @@ def test_end_to_end_tiny_pipeline_is_deterministic(tmp_path, monkeypatch):
     assert sorted(zip(lv.seed, lv.target)) == [(0, "resnet18@0"), (0, "resnet18@1"), (0, "resnet18@2")]
     assert set(rnd.seed) <= {0} and set(rnd.target) == set(lv[~lv.excluded].target)
     assert len(m.checkpoints("vicreg")) == 6 and all(Path(p).exists() for p in m.checkpoints("vicreg"))
-    s = m.series("vicreg", "ncc_test_acc", "class")
+    s = curve(m, "vicreg", "ncc_test_acc", "class")
     assert list(s.index) == [0, 1, 2] and list(s.columns) == [0, 1]
     for d in ("vicreg-s0", "vicreg-s1"):
         assert (tmp_path / "a" / d / "measurements.csv").exists()

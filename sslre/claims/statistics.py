@@ -2,9 +2,10 @@
 
 Two layers:
 
-* **access** (:func:`rows`, :func:`curve`, :func:`by_layer`, :func:`random_grid`, ...) reads the tidy
-  table through ``Measurements.select`` only (columns of ``docs/ARCHITECTURE.md``), so claims never
-  recompute what the table holds. Wide frames have one column per seed.
+* **access** (:func:`rows`, :func:`curve`, :func:`by_layer`, :func:`random_grid`, ...): the one reader of
+  series from the tidy table, through ``Measurements.select`` and ``Measurements.last_layer`` only (columns of
+  ``docs/ARCHITECTURE.md``), so claims never recompute what the table holds. Wide frames have one column per
+  seed.
 * **statistics** (:func:`early_share`, :func:`gain`, :func:`slope`, ...) are pure functions on those
   frames returning one value per seed (a ``pd.Series`` indexed by seed); the verdict then takes the
   mean over seeds as the effect and the seed spread as the noise (:mod:`sslre.claims.verdict`).
@@ -34,7 +35,8 @@ def rows(m: Any, run: str, metric: str, level: str | None = None, *, features: s
          target: str | None = None) -> pd.DataFrame:
     """Rows of ``run`` / ``metric`` (/ ``level`` / ``target``), one probe kind, ``features`` variant.
 
-    Where both linear probes were measured, the paper's (``svc``, scikit-learn LinearSVC) is preferred.
+    Where both linear probes were measured, the paper's (``svc``: LinearSVC's objective, solved in torch) is
+    preferred.
     Rows whose ``features`` is empty (losses, MINE) are kept whatever ``features`` asks for.
     """
     df = m.select(run=run, metric=metric)
@@ -56,16 +58,11 @@ def rows(m: Any, run: str, metric: str, level: str | None = None, *, features: s
 
 
 def last_layer(m: Any, run: str) -> int:
-    """The deepest layer of ``run`` (its arch's depth): from the run config, else the table."""
-    infos = getattr(m, "runs", {}).get(run) or []
-    for info in infos:
-        depth = getattr(getattr(info, "config", None), "depth", None)
-        if depth is not None:
-            return int(depth)
-    layers = m.select(run=run)["layer"].dropna()
-    if layers.empty:
-        raise MissingSeries(f"run {run!r} has no per-layer rows")
-    return int(layers.max())
+    """The deepest layer of ``run`` (its arch's depth; :meth:`sslre.measure.Measurements.last_layer`)."""
+    try:
+        return int(m.last_layer(run))
+    except KeyError as exc:
+        raise MissingSeries(f"run {run!r} is not in the table ({exc})") from None
 
 
 def wide(df: pd.DataFrame, index: str = "epoch") -> pd.DataFrame:
