@@ -46,7 +46,7 @@ def scale_epochs(epochs: int, paper_epochs: tuple[int, ...] = PAPER_EPOCHS) -> t
     """The paper's checkpoint epochs scaled from 1000 to ``epochs`` (always with 0 and the last).
 
     >>> scale_epochs(10)
-    (0, 1, 2, 4, 10)
+    (0, 1, 4, 10)
     """
     scaled = {0, epochs}
     for e in paper_epochs:
@@ -142,6 +142,15 @@ class Config:
         d = dataclasses.asdict(self)
         d["checkpoint_epochs"] = list(self.checkpoint_epochs)
         return d
+
+    def changed(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the fields at their default: a cache key that adding a field keeps valid.
+
+        >>> Config(seed=3, arch="RES-5-250").changed()
+        {'seed': 3}
+        """
+        defaults = Config().to_dict()
+        return {k: v for k, v in self.to_dict().items() if v != defaults[k]}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Config":

@@ -245,7 +245,8 @@ def _fingerprint(spec: RunSpec, info: RunInfo, settings: MeasureSettings, sample
     hist = info.run_dir / "history.jsonl"
     return {
         "measurement_version": MEASUREMENT_VERSION,
-        "run": spec.name, "seed": info.seed, "config": info.config.to_dict(),
+        # Fields at their default are left out, so a new Config field keeps every cache valid.
+        "run": spec.name, "seed": info.seed, "config": info.config.changed(),
         "checkpoints": {str(e): _file_fp(p) for e, p in sorted(info.checkpoints.items())},
         "history": _file_fp(hist) if hist.exists() else None,
         "coverage": asdict(spec.coverage),
