@@ -23,6 +23,8 @@ import torch
 from lightly.loss.barlow_twins_loss import _normalize, _off_diagonal
 from torch import Tensor
 
+from sslre.methods._inputs import check_pair
+
 
 def barlow_twins_loss(
     z1: Tensor, z2: Tensor, lam: float = 0.0051, scale: float = 1.0, *, gather: Optional[Callable[[Tensor], Tensor]] = None,
@@ -47,10 +49,7 @@ def barlow_twins_loss(
         >>> round(float(barlow_twins_loss(z, z)["invariance"]), 4)  # identical views: C_ii = 1
         0.0
     """
-    if z1.dim() != 2 or z1.shape != z2.shape:
-        raise ValueError(f"barlow_twins_loss expects two (B, D) tensors of equal shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
-    if z1.shape[0] < 2:
-        raise ValueError(f"barlow_twins_loss needs a batch of >= 2 (standardised over the batch), got B={z1.shape[0]}")
+    check_pair("barlow_twins_loss", z1, z2, "standardised over the batch")
     # Batch statistics in float32 even under bf16 autocast (as for VICReg).
     z1, z2 = z1.float(), z2.float()
     g1, g2 = (gather(z1), gather(z2)) if gather is not None else (z1, z2)  # (N, D) each, N = W * B
