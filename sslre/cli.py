@@ -16,7 +16,10 @@ from sslre.report.load import ReportError
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train one run (resumes if RUN_DIR holds an unfinished one)")
     p.add_argument("--profile", choices=PROFILES_NAMES, required=True)
-    p.add_argument("--method", choices=METHODS, required=True)
+    # No argparse choices: a plug-in "package.module:ClassName" is allowed too; Config names a bad value.
+    p.add_argument("--method", required=True, metavar="METHOD",
+                   help=f"{' | '.join(METHODS)} | package.module:ClassName (a plug-in subclass of "
+                        "sslre.methods.SSLMethod, importable from PYTHONPATH)")
     p.add_argument("--arch", help="backbone RES-L-H, e.g. RES-5-250 (App. A.2)")
     p.add_argument("--mu", type=float, help="VICReg variance weight mu (App. B.3)")
     p.add_argument("--seed", type=int)

@@ -15,7 +15,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-METHODS = ("vicreg", "simclr", "supervised")
+METHODS = ("vicreg", "simclr", "supervised", "barlowtwins", "byol")
+#: ``Config.method`` may also name a plug-in: ``"package.module:ClassName"``, a subclass of
+#: :class:`sslre.methods.SSLMethod` (contract in its docstring), importable from ``sys.path``.
+PLUGIN_SEPARATOR = ":"
 PROFILES_NAMES = ("quick", "small", "medium", "full")
 DATASETS = ("synthetic", "cifar10", "cifar100", "food101", "cifar10-jpeg")
 _ARCH_RE = re.compile(r"^RES-(\d+)-(\d+)$")
@@ -60,7 +63,8 @@ class Config:
 
     # --- what is trained -------------------------------------------------------------------
     profile: str = "full"                 # preset this config came from: quick | small | medium | full
-    method: str = "vicreg"                # vicreg | simclr | supervised (Sec. 2.1, Fig. 3 right)
+    # vicreg | simclr | supervised (Sec. 2.1, Fig. 3 right) | barlowtwins | byol | package.module:ClassName (plug-in)
+    method: str = "vicreg"
     arch: str = "RES-5-250"               # RES-L-H backbone (App. A.2); Sec. 4 uses RES-5-250 and RES-10-250
     proj_hidden: int = 1024               # projection MLP hidden width, units (App. A.2: "two-layer MLP"; width not given)
     proj_out: int = 1024                  # projection output dim, units (not given in the paper)
@@ -77,6 +81,13 @@ class Config:
     vicreg_mu: float = 25.0               # variance weight mu (Sec. 4; App. B.3 varies 5/25/100)
     vicreg_nu: float = 1.0                # covariance weight nu (Sec. 4)
     simclr_temperature: float = 0.5       # tau (Sec. 2.1; value not given; 0.5 is SimCLR's CIFAR setting)
+    # Barlow Twins (Zbontar et al. 2021) and BYOL (Grill et al. 2020); projector widths are proj_hidden / proj_out
+    # (solo-learn CIFAR: Barlow 2048-2048, BYOL 4096-256).
+    barlow_lambda: float = 0.0051         # off-diagonal weight lambda (paper Sec. 4; solo-learn cifar/barlow.yaml lamb)
+    barlow_scale: float = 0.1             # factor on the whole loss (solo-learn cifar/barlow.yaml scale_loss; paper: 1)
+    byol_tau_base: float = 0.99           # target EMA momentum at step 0 (solo-learn cifar/byol.yaml base_tau; paper 0.996)
+    byol_tau_end: float = 1.0             # momentum at the last step, cosine from base (solo-learn final_tau; paper Sec. 3.2)
+    byol_pred_hidden: int = 4096          # predictor hidden width, units (paper Sec. 3.3; solo-learn pred_hidden_dim)
     autoaugment: bool = False             # supervised only: AutoAugment CIFAR-10 policy (App. A.1, Fig. 3 right)
     supervised_augment: str = "crop-flip"  # supervised only: crop-flip (pad-4 crop + flip) | none (Fig. 3 right "without augmentation")
     # --- optimisation (App. A.3) ---------------------------------------------------------
@@ -103,7 +114,7 @@ class Config:
         _check_types(self)
         _check_ranges(self)
         _check_choice("profile", self.profile, PROFILES_NAMES)
-        _check_choice("method", self.method, METHODS)
+        _check_method(self.method)
         _check_choice("optimizer", self.optimizer, ("sgd", "adam"))
         _check_choice("device", self.device, ("auto", "cpu", "cuda"))
         _check_choice("supervised_augment", self.supervised_augment, ("crop-flip", "none"))
@@ -114,7 +125,10 @@ class Config:
                 f"dataset {self.dataset!r} is unknown; allowed: {', '.join(DATASETS)} or imagefolder:<path>"
             )
         parse_arch(self.arch)
-        for name in ("epochs", "batch_size", "image_size", "proj_hidden", "proj_out"):
+        if not self.byol_tau_base <= self.byol_tau_end <= 1:
+            raise ConfigError(f"byol momentum must rise within [0, 1]: byol_tau_base={self.byol_tau_base} <= "
+                              f"byol_tau_end={self.byol_tau_end} <= 1 does not hold")
+        for name in ("epochs", "batch_size", "image_size", "proj_hidden", "proj_out", "byol_pred_hidden"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.batch_size < 2 and self.method != "supervised":
@@ -197,6 +211,7 @@ def _check_types(config: "Config") -> None:
 _RANGES = {
     "lr": (0, True), "simclr_temperature": (0, True), "momentum": (0, False), "weight_decay": (0, False),
     "vicreg_lambda": (0, False), "vicreg_mu": (0, False), "vicreg_nu": (0, False),
+    "barlow_lambda": (0, False), "barlow_scale": (0, True), "byol_tau_base": (0, False),
     "num_threads": (0, False), "warmup_epochs": (0, False), "train_subset": (0, False), "test_subset": (0, False),
     "seed": (0, False), "synthetic_classes": (2, False), "synthetic_superclasses": (1, False),
 }
@@ -214,6 +229,17 @@ def _check_ranges(config: "Config") -> None:
 def _check_choice(key: str, value: Any, allowed: tuple) -> None:
     if value not in allowed:
         raise ConfigError(f"{key} {value!r} is not allowed; allowed values: {', '.join(map(str, allowed))}")
+
+
+def _check_method(value: str) -> None:
+    """A built-in method name, or a plug-in ``package.module:ClassName`` that imports and subclasses SSLMethod."""
+    if isinstance(value, str) and PLUGIN_SEPARATOR in value:
+        from sslre.methods import method_class  # lazy: sslre.methods imports this module
+
+        method_class(value)  # ConfigError naming the problem (module, class, base class)
+    elif value not in METHODS:
+        raise ConfigError(f"method {value!r} is not allowed; allowed values: {', '.join(METHODS)}, or a plug-in "
+                          "'package.module:ClassName' (a subclass of sslre.methods.SSLMethod)")
 
 
 def _check_keys(d: Mapping[str, Any]) -> None:

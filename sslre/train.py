@@ -526,6 +526,7 @@ def _train(config: Config, run_dir: Path, device: torch.device, info: DistInfo, 
     optimizer = build_optimizer(config, method.parameters())
     total, warm = config.epochs * n_steps, config.warmup_epochs * n_steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warm))
+    method.total_steps = total  # step-dependent schedules of the method (BYOL's momentum)
 
     keep = set(config.checkpoint_epochs) | {0, config.epochs}
     last = run_dir / "checkpoints" / "last.pt"

@@ -48,11 +48,19 @@ def test_bad_value_names_allowed_values(tmp_path, capsys):
     assert "allowed values: sgd, adam" in capsys.readouterr().err
 
 
-def test_unknown_method_is_rejected_by_argparse(tmp_path, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(["train", "--profile", "quick", "--method", "byol", "--run-dir", str(tmp_path / "r")])
-    assert e.value.code == 2
-    assert "vicreg" in capsys.readouterr().err
+def test_unknown_method_is_a_one_line_config_error(tmp_path, capsys):
+    assert main(["train", "--profile", "quick", "--method", "dino", "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "allowed values: vicreg, simclr, supervised, barlowtwins, byol" in err and "package.module:ClassName" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_plugin_method_that_does_not_import_is_a_one_line_config_error(tmp_path, capsys):
+    assert main(["train", "--profile", "quick", "--method", "no_such_pkg.mod:Cls", "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "module 'no_such_pkg.mod' cannot be imported" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def test_run_dir_with_other_config_is_a_config_error(tmp_path, capsys):

@@ -33,7 +33,7 @@ def test_roundtrip_dict():
 
 
 @pytest.mark.parametrize("kw,match", [
-    ({"method": "byol"}, "allowed values: vicreg, simclr, supervised"),
+    ({"method": "dino"}, "allowed values: vicreg, simclr, supervised, barlowtwins, byol"),
     ({"arch": "RES-5"}, "RES-L-H"),
     ({"optimizer": "lamb"}, "allowed values: sgd, adam"),
     ({"dataset": "mnist"}, "imagefolder"),

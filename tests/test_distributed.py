@@ -84,7 +84,7 @@ def _reference(method: str):
     return terms, grads
 
 
-@pytest.mark.parametrize("method", ["vicreg", "simclr"])
+@pytest.mark.parametrize("method", ["vicreg", "simclr", "barlowtwins"])
 def test_two_process_loss_and_gradients_equal_one_process(method, tmp_path):
     out = tmp_path / "rank0.pt"
     mp.start_processes(_worker, args=(method, _free_port(), str(out)), nprocs=WORLD, start_method="spawn")
@@ -92,8 +92,9 @@ def test_two_process_loss_and_gradients_equal_one_process(method, tmp_path):
     ref_terms, ref_grads = _reference(method)
     per_rank_total, per_rank_reg = got["losses"][:, 0], got["losses"][:, 1]
     ref_reg = ref_terms["loss_regularization"].item()
-    if method == "vicreg":
-        # Variance/covariance are global-batch statistics: every rank sees the reference value itself.
+    if method in ("vicreg", "barlowtwins"):
+        # Variance/covariance (Barlow Twins: the cross-correlation) are global-batch statistics: every rank sees
+        # the reference value itself.
         assert per_rank_reg.tolist() == pytest.approx([ref_reg] * WORLD, rel=1e-5)
     else:
         # SimCLR: local anchors against global negatives; the ranks' mean is the global mean over anchors.

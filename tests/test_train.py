@@ -131,6 +131,52 @@ def test_other_methods_train(tmp_path, method):
         assert rows[-1]["loss_variance"] is None and math.isfinite(rows[-1]["loss_regularization"])
 
 
+def _history(run):
+    return [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("method", ["barlowtwins", "byol"])
+def test_barlowtwins_and_byol_train_with_their_loss_terms(tmp_path, method):
+    cfg = tiny_config(method=method, epochs=2, checkpoint_epochs=(0, 2), byol_pred_hidden=16)
+    run = train(cfg, tmp_path / method, progress=False, data=tiny_data())
+    rows = _history(run)
+    assert [r["epoch"] for r in rows] == [0, 1, 2]
+    for r in rows:
+        assert math.isfinite(r["loss_total"]) and math.isfinite(r["loss_invariance"])
+        assert r["loss_variance"] is None and r["loss_covariance"] is None and r["accuracy"] is None
+        if method == "barlowtwins":
+            assert r["loss_total"] == pytest.approx(r["loss_invariance"] + r["loss_regularization"], rel=1e-6)
+        else:  # BYOL: all invariance, no regularizer
+            assert r["loss_regularization"] is None and r["loss_total"] == r["loss_invariance"]
+    ck = load_checkpoint(run / "checkpoints" / "epoch_0002.pt")
+    assert ck.model is ck.method.backbone  # measurements use the online backbone
+    if method == "byol":
+        assert ck.method.target_step == 2 * 4  # 2 epochs x 4 steps: one momentum update per optimizer step
+        online, target = ck.method.backbone.state_dict(), ck.method.target_backbone.state_dict()
+        assert not torch.equal(online["blocks.0.conv1.weight"], target["blocks.0.conv1.weight"])
+        init = load_checkpoint(run / "checkpoints" / "epoch_0000.pt").method
+        assert init.target_step == 0  # the epoch-0 pass (no updates) left the target at the initialization
+
+
+def test_byol_resume_after_interruption_is_exact(tmp_path, monkeypatch):
+    # The target network and the momentum step live in the checkpoint: an interrupted-and-resumed BYOL run ends
+    # bitwise equal to an uninterrupted one (online, predictor, target, counter and history).
+    data = tiny_data()
+    cfg = tiny_config(method="byol", epochs=3, checkpoint_epochs=(0, 1, 3), byol_pred_hidden=16)
+    ref_run = train(cfg, tmp_path / "ref", progress=False, data=data)
+    ref = final_state(ref_run)
+    real = _kill_after_epoch(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "run", progress=False, data=data)
+    assert read_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["epoch"] == 1
+    monkeypatch.setattr(train_mod, "run_epoch", real)
+    run = train(cfg, tmp_path / "run", progress=False, data=data)
+    got = final_state(run)
+    assert set(got) == set(ref) and any(k.startswith("target_backbone.") for k in ref) and "_extra_state" in ref
+    assert all(torch.equal(got[k], ref[k]) for k in ref)
+    assert [r["loss_total"] for r in _history(run)] == [r["loss_total"] for r in _history(ref_run)]
+
+
 def test_adam_and_warmup(tmp_path):
     cfg = tiny_config(optimizer="adam", lr=1e-3, warmup_epochs=1, epochs=2, checkpoint_epochs=(0, 2))
     run = train(cfg, tmp_path / "run", progress=False, data=tiny_data())

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sslre.methods._inputs import check_pair
+
 
 def simclr_loss(
     z1: Tensor, z2: Tensor, temperature: float = 0.5, *, gather: Optional[Callable[[Tensor], Tensor]] = None,
@@ -46,10 +48,7 @@ def simclr_loss(
         >>> round(float(simclr_loss(z, z, temperature=1.0)["invariance"]), 4)
         -1.0
     """
-    if z1.dim() != 2 or z1.shape != z2.shape:
-        raise ValueError(f"simclr_loss expects two (B, D) tensors of equal shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
-    if z1.shape[0] < 2:
-        raise ValueError(f"simclr_loss needs a batch of >= 2 (negatives come from the batch), got B={z1.shape[0]}")
+    check_pair("simclr_loss", z1, z2, "negatives come from the batch")
     if not temperature > 0:
         raise ValueError(f"simclr_loss temperature must be > 0, got {temperature}")
     b = z1.shape[0]

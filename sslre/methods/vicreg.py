@@ -30,6 +30,8 @@ from typing import Callable, Optional
 from lightly.loss.vicreg_loss import covariance_loss, invariance_loss, variance_loss
 from torch import Tensor
 
+from sslre.methods._inputs import check_pair
+
 Gather = Callable[[Tensor], Tensor]
 
 
@@ -65,10 +67,7 @@ def vicreg_loss(
         >>> float(vicreg_loss(z, z)["invariance"])
         0.0
     """
-    if z1.dim() != 2 or z1.shape != z2.shape:
-        raise ValueError(f"vicreg_loss expects two (B, D) tensors of equal shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
-    if z1.shape[0] < 2:
-        raise ValueError(f"vicreg_loss needs a batch of >= 2 (variance over the batch), got B={z1.shape[0]}")
+    check_pair("vicreg_loss", z1, z2, "variance over the batch")
     # Statistics in float32 even under bf16 autocast: the variance hinge and squared covariances lose too much in bf16.
     z1, z2 = z1.float(), z2.float()
     inv = lam * invariance_loss(x=z1, y=z2)

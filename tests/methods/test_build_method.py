@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sslre.config import ConfigError, profile_config
-from sslre.methods import STEP_KEYS, build_classifier, build_method
+from sslre.methods import LOSS_TERMS, STEP_KEYS, build_classifier, build_method
 from sslre.models.heads import ProjectionHead
 from sslre.models.resnet_lh import ResLH
 
@@ -14,11 +14,14 @@ def _batch(b=8, seed=0):
     return torch.randint(0, 256, (b, 3, 32, 32), dtype=torch.uint8, generator=g), torch.randint(0, 4, (b,), generator=g)
 
 
-@pytest.mark.parametrize("method", ["vicreg", "simclr", "supervised"])
+@pytest.mark.parametrize("method", ["vicreg", "simclr", "supervised", "barlowtwins", "byol"])
 def test_step_keys_shapes_and_determinism(method):
-    cfg = profile_config("quick", method=method, arch="RES-1-8", proj_hidden=16, proj_out=8)
+    cfg = profile_config("quick", method=method, arch="RES-1-8", proj_hidden=16, proj_out=8, byol_pred_hidden=16)
     torch.manual_seed(0)
     m = build_method(cfg, num_classes=4)
+    m.total_steps = 10  # BYOL's momentum schedule (set by train); unused by the others
+    if method == "byol":
+        m.eval()  # eval mode: no target update, so two steps see the same weights
     assert isinstance(m.backbone, ResLH) and m.backbone.embed_dim == 8
     x, y = _batch()
     out1 = m.step(x, y, torch.Generator().manual_seed(5))
@@ -32,8 +35,12 @@ def test_step_keys_shapes_and_determinism(method):
         "vicreg": {"accuracy"},
         "simclr": {"loss_variance", "loss_covariance", "accuracy"},
         "supervised": {"loss_invariance", "loss_regularization", "loss_variance", "loss_covariance"},
+        "barlowtwins": {"loss_variance", "loss_covariance", "accuracy"},
+        "byol": {"loss_regularization", "loss_variance", "loss_covariance", "accuracy"},
     }[method]
     assert nan_keys == expected_nan
+    # The declaration says the same: a loss term is NaN exactly when the method does not list it.
+    assert {f"loss_{t}" for t in LOSS_TERMS if t not in m.loss_terms} == nan_keys - {"accuracy"}
     other = m.step(x, y, torch.Generator().manual_seed(6))  # other views -> other loss
     assert not torch.equal(out1["loss_total"], other["loss_total"])
 
