@@ -80,6 +80,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sslre import io
+
 __all__ = [
     "GENERATOR_KINDS",
     "TARGETS_FORMAT",
@@ -352,18 +354,12 @@ class TargetSet:
 # ------------------------------------------------------------------------------------------------
 # Files
 # ------------------------------------------------------------------------------------------------
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    from sslre.checkpoint import atomic_write
-
-    atomic_write(path, mode, write)  # the shared writer: atomic, and the file gets the umask's mode (not 0600)
-
-
 def _save_torch(obj: Any, path: Path) -> None:
-    _atomic_write(path, lambda f: torch.save(obj, f))
+    io.save_torch(obj, path)
 
 
 def _save_json(obj: Any, path: Path) -> None:
-    _atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n"), mode="w")
+    io.write_json(obj, path, indent=2, sort_keys=True)
 
 
 def _fingerprint(t: Tensor) -> str:

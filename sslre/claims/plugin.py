@@ -38,7 +38,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -47,6 +46,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pytest
 
+from sslre import io
 from sslre.claims.catalogue import BY_ID, CATALOGUE, CLAIM_IDS
 from sslre.claims.verdict import Decision, Verdict, combine
 
@@ -478,28 +478,6 @@ def build_report(records: Iterable[ClaimRecord], *, command: str, env: dict) -> 
     }
 
 
-def write_json_atomic(doc: dict, path: Path) -> Path:
-    """Write ``doc`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=1, allow_nan=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)          # mkstemp makes 0600; the report is an ordinary readable file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def _render_html(json_path: Path, config: pytest.Config) -> str | None:
     """Render the HTML beside the JSON; returns a warning text on failure (never raises)."""
     try:
@@ -526,7 +504,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     doc["warnings"] = warnings_summary()  # sslre's own warnings of this reproduction, logged to RUNS/sslre.log
     doc["warnings"]["logs"] = [portable_path(p) for p in doc["warnings"].get("logs", [])]
-    path = write_json_atomic(doc, state.report_dir() / "reproduction.json")
+    path = io.write_json(doc, state.report_dir() / "reproduction.json", indent=1, allow_nan=False)
     problem = _render_html(path, config)
     tr = config.pluginmanager.get_plugin("terminalreporter")
     if tr is not None:

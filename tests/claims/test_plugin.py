@@ -1,12 +1,11 @@
 """The claims pytest plugin (sslre/claims/plugin.py), exercised through pytester sessions."""
 import json
-import os
 
 import pytest
 
 from sslre.claims import protocol as _protocol   # imported here: pytester's runs keep modules imported before them
 from sslre.claims.catalogue import CLAIM_IDS
-from sslre.claims.plugin import build_report, write_json_atomic
+from sslre.claims.plugin import build_report
 
 pytest_plugins = ["pytester"]
 
@@ -215,23 +214,6 @@ def test_s(claim_record):
     assert result.ret == 0
     assert _claim(doc, "mu-ablation")["verdict"] == "supported"
     result.stdout.fnmatch_lines(["*HTML report not rendered*renderer exploded*"])
-
-
-def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
-    path = tmp_path / "r" / "reproduction.json"
-    write_json_atomic({"a": 1}, path)
-    write_json_atomic({"a": 2}, path)
-    assert json.loads(path.read_text()) == {"a": 2}
-    assert sorted(os.listdir(path.parent)) == ["reproduction.json"]
-
-
-def test_atomic_write_failure_keeps_old_file(tmp_path):
-    path = tmp_path / "reproduction.json"
-    write_json_atomic({"a": 1}, path)
-    with pytest.raises(ValueError):
-        write_json_atomic({"a": float("nan")}, path)          # JSON has no NaN: the dump fails midway
-    assert json.loads(path.read_text()) == {"a": 1}
-    assert os.listdir(tmp_path) == ["reproduction.json"]
 
 
 def test_build_report_without_records_lists_all_as_not_run():
