@@ -56,18 +56,23 @@ _STATE = pytest.StashKey["ClaimSession"]()
 
 
 # ----------------------------------------------------------------------------------------- records
+def claim_entry(claim_id: str, paper_ref: str = "", profile: str | None = None, nodeid: str | None = None) -> dict:
+    """A claim's entry of ``reproduction.json`` before any evidence: every field of the schema, in its order."""
+    cat = BY_ID[claim_id]
+    return {
+        "id": claim_id, "paper_ref": paper_ref or cat.paper, "statement": cat.statement,
+        "profile": profile, "dataset": None, "verdict": None, "reason": None,
+        "statistic": None, "threshold": None, "paper_value": None, "seeds": [],
+        "checkpoints": [], "protocol": "", "figures": [], "control": None, "parts": [],
+        "notes": [], "duration_s": None, "nodeid": nodeid,
+    }
+
+
 class ClaimRecord:
     """Evidence and verdict of one claim test instance; see the module docstring for the outcome mapping."""
 
     def __init__(self, claim_id: str, nodeid: str, paper_ref: str = "", profile: str | None = None):
-        cat = BY_ID[claim_id]
-        self.data: dict[str, Any] = {
-            "id": claim_id, "paper_ref": paper_ref or cat.paper, "statement": cat.statement,
-            "profile": profile, "dataset": None, "verdict": None, "reason": None,
-            "statistic": None, "threshold": None, "paper_value": None, "seeds": [],
-            "checkpoints": [], "protocol": "", "figures": [], "control": None, "parts": [],
-            "notes": [], "duration_s": None, "nodeid": nodeid,
-        }
+        self.data: dict[str, Any] = claim_entry(claim_id, paper_ref, profile, nodeid)
         self.runs: dict[str, dict] = {}
         self.concluded = False
         self._decisions: list[Decision] = []
@@ -420,11 +425,10 @@ def environment(root: Path, wall_time_s: float) -> dict:
 
 
 def _not_run_entry(claim_id: str) -> dict:
-    e = BY_ID[claim_id]
-    return {"id": claim_id, "paper_ref": e.paper, "statement": e.statement, "profile": None, "dataset": None,
-            "verdict": Verdict.NOT_RUN.value, "reason": "not run in this session", "statistic": None,
-            "threshold": None, "paper_value": None, "seeds": [], "checkpoints": [], "protocol": "",
-            "figures": [], "control": None, "duration_s": None, "nodeid": None}
+    # Not-run entries have never carried "parts" and "notes" (the report files keep their key set).
+    entry = {k: v for k, v in claim_entry(claim_id).items() if k not in ("parts", "notes")}
+    entry.update(verdict=Verdict.NOT_RUN.value, reason="not run in this session")
+    return entry
 
 
 def protocol_header() -> dict:

@@ -5,7 +5,7 @@ import pytest
 
 from sslre.claims import protocol as _protocol   # imported here: pytester's runs keep modules imported before them
 from sslre.claims.catalogue import CLAIM_IDS
-from sslre.claims.plugin import build_report
+from sslre.claims.plugin import ClaimRecord, build_report
 
 pytest_plugins = ["pytester"]
 
@@ -220,6 +220,13 @@ def test_build_report_without_records_lists_all_as_not_run():
     doc = build_report([], command="pytest claims", env={})
     assert [c["id"] for c in doc["claims"]] == list(CLAIM_IDS)
     assert doc["summary"]["not run"] == 16 and doc["profile"] is None
+
+
+def test_not_run_entries_have_the_record_fields_in_order_without_parts_and_notes():
+    doc = build_report([], command="pytest claims", env={})
+    record = ClaimRecord(CLAIM_IDS[0], "n").data
+    assert list(doc["claims"][0]) == [k for k in record if k not in ("parts", "notes")]
+    assert doc["claims"][0]["statement"] == record["statement"] and doc["claims"][0]["verdict"] == "not run"
 
 
 def test_a_part_decided_against_its_protocol_is_an_error(pytester):
