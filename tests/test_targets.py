@@ -221,6 +221,34 @@ def test_resume_after_interruption_gives_the_same_targets(tmp_path):
             assert torch.equal(la.labels[split], lb.labels[split]), (la.name, split)
 
 
+def test_resume_state_that_fails_its_content_hash_is_ignored(tmp_path, caplog):
+    full = _train(tmp_path, "full")
+    BUILT["crash_at"] = 2 * 5 + 1  # dies during epoch 3, after epoch 2's state was saved
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _train(tmp_path, "rot")
+    finally:
+        BUILT["crash_at"] = None
+    path = tmp_path / "rot" / "generator_state.pt"
+    state = torch.load(path, weights_only=True)
+    next(iter(state["model"].values())).add_(1.0)  # bit rot that still unpickles; the stored hash is unchanged
+    torch.save(state, path)
+    with caplog.at_level("WARNING", logger="sslre.targets"):
+        again = _train(tmp_path, "rot")
+    assert "ignoring resume state" in caplog.text and "content hash" in caplog.text
+    for la, lb in zip(full.levels, again.levels):
+        assert torch.equal(la.labels["test"], lb.labels["test"]), "trained again from scratch"
+
+
+def test_a_generator_folder_in_use_is_refused(tmp_path):
+    from sslre.train import RunDirLockedError, run_lock
+
+    with run_lock(tmp_path / "g"):
+        with pytest.raises(RunDirLockedError, match="in use by another trainer"):
+            _train(tmp_path)
+    assert not (tmp_path / "g" / "targets.json").exists()
+
+
 def test_corrupt_finished_files_are_reported(tmp_path):
     _train(tmp_path)
     (tmp_path / "g" / "targets.pt").write_bytes(b"garbage")
