@@ -4,7 +4,7 @@
 selects the quick instances. ``measurements`` is built once per profile per session
 (:func:`sslre.measure.build_measurements`):
 
-- quick trains whatever is missing (embedded synthetic data, tiny models: minutes on 2 cores);
+- quick trains whatever is missing (embedded synthetic data, tiny models);
 - small / full only read existing runs under ``$SSLRE_RUNS`` (default ``runs/<profile>`` under the repo root)
   and otherwise **fail** with the exact ``sslre`` commands that make them -- a plain ``pytest claims`` never
   starts a long training by surprise.
@@ -19,8 +19,6 @@ import pytest
 
 from sslre.experiments import MissingRunsError
 from sslre.runlog import terminal_status
-
-_BUILT: dict[str, object] = {}
 
 
 def _runs_dir(profile: str) -> Path:
@@ -40,20 +38,14 @@ def profile(request) -> str:
 
 @pytest.fixture(scope="session")
 def measurements(profile, pytestconfig):
-    """The profile's :class:`sslre.measure.Measurements` (trained if quick; else existing runs or a failure)."""
-    if profile in _BUILT:
-        result = _BUILT[profile]
-    else:
-        from sslre.measure import build_measurements
+    """The profile's :class:`sslre.measure.Measurements` (trained if quick; else existing runs or a failure).
+    Session-scoped: built once per profile; pytest keeps a failure for the profile's other tests too."""
+    from sslre.measure import build_measurements
 
-        logging.getLogger("sslre").setLevel(logging.INFO)
-        try:
-            result = build_measurements(profile, _runs_dir(profile), train_missing=(profile == "quick"),
-                                        progress=bool(os.environ.get("SSLRE_PROGRESS", "")),
-                                        status=terminal_status(pytestconfig))  # runs / checkpoints done, past capture
-        except MissingRunsError as exc:
-            result = exc
-        _BUILT[profile] = result
-    if isinstance(result, MissingRunsError):
-        pytest.fail(str(result), pytrace=False)
-    return result
+    logging.getLogger("sslre").setLevel(logging.INFO)
+    try:
+        return build_measurements(profile, _runs_dir(profile), train_missing=(profile == "quick"),
+                                  progress=bool(os.environ.get("SSLRE_PROGRESS", "")),
+                                  status=terminal_status(pytestconfig))  # runs / checkpoints done, past capture
+    except MissingRunsError as exc:
+        pytest.fail(str(exc), pytrace=False)

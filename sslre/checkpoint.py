@@ -1,4 +1,4 @@
-"""Checkpoints: what one saved training state holds, atomic writing, and safe loading.
+"""Checkpoints: what one saved training state holds, its content hash, and safe loading (written by :mod:`sslre.io`).
 
 A checkpoint is a ``torch.save`` dict with a format marker, so a file that merely *is* a torch file (someone's
 ``state_dict``) is told apart from an sslre checkpoint. Keys:
@@ -28,7 +28,6 @@ import pickle
 import platform
 import random
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sslre import io
 from sslre.config import Config, ConfigError
 
 FORMAT = "sslre-checkpoint"
@@ -83,48 +83,6 @@ def set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
     py = states["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
-
-
-def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace`` onto ``path``.
-
-    A reader (or a resumed run after ``kill -9``) sees either the old file or the complete new one, never a
-    partial write. The file gets the usual mode for the umask (``0o666 & ~umask``), as ``open`` would give it.
-    """
-    return atomic_write(path, "wb", lambda f: torch.save(obj, f))
-
-
-def atomic_write(path: str | os.PathLike, mode: str, write) -> Path:
-    """``write(file)`` into a temporary file beside ``path`` (``mode`` ``"wb"`` or ``"w"``), fsync, give it the
-    umask's mode, ``os.replace``: the one atomic writer of run files (checkpoints, features, tables, targets)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates 0600; run files are meant to be shared like any other file the user writes.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
-    """Write ``text`` to ``path`` atomically (temporary file in the same folder + ``os.replace``), mode from the
-    umask."""
-    return atomic_write(path, "w", lambda f: f.write(text))
 
 
 def make_checkpoint(
@@ -204,15 +162,15 @@ def record_in_index(path: str | os.PathLike, digest: str, epoch: int, *, keep_pr
     old = index.get(path.name, {}).get("sha256", []) if isinstance(index.get(path.name), dict) else []
     accepted = [digest] + ([d for d in old if d != digest][:2] if keep_previous else [])
     index[path.name] = {"sha256": accepted, "epoch": int(epoch)}
-    atomic_write_text(json.dumps(index, indent=1, sort_keys=True) + "\n", path.parent / INDEX_NAME)
+    io.write_json(index, path.parent / INDEX_NAME, indent=1, sort_keys=True)
 
 
 def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike) -> Path:
-    """:func:`atomic_save` ``ckpt`` to ``path`` and record its digest in the folder's index, so that at every
+    """Save ``ckpt`` to ``path`` atomically and record its digest in the folder's index, so that at every
     instant (a kill anywhere included) the file on disk is one the index accepts."""
     digest = ckpt.get("sha256") or content_digest(ckpt)
     record_in_index(path, digest, ckpt.get("epoch", -1), keep_previous=True)
-    atomic_save(ckpt, path)
+    io.save_torch(ckpt, path)
     record_in_index(path, digest, ckpt.get("epoch", -1))
     return Path(path)
 
@@ -224,6 +182,19 @@ def _plain_state_dict(method: nn.Module) -> dict[str, torch.Tensor]:
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The raw checkpoint dict at ``path``, validated; :class:`CheckpointError` for missing/corrupt/foreign files."""
+    return read_state(path, FORMAT, FORMAT_VERSION, ("epoch", "config", "model"))
+
+
+def save_state(state: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write a resume state (tensors and plain values, with ``format`` and ``format_version``) atomically with its
+    :func:`content_digest`, for :func:`read_state`. No index: for states that name their own request."""
+    return io.save_torch({**state, "sha256": content_digest(state)}, path)
+
+
+def read_state(path: str | os.PathLike, fmt: str, version: int, required: tuple[str, ...]) -> dict[str, Any]:
+    """The state dict at ``path`` (a checkpoint, or a :func:`save_state` file) loaded weights-only, of format
+    ``fmt`` / ``version`` with the keys ``required``, its content digest verified (and the folder's index, if
+    any); :class:`CheckpointError` naming the problem otherwise."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint file at {str(path)!r}" + (" (it is a directory)" if path.is_dir() else ""))
@@ -243,18 +214,18 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"checkpoint {str(path)!r} is truncated or corrupt and cannot be read ({type(e).__name__}: "
             f"{str(e).splitlines()[0][:200] if str(e) else 'no detail'})"
         ) from e
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+    if not isinstance(raw, dict) or raw.get("format") != fmt:
         what = f"a {type(raw).__name__}" if not isinstance(raw, dict) else f"a dict with keys {sorted(map(str, raw))[:6]}"
         raise CheckpointError(
             f"{str(path)!r} is a torch file but not an sslre checkpoint (found {what}, expected a dict with "
-            f"format={FORMAT!r})"
+            f"format={fmt!r})"
         )
-    version = raw.get("format_version")
-    if version != FORMAT_VERSION:
+    found = raw.get("format_version")
+    if found != version:
         raise CheckpointError(
-            f"checkpoint {str(path)!r} has format_version {version!r}; this sslre reads version {FORMAT_VERSION}"
+            f"checkpoint {str(path)!r} has format_version {found!r}; this sslre reads version {version}"
         )
-    missing = [k for k in ("epoch", "config", "model") if k not in raw]
+    missing = [k for k in required if k not in raw]
     if missing:
         raise CheckpointError(f"checkpoint {str(path)!r} lacks the keys {missing}; it is incomplete")
     _verify_digest(path, raw)

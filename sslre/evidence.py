@@ -47,7 +47,7 @@ def evidence_dir(profile: str, root: Path | str | None = None) -> Path | None:
 def publish(run_dir: Path | str, dest: Path | str) -> list[str]:
     """Copy the published files of ``run_dir`` into ``dest`` (created), each written atomically; returns the
     names copied. A run folder without ``config.json`` is not a run: :class:`EvidenceError`."""
-    from sslre.checkpoint import atomic_write
+    from sslre.io import atomic_write
 
     run_dir, dest = Path(run_dir), Path(dest)
     if not (run_dir / "config.json").is_file():

@@ -44,6 +44,7 @@ from typing import Iterable
 from sslre.claims.catalogue import CLAIM_IDS  # noqa: F401 - re-exported: the catalogue's IDs, one place
 from sslre.config import Config, profile_config
 from sslre.profiles import Run, profile as get_profile
+from sslre.targets import TargetSettings  # noqa: F401 - re-exported: RunSpec.target holds one
 
 log = logging.getLogger(__name__)
 
@@ -66,35 +67,6 @@ class MissingRunsError(RuntimeError):
             f"make them with:\n{lines}\n(or all at once: sslre reproduce --profile {profile} --out reports/{profile} "
             f"--runs-dir {self.runs_dir} after training, or `sslre plan --profile {profile}` for a scheduler)"
         )
-
-
-@dataclass(frozen=True)
-class TargetSettings:
-    """How a random-target generator (Sec. 5, App. A.3 'Random targets', App. B.5) is trained.
-
-    ``snapshot_epochs`` are the generator epochs whose class predictions become targets; generator epoch k of
-    K has randomness ``1 - k/K`` (1 = initialization, 0 = end of training). ``width`` shrinks ResNet-18's
-    channels (quick only; None = the standard 64) and ``vit_dim``/``vit_depth`` the ViT, so the quick profile
-    trains each generator in well under a minute; full uses the paper's A.2 sizes.
-    """
-
-    kind: str                       # resnet18 | vit
-    epochs: int
-    snapshot_epochs: tuple[int, ...]
-    batch_size: int
-    lr: float | None                # None = App. A.3: ResNet-18 Adam 0.05; ViT Adam 0.001, wd 5e-5
-    width: int | None = None        # ResNet-18 base width (None = 64)
-    vit_dim: int | None = None      # ViT size (None = App. A.2: 384 / 10 / 8)
-    vit_depth: int | None = None
-    vit_heads: int | None = None
-
-    def kwargs(self) -> dict:
-        kw = dict(epochs=self.epochs, snapshot_epochs=self.snapshot_epochs, batch_size=self.batch_size, lr=self.lr)
-        if self.kind == "resnet18":
-            kw["width"] = self.width
-        else:
-            kw.update(vit_dim=self.vit_dim, vit_depth=self.vit_depth, vit_heads=self.vit_heads)
-        return kw
 
 
 @dataclass(frozen=True)
@@ -311,9 +283,9 @@ def train_run(spec: RunSpec, seed: int, runs_dir: Path | str, *, progress: bool 
         # The generator learns from images of the same dataset outside both SSL splits, drawn per seed, and
         # labels the SSL splits (sslre.targets: a generator trained on the images it labels memorises them).
         data, gen_train, source = generator_data(config, seed)
-        train_target_generator(spec.target.kind, gen_train, {"train": data.train, "test": data.test},
-                               seed=seed, out_dir=run_dir, progress=progress, train_source=source,
-                               num_threads=config.num_threads or None, **spec.target.kwargs())
+        train_target_generator(spec.target, gen_train, {"train": data.train, "test": data.test}, run_dir,
+                               seed=seed, progress=progress, train_source=source,
+                               num_threads=config.num_threads or None)
     else:
         from sslre.train import train
 

@@ -33,6 +33,8 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
+from sslre import io
+
 __all__ = [
     "FeatureError",
     "FeatureCache",
@@ -234,12 +236,6 @@ def images_fingerprint(images: Tensor) -> dict[str, Any]:
     return {"shape": list(t.shape), "dtype": str(t.dtype), "hash": h.hexdigest()}
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    from sslre.checkpoint import atomic_save
-
-    atomic_save(obj, path)  # the shared writer: atomic, and the file gets the umask's mode (not 0600)
-
-
 def _default_loader(checkpoint_path: Path) -> nn.Module:
     from sslre.checkpoint import load_checkpoint
 
@@ -351,5 +347,5 @@ class FeatureCache:
             net, images, batch_size=self.batch_size, device=self.device,
             channels_last=self.channels_last, amp=self.amp, progress=self.progress,
         )
-        _atomic_torch_save({"format": CACHE_FORMAT, "key": key, "features": feats}, path)
+        io.save_torch({"format": CACHE_FORMAT, "key": key, "features": feats}, path)
         return feats

@@ -94,15 +94,15 @@ class RunInfo:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    from sslre.checkpoint import atomic_write_text
+    from sslre import io
 
-    atomic_write_text(text, path)  # the shared writer: atomic, and the file gets the umask's mode (not 0600)
+    io.write_text(text, path)  # the shared writer: atomic, and the file gets the umask's mode (not 0600)
 
 
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    from sslre.checkpoint import atomic_write
+    from sslre import io
 
-    atomic_write(path, "wb", lambda f: np.savez_compressed(f, **arrays))
+    io.atomic_write(path, "wb", lambda f: np.savez_compressed(f, **arrays))
 
 
 def _file_fp(path: Path) -> list:

@@ -21,9 +21,9 @@ Choices the paper leaves open, and what this module does
   a :class:`TargetError` naming the lr.
 * **No augmentation** while training the generator (the paper does not mention any; the targets are a
   function of the un-augmented images, which is what the probes read).
-* **Size.** ``width`` shrinks ResNet-18's channels (standard 64; the quick profile uses a narrower net so a
-  generator trains in well under a minute on 2 CPU cores) and ``vit_dim``/``vit_depth``/``vit_heads`` the ViT
-  (standard 384 / 10 / 8, App. A.2).
+* **Size.** ``width`` shrinks ResNet-18's channels (standard 64; the quick and small profiles use narrower
+  nets, :class:`TargetSettings`) and ``vit_dim``/``vit_depth``/``vit_heads`` the ViT (standard 384 / 10 / 8,
+  App. A.2).
 * **Epoch 0 and BatchNorm.** A freshly initialised ResNet's BatchNorm layers hold placeholder running
   statistics (mean 0, variance 1) that were never estimated from data, so its eval-mode predictions are
   often the same class for (almost) every image -- degenerate targets. With ``calibrate_init_bn=True``
@@ -58,9 +58,11 @@ Choices the paper leaves open, and what this module does
   before any run, that excludes a level from the measurements; it is applied when a target set is loaded,
   so the thresholds of the code in use decide (:data:`DEGENERACY_RULE`, part of the measurements cache key).
 
-Files in ``out_dir`` (all written atomically): ``targets.pt`` (labels per level and split), ``targets.json``
-(metadata; its presence with ``"complete": true`` marks a finished generator) and, while training,
-``generator_state.pt`` (resume point, removed at the end). A finished ``out_dir`` is loaded, not retrained.
+Files in ``out_dir`` (all written atomically, :mod:`sslre.io`): ``targets.pt`` (labels per level and split),
+``targets.json`` (metadata; its presence with ``"complete": true`` marks a finished generator), ``.lock`` (held
+while training, :func:`sslre.train.run_lock`, as in an SSL run folder) and, while training, ``generator_state.pt``
+(resume point with its content hash, :func:`sslre.checkpoint.read_state`; removed at the end). A finished
+``out_dir`` is loaded, not retrained.
 """
 from __future__ import annotations
 
@@ -80,10 +82,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sslre import io
+
 __all__ = [
     "GENERATOR_KINDS",
     "TARGETS_FORMAT",
     "TargetError",
+    "TargetSettings",
     "TargetLevel",
     "TargetSet",
     "randomness_level",
@@ -124,6 +129,30 @@ GENERATOR_DATA_SEED = 7_000_000
 
 class TargetError(ValueError):
     """A random-target request or file is invalid; the message names the argument or file and the problem."""
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    """How a random-target generator (Sec. 5, App. A.3 'Random targets', App. B.5) is trained.
+
+    ``snapshot_epochs`` are the generator epochs whose class predictions become targets (0 and ``epochs`` are
+    always added; ``None`` = :func:`sslre.config.scale_epochs`); generator epoch k of K has randomness
+    ``1 - k/K`` (1 = initialization, 0 = end of training). ``width`` shrinks ResNet-18's channels (None = the
+    standard 64) and ``vit_dim``/``vit_depth``/``vit_heads`` the ViT (None = App. A.2's 384 / 10 / 8), so the
+    quick and small profiles train narrow generators; full uses the paper's A.2 sizes.
+    """
+
+    kind: str                       # resnet18 | vit
+    epochs: int
+    snapshot_epochs: tuple[int, ...] | None
+    batch_size: int
+    lr: float | None                # None = App. A.3: ResNet-18 Adam 0.05; ViT Adam 0.001
+    width: int | None = None        # ResNet-18 base width (None = 64)
+    vit_dim: int | None = None      # ViT size (None = App. A.2: 384 / 10 / 8)
+    vit_depth: int | None = None
+    vit_heads: int | None = None
+    weight_decay: float | None = None  # None = App. A.3: ResNet-18 0, ViT 5e-5
+    calibrate_init_bn: bool = True  # epoch-0 predictions with BatchNorm statistics of the train split (see above)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -352,20 +381,6 @@ class TargetSet:
 # ------------------------------------------------------------------------------------------------
 # Files
 # ------------------------------------------------------------------------------------------------
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    from sslre.checkpoint import atomic_write
-
-    atomic_write(path, mode, write)  # the shared writer: atomic, and the file gets the umask's mode (not 0600)
-
-
-def _save_torch(obj: Any, path: Path) -> None:
-    _atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def _save_json(obj: Any, path: Path) -> None:
-    _atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n"), mode="w")
-
-
 def _fingerprint(t: Tensor) -> str:
     t = t.detach().cpu().contiguous()
     return hashlib.blake2b(t.view(torch.uint8).reshape(-1).numpy().tobytes(), digest_size=12).hexdigest()
@@ -558,9 +573,11 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
-def _validate(kind, train, eval_sets, epochs, snapshot_epochs, batch_size, lr) -> tuple[int, ...]:
+def _validate(settings: TargetSettings, train: Any, eval_sets: Any) -> tuple[int, ...]:
+    """The snapshot epochs of a valid request (0 and K always in); :class:`TargetError` naming a bad argument."""
     from sslre.data.base import ImageSet
 
+    kind, epochs, batch_size, lr = settings.kind, settings.epochs, settings.batch_size, settings.lr
     if kind not in GENERATOR_KINDS:
         raise TargetError(f"generator kind {kind!r} is unknown; allowed: {', '.join(GENERATOR_KINDS)}")
     if not isinstance(train, ImageSet):
@@ -582,12 +599,12 @@ def _validate(kind, train, eval_sets, epochs, snapshot_epochs, batch_size, lr) -
             )
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise TargetError(f"epochs must be an int >= 1, got {epochs!r}")
-    if snapshot_epochs is None:
+    if settings.snapshot_epochs is None:
         from sslre.config import scale_epochs
 
         snaps = scale_epochs(epochs)
     else:
-        snaps = tuple(sorted({int(e) for e in snapshot_epochs}))
+        snaps = tuple(sorted({int(e) for e in settings.snapshot_epochs}))
         bad = [e for e in snaps if not 0 <= e <= epochs]
         if bad:
             raise TargetError(f"snapshot_epochs {bad} lie outside 0..epochs={epochs}")
@@ -600,60 +617,94 @@ def _validate(kind, train, eval_sets, epochs, snapshot_epochs, batch_size, lr) -
     return snaps
 
 
-def train_target_generator(
-    kind: str,
+@dataclass(frozen=True)
+class _Job:
+    """One generator request, resolved: what the training loop and ``targets.json`` read."""
+
+    settings: TargetSettings
+    train: Any  # sslre.data.ImageSet: the generator's training images
+    eval_sets: Mapping[str, Any]  # split name -> ImageSet whose predictions become targets
+    out: Path
+    seed: int
+    snaps: tuple[int, ...]
+    lr: float
+    weight_decay: float
+    model_kwargs: Mapping[str, Any]
+    classifier: Callable[[int], nn.Module] | None
+    request: Mapping[str, Any]  # recorded in targets.json; a finished out_dir must hold the same one
+
+    @property
+    def num_classes(self) -> int:
+        return self.train.num_classes
+
+    @property
+    def probe_split(self) -> str:
+        """The split whose predictions decide ``usable``: ``train`` (where probes fit), else the first."""
+        return "train" if "train" in self.eval_sets else next(iter(self.eval_sets))
+
+
+def _job(settings: TargetSettings, train: Any, eval_sets: Mapping[str, Any], out_dir: str | os.PathLike, seed: int,
+         train_source: str, classifier: Callable[[int], nn.Module] | None) -> _Job:
+    snaps = _validate(settings, train, eval_sets)
+    kind = settings.kind
+    lr = float(PAPER_LR[kind] if settings.lr is None else settings.lr)
+    wd = float(PAPER_WEIGHT_DECAY[kind] if settings.weight_decay is None else settings.weight_decay)
+    model_kwargs: dict[str, Any] = {}
+    if classifier is None:
+        if kind == "resnet18" and settings.width is not None:
+            model_kwargs["width"] = int(settings.width)
+        if kind == "vit":
+            for key, val in (("dim", settings.vit_dim), ("depth", settings.vit_depth), ("heads", settings.vit_heads)):
+                if val is not None:
+                    model_kwargs[key] = int(val)
+            model_kwargs.setdefault("image_size", train.image_size)
+    request = {
+        "kind": kind, "epochs": settings.epochs, "snapshot_epochs": list(snaps), "seed": int(seed),
+        "batch_size": settings.batch_size, "lr": lr, "weight_decay": wd,
+        "model_kwargs": model_kwargs if classifier is None else {"custom": getattr(classifier, "__name__", "factory")},
+        "calibrate_init_bn": bool(settings.calibrate_init_bn), "num_classes": train.num_classes,
+        "train": {"n": len(train), "images": _fingerprint(train.images), "labels": _fingerprint(train.labels)},
+        "splits": {name: {"n": len(s), "images": _fingerprint(s.images)} for name, s in eval_sets.items()},
+        "train_source": str(train_source),
+    }
+    return _Job(settings, train, eval_sets, Path(out_dir), int(seed), snaps, lr, wd, model_kwargs, classifier,
+                request)
+
+
+def train_target_generator(  # one settings object; the rest say what to label, where, and how to run
+    settings: TargetSettings,
     train: "ImageSet",  # noqa: F821 - sslre.data.ImageSet, imported lazily
     eval_sets: Mapping[str, "ImageSet"],  # noqa: F821
-    *,
-    epochs: int,
     out_dir: str | os.PathLike,
-    snapshot_epochs: Sequence[int] | None = None,
+    *,
     seed: int = 0,
-    batch_size: int = 128,
-    lr: float | None = None,
-    weight_decay: float | None = None,
-    width: int | None = None,
-    vit_dim: int | None = None,
-    vit_depth: int | None = None,
-    vit_heads: int | None = None,
-    calibrate_init_bn: bool = True,
-    probe_split: str = "train",
+    train_source: str = "",
     device: str | torch.device | None = None,
     num_threads: int | None = None,
     progress: bool = True,
     classifier: Callable[[int], nn.Module] | None = None,
-    train_source: str = "",
 ) -> TargetSet:
     """Train a random-target generator and record its class predictions at its snapshot epochs (Sec. 5).
 
     Args:
-        kind: ``resnet18`` (Sec. 5) or ``vit`` (App. B.5).
+        settings: the generator (:class:`TargetSettings`: kind, epochs K, snapshot epochs, batch size, Adam lr
+            and weight decay, network size, epoch-0 BatchNorm calibration).
         train: the generator's training images; it learns their class labels (cross-entropy, no augmentation).
             :func:`generator_data` draws them disjoint from the SSL splits (the paper's "same dataset").
         eval_sets: split name -> ImageSet whose predictions become targets, at least the SSL ``train`` and
-            ``test`` splits (``{"train": ssl.train, "test": ssl.test}``).
-        epochs: K, training epochs of the generator.
+            ``test`` splits (``{"train": ssl.train, "test": ssl.test}``). The ``train`` split's predictions
+            decide ``usable`` (where probes fit; the first split when there is no ``train``).
         out_dir: where ``targets.pt`` / ``targets.json`` go; a finished directory with the same request is
-            loaded instead of retrained, an unfinished one is resumed from ``generator_state.pt``.
-        snapshot_epochs: generator epochs whose predictions are recorded (0 and K are always added);
-            default :func:`sslre.config.scale_epochs` of ``epochs``.
+            loaded instead of retrained, an unfinished one is resumed from ``generator_state.pt``. Training holds
+            the folder's lock (:func:`sslre.train.run_lock`), as an SSL run does.
         seed: seeds the initialisation and the data order (runs are deterministic on CPU for a seed).
-        batch_size: images per Adam step.
-        lr, weight_decay: Adam settings; ``None`` = App. A.3 (ResNet-18 0.05 / 0; ViT 0.001 / 5e-5).
-            Cosine annealing to 0 over all steps.
-        width: ResNet-18 base width (None = 64, the standard network; smaller is faster on CPU).
-        vit_dim, vit_depth, vit_heads: ViT size (None = App. A.2's 384 / 10 / 8).
-        calibrate_init_bn: estimate BatchNorm statistics on ``train`` before the epoch-0 predictions (see the
-            module docstring); no effect on training or on later snapshots.
-        probe_split: the split whose predictions decide ``usable`` (default ``train``, where probes fit).
+        train_source: where ``train`` came from, in words (recorded in ``targets.json``; see :func:`generator_data`).
         device: ``None``/``"auto"`` = CUDA if available else CPU.
-        num_threads: torch CPU threads while training (restored afterwards); ``None`` = leave as is. Narrow
-            generators on a busy 2-core machine run faster on 1 thread than on 2 (measured, see report).
+        num_threads: torch CPU threads while training (restored afterwards); ``None`` = leave as is.
         progress: a tqdm bar over epochs.
         classifier: optional ``num_classes -> nn.Module`` factory replacing the built-in ResNet-18/ViT
-            (tests, custom generators); ``width``/``vit_*`` are then ignored, and the factory is identified
+            (tests, custom generators); the settings' network size is then ignored, and the factory is identified
             by its ``__name__`` when a finished ``out_dir`` is matched against the request.
-        train_source: where ``train`` came from, in words (recorded in ``targets.json``; see :func:`generator_data`).
 
     Returns:
         The :class:`TargetSet`: levels ``<kind>@<k>`` for each snapshot epoch, randomness ``1 - k/K``.
@@ -661,168 +712,192 @@ def train_target_generator(
     Raises:
         TargetError: bad arguments; an ``out_dir`` finished with a different request; divergence (non-finite loss).
     """
-    snaps = _validate(kind, train, eval_sets, epochs, snapshot_epochs, batch_size, lr)
-    if probe_split not in eval_sets:
-        probe_split = next(iter(eval_sets))
-    lr_used = float(PAPER_LR[kind] if lr is None else lr)
-    wd_used = float(PAPER_WEIGHT_DECAY[kind] if weight_decay is None else weight_decay)
-    model_kwargs: dict[str, Any] = {}
-    if classifier is None:
-        if kind == "resnet18" and width is not None:
-            model_kwargs["width"] = int(width)
-        if kind == "vit":
-            for key, val in (("dim", vit_dim), ("depth", vit_depth), ("heads", vit_heads)):
-                if val is not None:
-                    model_kwargs[key] = int(val)
-            model_kwargs.setdefault("image_size", train.image_size)
-    num_classes = train.num_classes
-    out = Path(out_dir)
-    request = {
-        "kind": kind, "epochs": epochs, "snapshot_epochs": list(snaps), "seed": int(seed),
-        "batch_size": batch_size, "lr": lr_used, "weight_decay": wd_used,
-        "model_kwargs": model_kwargs if classifier is None else {"custom": getattr(classifier, "__name__", "factory")},
-        "calibrate_init_bn": bool(calibrate_init_bn), "num_classes": num_classes,
-        "train": {"n": len(train), "images": _fingerprint(train.images), "labels": _fingerprint(train.labels)},
-        "splits": {name: {"n": len(s), "images": _fingerprint(s.images)} for name, s in eval_sets.items()},
-        "train_source": str(train_source),
-    }
-
-    meta_path = out / "targets.json"
-    if meta_path.exists():
-        try:
-            done = load_targets(out)
-        except TargetError as exc:
-            log.warning("%s; retraining the generator", exc)
-        else:
-            if done.meta.get("request") == request:
-                log.info("random targets in %s are complete; loaded, not retrained", out)
-                return done
-            diff = sorted(k for k in request if done.meta.get("request", {}).get(k) != request[k])
-            raise TargetError(
-                f"{str(out)!r} holds finished targets from a different request (differs in: {', '.join(diff)}); "
-                "use another out_dir or delete this one"
-            )
-
+    job = _job(settings, train, eval_sets, out_dir, seed, train_source, classifier)
+    done = _finished(job)
+    if done is not None:
+        return done
     dev = _resolve_device(device)
     if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
         raise TargetError(f"num_threads must be an int >= 1 or None, got {num_threads!r}")
+    from sslre.train import run_lock
+
     prev_threads = torch.get_num_threads()
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     try:
-        return _train(kind, train, eval_sets, out, request, snaps, epochs, seed, batch_size, lr_used, wd_used,
-                      model_kwargs, calibrate_init_bn, probe_split, dev, progress, classifier, num_classes)
+        with run_lock(job.out):
+            done = _finished(job)  # again under the lock: another trainer may have just finished it
+            return done if done is not None else _train(job, dev, progress)
     finally:
         torch.set_num_threads(prev_threads)
 
 
-def _train(kind, train, eval_sets, out, request, snaps, epochs, seed, batch_size, lr_used, wd_used, model_kwargs,
-           calibrate_init_bn, probe_split, dev, progress, classifier, num_classes) -> TargetSet:
+def _finished(job: _Job) -> TargetSet | None:
+    """The finished targets of ``job.out`` if they answer ``job.request``; ``None`` if there are none (or they are
+    unreadable: retrained); :class:`TargetError` if they answer another request."""
+    out = job.out
+    if not (out / "targets.json").exists():
+        return None
+    try:
+        done = load_targets(out)
+    except TargetError as exc:
+        log.warning("%s; retraining the generator", exc)
+        return None
+    if done.meta.get("request") == job.request:
+        log.info("random targets in %s are complete; loaded, not retrained", out)
+        return done
+    diff = sorted(k for k in job.request if done.meta.get("request", {}).get(k) != job.request[k])
+    raise TargetError(
+        f"{str(out)!r} holds finished targets from a different request (differs in: {', '.join(diff)}); "
+        "use another out_dir or delete this one"
+    )
+
+
+STATE_NAME = "generator_state.pt"
+STATE_FORMAT = "sslre-generator-state"
+_STATE_KEYS = ("request", "epoch", "model", "optimizer", "scheduler", "shuffle_rng", "cpu_rng", "labels", "fit_acc")
+
+
+class _Training:
+    """The generator's training state and its epochs: model, Adam + cosine schedule, the data-order generator,
+    and the predictions recorded so far. Resumes from a verified ``generator_state.pt``
+    (:func:`sslre.checkpoint.read_state`, the content hash of SSL checkpoints) and continues the same draws."""
+
+    def __init__(self, job: _Job, dev: torch.device) -> None:
+        self.job, self.dev = job, dev
+        self.steps_per_epoch = len(_batches(torch.arange(len(job.train)), job.settings.batch_size))
+        self.fresh()
+
+    def fresh(self) -> None:
+        """Initial model, optimiser, schedule and data-order RNG for the seed; nothing recorded yet."""
+        job = self.job
+        torch.manual_seed(job.seed)
+        net = (job.classifier(job.num_classes) if job.classifier is not None else
+               _build_classifier(job.settings.kind, job.num_classes, job.model_kwargs)).to(self.dev)
+        self.model = net
+        self.opt = torch.optim.Adam(net.parameters(), lr=job.lr, weight_decay=job.weight_decay)
+        # Cosine annealing to 0 over every step of the run (App. A.3), stepped per batch.
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.opt, T_max=job.settings.epochs * self.steps_per_epoch)
+        self.shuffle = torch.Generator().manual_seed(job.seed)
+        self.labels: dict[int, dict[str, Tensor]] = {}
+        self.fit_acc: dict[int, float] = {}  # epoch -> true-label accuracy on the generator's own training images
+        self.epoch = 0
+        self.init_bn = "calibrated" if job.settings.calibrate_init_bn else "placeholder"
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT, "format_version": 1, "request": self.job.request, "epoch": self.epoch,
+            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+            "shuffle_rng": self.shuffle.get_state(), "cpu_rng": torch.get_rng_state(), "init_bn": self.init_bn,
+            "labels": {str(k): v for k, v in self.labels.items()},
+            "fit_acc": {str(k): v for k, v in self.fit_acc.items()},
+        }
+
+    def resume(self, path: Path) -> None:
+        """Continue from the state at ``path`` if it verifies and answers this request; else start afresh."""
+        from sslre.checkpoint import read_state
+
+        if not path.exists():
+            return
+        try:
+            st = read_state(path, STATE_FORMAT, 1, _STATE_KEYS)
+            if st["request"] != self.job.request:
+                raise ValueError("it was written for a different request")
+            self.model.load_state_dict(st["model"])
+            self.opt.load_state_dict(st["optimizer"])
+            self.sched.load_state_dict(st["scheduler"])
+            self.shuffle.set_state(st["shuffle_rng"])
+            torch.set_rng_state(st["cpu_rng"])
+            self.labels = {int(k): dict(v) for k, v in st["labels"].items()}
+            self.fit_acc = {int(k): float(v) for k, v in st["fit_acc"].items()}
+            self.epoch = int(st["epoch"])
+            self.init_bn = st.get("init_bn", self.init_bn)
+            log.info("resuming target generator %s from epoch %d", self.job.settings.kind, self.epoch)
+        except Exception as exc:  # noqa: BLE001 - an unusable resume point means: start again
+            log.warning("ignoring resume state %s (%s: %s); training from scratch", path, type(exc).__name__, exc)
+            self.fresh()  # nothing half-loaded survives
+
+    def snapshot(self, epoch: int) -> None:
+        """Record the predictions on every split (and on the generator's own training images) at ``epoch``."""
+        job, net = self.job, self.model
+        size = max(job.settings.batch_size, 256)
+        if epoch == 0 and job.settings.calibrate_init_bn:
+            net = _calibrated_copy(self.model, job.train.images, job.settings.batch_size, self.dev) or self.model
+            if net is self.model:
+                self.init_bn = "no-batchnorm"
+        self.labels[epoch] = {name: _predict(net, s.images, size, self.dev) for name, s in job.eval_sets.items()}
+        own = _predict(net, job.train.images, size, self.dev)  # (N_train,) on its own training images
+        self.fit_acc[epoch] = float((own == job.train.labels).double().mean())
+
+    def train_epoch(self, epoch: int) -> float:
+        """One pass over the training images in the data-order generator's next permutation; the mean loss."""
+        job, train = self.job, self.job.train
+        self.model.train()
+        total, count = 0.0, 0
+        for idx in _batches(torch.randperm(len(train), generator=self.shuffle), job.settings.batch_size):
+            x = _normalize(train.images[idx].to(self.dev))  # (B, 3, H, W) float32
+            y = train.labels[idx].to(self.dev)  # (B,)
+            loss = F.cross_entropy(self.model(x), y)
+            if not torch.isfinite(loss):
+                raise TargetError(
+                    f"{job.settings.kind} generator diverged at epoch {epoch} (loss {loss.item()}) with Adam lr "
+                    f"{job.lr}; pass a smaller lr (App. A.3's 0.05 is too large for small data)"
+                )
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            self.sched.step()
+            total += loss.item() * idx.numel()
+            count += idx.numel()
+        self.epoch = epoch
+        return total / max(count, 1)
+
+
+def _train(job: _Job, dev: torch.device, progress: bool) -> TargetSet:
+    from tqdm.auto import tqdm
+
+    from sslre.checkpoint import save_state
+
     t_start = time.perf_counter()
-    state_path = out / "generator_state.pt"
+    state_path = job.out / STATE_NAME
+    epochs = job.settings.epochs
     # fork_rng: the generator's seeding must not disturb the caller's global RNG (nor be disturbed by it).
     fork_devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
-    steps_per_epoch = len(_batches(torch.arange(len(train)), batch_size))
-
-    def fresh():
-        """Initial model, optimiser, schedule and data-order RNG for ``seed``."""
-        torch.manual_seed(seed)
-        net = (classifier(num_classes) if classifier is not None else
-               _build_classifier(kind, num_classes, model_kwargs)).to(dev)
-        adam = torch.optim.Adam(net.parameters(), lr=lr_used, weight_decay=wd_used)
-        # Cosine annealing to 0 over every step of the run (App. A.3), stepped per batch.
-        cos = torch.optim.lr_scheduler.CosineAnnealingLR(adam, T_max=epochs * steps_per_epoch)
-        return net, adam, cos, torch.Generator().manual_seed(seed)
-
     with torch.random.fork_rng(devices=fork_devices):
-        model, opt, sched, shuffle = fresh()
-        labels: dict[int, dict[str, Tensor]] = {}
-        fit_acc: dict[int, float] = {}  # epoch -> true-label accuracy on the generator's own training images
-        start_epoch = 0
-        init_bn = "calibrated" if calibrate_init_bn else "placeholder"
-
-        if state_path.exists():
-            try:
-                st = torch.load(state_path, map_location="cpu", weights_only=True)
-                if st.get("request") != request:
-                    raise ValueError("it was written for a different request")
-                model.load_state_dict(st["model"])
-                opt.load_state_dict(st["optimizer"])
-                sched.load_state_dict(st["scheduler"])
-                shuffle.set_state(st["shuffle_rng"])
-                torch.set_rng_state(st["cpu_rng"])
-                labels = {int(k): dict(v) for k, v in st["labels"].items()}
-                fit_acc = {int(k): float(v) for k, v in st["fit_acc"].items()}
-                start_epoch = int(st["epoch"])
-                init_bn = st.get("init_bn", init_bn)
-                log.info("resuming target generator %s from epoch %d", kind, start_epoch)
-            except Exception as exc:  # noqa: BLE001 - an unusable resume point means: start again
-                log.warning("ignoring resume state %s (%s: %s); training from scratch", state_path,
-                            type(exc).__name__, exc)
-                model, opt, sched, shuffle = fresh()  # nothing half-loaded survives
-                labels, fit_acc, start_epoch = {}, {}, 0
-                init_bn = "calibrated" if calibrate_init_bn else "placeholder"
-
-        def snapshot(epoch: int) -> None:
-            net = model
-            nonlocal init_bn
-            if epoch == 0 and calibrate_init_bn:
-                net = _calibrated_copy(model, train.images, batch_size, dev) or model
-                if net is model:
-                    init_bn = "no-batchnorm"
-            labels[epoch] = {name: _predict(net, s.images, max(batch_size, 256), dev) for name, s in eval_sets.items()}
-            own = _predict(net, train.images, max(batch_size, 256), dev)  # (N_train,) on its own training images
-            fit_acc[epoch] = float((own == train.labels).double().mean())
-
-        if start_epoch == 0 and 0 not in labels:
-            snapshot(0)
-
-        from tqdm.auto import tqdm
-
-        bar = tqdm(range(start_epoch + 1, epochs + 1), disable=not progress, desc=f"targets-{kind}", unit="epoch",
-                   leave=False)
+        run = _Training(job, dev)
+        run.resume(state_path)
+        if run.epoch == 0 and 0 not in run.labels:
+            run.snapshot(0)
+        bar = tqdm(range(run.epoch + 1, epochs + 1), disable=not progress, desc=f"targets-{job.settings.kind}",
+                   unit="epoch", leave=False)
         for epoch in bar:
-            model.train()
-            total, count = 0.0, 0
-            for idx in _batches(torch.randperm(len(train), generator=shuffle), batch_size):
-                x = _normalize(train.images[idx].to(dev))  # (B, 3, H, W) float32
-                y = train.labels[idx].to(dev)  # (B,)
-                loss = F.cross_entropy(model(x), y)
-                if not torch.isfinite(loss):
-                    raise TargetError(
-                        f"{kind} generator diverged at epoch {epoch} (loss {loss.item()}) with Adam lr {lr_used}; "
-                        "pass a smaller lr (App. A.3's 0.05 is too large for small data)"
-                    )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                total += loss.item() * idx.numel()
-                count += idx.numel()
-            bar.set_postfix(loss=f"{total / max(count, 1):.3f}")
-            if epoch in snaps:
-                snapshot(epoch)
+            bar.set_postfix(loss=f"{run.train_epoch(epoch):.3f}")
+            if epoch in job.snaps:
+                run.snapshot(epoch)
             if epoch < epochs:
-                _save_torch({
-                    "request": request, "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(), "shuffle_rng": shuffle.get_state(),
-                    "cpu_rng": torch.get_rng_state(), "init_bn": init_bn,
-                    "labels": {str(k): v for k, v in labels.items()},
-                    "fit_acc": {str(k): v for k, v in fit_acc.items()},
-                }, state_path)
+                save_state(run.state(), state_path)
+    _write_targets(job, run, dev, time.perf_counter() - t_start)
+    with contextlib.suppress(FileNotFoundError):
+        state_path.unlink()
+    return load_targets(job.out)
 
+
+def _write_targets(job: _Job, run: _Training, dev: torch.device, seconds: float) -> None:
+    """``targets.pt`` (the labels per level) and then ``targets.json`` (the metadata, marking the folder finished)."""
+    s, kind, num_classes, epochs = job.settings, job.settings.kind, job.num_classes, job.settings.epochs
     levels_meta = []
-    for k in snaps:
-        preds = labels[k]
+    for k in job.snaps:
+        preds = run.labels[k]
         acc, used, counts = {}, {}, {}
-        for name, s in eval_sets.items():
-            acc[name] = float((preds[name] == s.labels).double().mean())
+        for name, es in job.eval_sets.items():
+            acc[name] = float((preds[name] == es.labels).double().mean())
             used[name] = int(torch.unique(preds[name]).numel())
             counts[name] = torch.bincount(preds[name], minlength=num_classes).tolist()
-        ok, why = check_usable(preds[probe_split])
-        diag = level_diagnostics(preds, {name: s.labels for name, s in eval_sets.items()}, num_classes,
-                                 fit_true_acc=fit_acc[k])
-        reason = f"{probe_split}: {why}" if why else ""
+        ok, why = check_usable(preds[job.probe_split])
+        diag = level_diagnostics(preds, {name: es.labels for name, es in job.eval_sets.items()}, num_classes,
+                                 fit_true_acc=run.fit_acc[k])
+        reason = f"{job.probe_split}: {why}" if why else ""
         judged = _judge(TargetLevel(f"{kind}@{k}", kind, k, randomness_level(k, epochs), preds, acc, used, counts,
                                     ok, reason, diag), num_classes)
         levels_meta.append({
@@ -837,19 +912,19 @@ def _train(kind, train, eval_sets, out, request, snaps, epochs, seed, batch_size
         elif not ok:
             log.warning("target level %s@%d: rare predicted classes left out (%s): %s", kind, k, judged.dropped, why)
     meta = {
-        "format": TARGETS_FORMAT, "complete": True, "kind": kind, "epochs": epochs, "snapshot_epochs": list(snaps),
-        "seed": int(seed), "batch_size": batch_size, "lr": lr_used, "weight_decay": wd_used,
-        "optimizer": "adam+cosine", "augmentation": "none", "model_kwargs": request["model_kwargs"],
-        "init_bn": init_bn, "num_classes": num_classes, "class_names": list(train.class_names),
-        "probe_split": probe_split, "splits": request["splits"], "split_order": list(eval_sets), "levels": levels_meta,
-        "generator_train": {"n": len(train), "source": request["train_source"],
+        "format": TARGETS_FORMAT, "complete": True, "kind": kind, "epochs": epochs, "snapshot_epochs": list(job.snaps),
+        "seed": job.seed, "batch_size": s.batch_size, "lr": job.lr, "weight_decay": job.weight_decay,
+        "optimizer": "adam+cosine", "augmentation": "none", "model_kwargs": job.request["model_kwargs"],
+        "init_bn": run.init_bn, "num_classes": num_classes, "class_names": list(job.train.class_names),
+        "probe_split": job.probe_split, "splits": job.request["splits"], "split_order": list(job.eval_sets),
+        "levels": levels_meta,
+        "generator_train": {"n": len(job.train), "source": job.request["train_source"],
                             # labelled images byte-identical to a training image (0 = the generator never saw them)
-                            "overlap": {name: _overlap(train.images, s.images) for name, s in eval_sets.items()}},
-        "degeneracy_rule": DEGENERACY_RULE, "request": request,
-        "device": str(dev), "seconds": round(time.perf_counter() - t_start, 3), "torch": torch.__version__,
+                            "overlap": {name: _overlap(job.train.images, es.images)
+                                        for name, es in job.eval_sets.items()}},
+        "degeneracy_rule": DEGENERACY_RULE, "request": job.request,
+        "device": str(dev), "seconds": round(seconds, 3), "torch": torch.__version__,
     }
-    _save_torch({"format": TARGETS_FORMAT, "labels": {str(k): v for k, v in labels.items()}}, out / "targets.pt")
-    _save_json(meta, out / "targets.json")  # written last: its presence marks the directory finished
-    with contextlib.suppress(FileNotFoundError):
-        state_path.unlink()
-    return load_targets(out)
+    io.save_torch({"format": TARGETS_FORMAT, "labels": {str(k): v for k, v in run.labels.items()}},
+                  job.out / "targets.pt")
+    io.write_json(meta, job.out / "targets.json", indent=2, sort_keys=True)  # last: marks the folder finished

@@ -63,9 +63,9 @@ from typing import Any, Optional
 
 import torch
 
+from sslre import io
 from sslre.checkpoint import (
     CheckpointError,
-    atomic_write_text,
     checkpoint_path,
     list_checkpoints,
     make_checkpoint,
@@ -99,11 +99,13 @@ LOCK_NAME = ".lock"
 
 @contextlib.contextmanager
 def run_lock(run_dir: str | os.PathLike):
-    """Hold the exclusive lock of ``run_dir`` (created if needed) for the ``with`` block.
+    """Hold the exclusive lock of ``run_dir`` (created if needed) for the ``with`` block; the trainers of SSL runs
+    and of target generators (:mod:`sslre.targets`) take it before they touch their folder.
 
     ``fcntl.flock`` on ``RUN/.lock``: released by the OS when the process ends however it ends, so a killed
     trainer never leaves a stale lock. The file keeps the holder's pid and host for the next one's message; it is
-    never deleted (deleting a lock file lets two processes lock two different files).
+    never deleted (deleting a lock file lets two processes lock two different files). Once held, the temporaries
+    of atomic writes a killed trainer left in ``RUN`` and ``RUN/checkpoints`` are deleted.
     """
     import fcntl
 
@@ -130,6 +132,7 @@ def run_lock(run_dir: str | os.PathLike):
                           "trainer uses this run folder", ResumeWarning, stacklevel=3)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()}\n".encode(), 0)
+        io.remove_stale_temps(run_dir, run_dir / "checkpoints")  # left by a killed writer; no other one now
         yield path
     finally:
         os.close(fd)  # releases the flock
@@ -243,7 +246,7 @@ def _json_value(v: Any) -> Any:
 
 def _write_history(run_dir: Path, history: list[dict]) -> None:
     text = "".join(json.dumps({k: _json_value(v) for k, v in row.items()}) + "\n" for row in history)
-    atomic_write_text(text, run_dir / "history.jsonl")
+    io.write_text(text, run_dir / "history.jsonl")
 
 
 def _config_diff(old: dict, new: dict, names: tuple[str, str] = ("run", "asked")) -> str:
@@ -310,21 +313,11 @@ def _resume_point(run_dir: Path, config: Config) -> Optional[dict]:
     return None
 
 
-def _remove_stale_temp_files(run_dir: Path) -> None:
-    # A kill -9 in the middle of an atomic write leaves its ".NAME.XXXX.tmp"; the real file is intact (os.replace
-    # never ran), so the temporary is garbage. Called only under the run's lock: no other trainer is writing it.
-    for folder in (run_dir, run_dir / "checkpoints"):
-        if folder.is_dir():
-            for p in folder.glob(".*.tmp"):
-                p.unlink(missing_ok=True)
-
-
 def prepare_method(method: SSLMethod, config: Config, device: torch.device) -> SSLMethod:
     """Move ``method`` to ``device`` and apply the config's execution options, in place, as :func:`train` does.
 
     ``channels_last`` (any device): the conv weights and the views in NHWC memory layout; the arithmetic is the
-    same up to float round-off (tests/test_gpu_path.py), and on CPU mkldnn's NHWC convolutions are faster
-    (RES-3-32, two views of 128, forward + backward, one thread: 91 vs 113 ms per step, measured 2026-11-26).
+    same up to float round-off (tests/test_gpu_path.py), and on CPU mkldnn's NHWC convolutions are faster.
     ``compile`` (CUDA only): ``torch.compile`` on backbone and head. Returns ``method``.
     """
     method.to(device)
@@ -494,10 +487,9 @@ def _train_locked(config: Config, run_dir: Path, device: torch.device, *, progre
 
 
 def _train(config: Config, run_dir: Path, device: torch.device, info: DistInfo, *, progress: bool, data) -> Path:
+    # One function: seeding, building, resuming and the epochs in this order are the run's determinism contract.
     main = info.is_main
     run_dir.mkdir(parents=True, exist_ok=True)
-    if main:
-        _remove_stale_temp_files(run_dir)
     if config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
 
@@ -536,7 +528,7 @@ def _train(config: Config, run_dir: Path, device: torch.device, info: DistInfo, 
     if main:
         # Only now, with data, model, optimizer and checkpoint validated: a start that failed on a user error
         # leaves no config.json behind, so the corrected command can use the same folder.
-        atomic_write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n", run_dir / "config.json")
+        io.write_json(config.to_dict(), run_dir / "config.json", indent=2, sort_keys=True)
     if raw is not None:
         method.load_state_dict(raw["model"])
         optimizer.load_state_dict(raw["optimizer"])
@@ -587,7 +579,7 @@ def _train(config: Config, run_dir: Path, device: torch.device, info: DistInfo, 
                               if k.startswith("loss_") and math.isfinite(row[k]))
             tqdm.write(f"epoch {epoch}/{config.epochs}: {terms} ({row['images_per_s']:.0f} img/s)")
     if main:
-        atomic_write_text(f"finished {config.epochs} epochs\n", run_dir / "DONE")
+        io.write_text(f"finished {config.epochs} epochs\n", run_dir / "DONE")
     if info.enabled:
         import torch.distributed as dist
 

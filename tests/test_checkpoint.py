@@ -10,8 +10,6 @@ from sslre.checkpoint import (
     FORMAT,
     INDEX_NAME,
     CheckpointError,
-    atomic_save,
-    atomic_write_text,
     content_digest,
     read_checkpoint,
     save_checkpoint,
@@ -20,6 +18,7 @@ from sslre.checkpoint import (
     load_checkpoint,
     make_checkpoint,
 )
+from sslre import io
 from sslre.config import profile_config
 from sslre.methods import build_method
 from sslre.models.resnet_lh import ResLH
@@ -32,8 +31,8 @@ def saved(tmp_path):
     m = build_method(cfg)
     opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
-    path = atomic_save(make_checkpoint(m, opt, sched, 4, cfg, history=[{"epoch": 0, "loss_total": 1.0}]),
-                       checkpoint_path(tmp_path, 4))
+    path = io.save_torch(make_checkpoint(m, opt, sched, 4, cfg, history=[{"epoch": 0, "loss_total": 1.0}]),
+                         checkpoint_path(tmp_path, 4))
     return cfg, m, path
 
 
@@ -108,14 +107,6 @@ def test_wrong_version_and_mismatched_weights(saved, tmp_path):
     torch.save(raw, tmp_path / "w.pt")
     with pytest.raises(CheckpointError, match="do not fit"):
         load_checkpoint(tmp_path / "w.pt")
-
-
-def test_atomic_save_leaves_no_temp_files_and_replaces(tmp_path):
-    p = tmp_path / "x.pt"
-    atomic_save({"a": torch.ones(1)}, p)
-    atomic_save({"a": torch.zeros(1)}, p)
-    assert torch.load(p, weights_only=True)["a"].item() == 0
-    assert [q.name for q in tmp_path.iterdir()] == ["x.pt"]
 
 
 def test_list_checkpoints(tmp_path):
@@ -209,7 +200,7 @@ def test_index_accepts_the_old_file_while_the_new_one_is_being_written(saved, tm
     def killed(obj, p):  # kill -9 between the index update and the replace
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ck, "atomic_save", killed)
+    monkeypatch.setattr(ck.io, "save_torch", killed)
     with torch.no_grad():
         next(m.parameters()).add_(1.0)
     with pytest.raises(KeyboardInterrupt):
@@ -238,38 +229,3 @@ def test_fuzz_mutated_checkpoints_never_load_wrong(saved, tmp_path, data):
         assert str(e) and "\n" not in str(e)
         return
     assert ck.raw["sha256"] == ref["sha256"] == content_digest(ck.raw)
-
-
-def test_run_files_honour_the_umask(tmp_path):
-    # Was 0600 whatever the umask (mkstemp), so a shared runs folder was unreadable to the team.
-    old = os.umask(0o022)
-    try:
-        a = atomic_save({"x": torch.ones(1)}, tmp_path / "a.pt")
-        b = atomic_write_text("{}", tmp_path / "b.json")
-        os.umask(0o002)
-        c = atomic_write_text("{}", tmp_path / "c.json")
-    finally:
-        os.umask(old)
-    assert [oct(p.stat().st_mode & 0o777) for p in (a, b, c)] == ["0o644", "0o644", "0o664"]
-
-
-def test_every_run_file_writer_honours_the_umask(tmp_path):
-    # Features, measurement tables and random targets were 0600 too (each module had its own mkstemp writer).
-    import numpy as np
-
-    import sslre.features as F
-    import sslre.measure as M
-    import sslre.targets as T
-
-    old = os.umask(0o022)
-    try:
-        F._atomic_torch_save({"x": torch.ones(1)}, tmp_path / "f.pt")
-        M._atomic_write_text(tmp_path / "m.csv", "a\n")
-        M._atomic_savez(tmp_path / "u.npz", {"a": np.zeros(2)})
-        T._save_json({"a": 1}, tmp_path / "t.json")
-        T._save_torch({"a": torch.zeros(1)}, tmp_path / "t.pt")
-    finally:
-        os.umask(old)
-    assert {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {
-        n: "0o644" for n in ("f.pt", "m.csv", "u.npz", "t.json", "t.pt")}
-    assert np.load(tmp_path / "u.npz")["a"].tolist() == [0.0, 0.0]

@@ -359,9 +359,9 @@ def paired(tmp_path, monkeypatch):
     gens = {}
     for seed in (0, 1):
         pool = _imageset(64, 100 + seed, "pool")  # the generator's own training images, drawn per seed
-        gens[seed] = train_target_generator("resnet18", pool, {"train": data.train, "test": data.test}, epochs=2,
-                                            snapshot_epochs=(0, 1, 2), seed=seed, batch_size=16, lr=0.02,
-                                            out_dir=tmp_path / f"targets-resnet18-s{seed}", progress=False,
+        gens[seed] = train_target_generator(TargetSettings("resnet18", 2, (0, 1, 2), 16, 0.02), pool,
+                                            {"train": data.train, "test": data.test},
+                                            tmp_path / f"targets-resnet18-s{seed}", seed=seed, progress=False,
                                             classifier=tiny_generator, device="cpu")
     seeds = (0, 1, 2)
     specs = {

@@ -40,7 +40,16 @@ def test_registry_is_unchanged(name, monkeypatch):
     # A Config field added since the fixture was written, at its default, changes no run (Config.changed()).
     defaults = Config().to_dict()
     want_changed = {k: v for k, v in want["config"].items() if defaults[k] != v}
-    assert _snapshot(name) == {**want, "config": want_changed}
+    snap = _snapshot(name)
+    # Likewise a generator setting added since, at its default (e.g. weight_decay None = App. A.3's).
+    from sslre.targets import TargetSettings
+
+    new_fields = {f.name: f.default for f in dataclasses.fields(TargetSettings)
+                  if f.name not in want["target_settings"]["resnet18"]}
+    for t in [*snap["target_settings"].values(), *(r["target"] for r in snap["runs"].values() if r["target"])]:
+        for k, default in new_fields.items():
+            assert t.pop(k) == default, k
+    assert snap == {**want, "config": want_changed}
     base = Config.from_dict(want["config"])
     for run, spec in ex.runs_for(name).items():   # every seed's whole config, not only seed 0's
         expected = [base.replace(seed=s, **want["runs"][run]["config"]) for s in want["runs"][run]["seeds"]]

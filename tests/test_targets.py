@@ -17,6 +17,7 @@ from sslre.targets import (
     DEGENERACY_RULE,
     TargetError,
     TargetSet,
+    TargetSettings,
     check_usable,
     exclusion_reason,
     generator_data,
@@ -88,11 +89,11 @@ def tiny(num_classes: int) -> nn.Module:
     return m
 
 
-def _train(tmp_path, name="g", **kw):
-    args = dict(epochs=3, snapshot_epochs=(0, 1, 3), seed=0, batch_size=32, lr=0.01, progress=False,
-                classifier=tiny, device="cpu")
+def _train(tmp_path, name="g", *, epochs=3, snapshot_epochs=(0, 1, 3), lr=0.01, calibrate_init_bn=True, **kw):
+    settings = TargetSettings("resnet18", epochs, snapshot_epochs, 32, lr, calibrate_init_bn=calibrate_init_bn)
+    args = dict(seed=0, progress=False, classifier=tiny, device="cpu")
     args.update(kw)
-    return train_target_generator("resnet18", TRAIN, SETS, out_dir=tmp_path / name, **args)
+    return train_target_generator(settings, TRAIN, SETS, tmp_path / name, **args)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -147,7 +148,8 @@ def test_levels_predictions_and_files(tmp_path):
     assert [lv["accuracy"]["test"] for lv in meta["levels"]] == [lv.accuracy["test"] for lv in ts.levels]
     assert [lv["n_classes_used"]["train"] for lv in meta["levels"]] == [lv.n_classes_used["train"] for lv in ts.levels]
     assert not (tmp_path / "g" / "generator_state.pt").exists(), "resume state is removed when finished"
-    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["targets.json", "targets.pt"]
+    # the lock stays (deleting a lock file lets two trainers lock two files), as in an SSL run folder
+    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == [".lock", "targets.json", "targets.pt"]
 
 
 def test_first_and_last_epoch_always_recorded(tmp_path):
@@ -198,8 +200,8 @@ def test_different_request_in_finished_dir_is_an_error(tmp_path):
     with pytest.raises(TargetError, match="seed"):
         _train(tmp_path, seed=5)
     with pytest.raises(TargetError, match="splits"):
-        train_target_generator("resnet18", TRAIN, {"train": TRAIN}, out_dir=tmp_path / "g", epochs=3,
-                               snapshot_epochs=(0, 1, 3), batch_size=32, lr=0.01, progress=False, classifier=tiny)
+        train_target_generator(TargetSettings("resnet18", 3, (0, 1, 3), 32, 0.01), TRAIN, {"train": TRAIN},
+                               tmp_path / "g", progress=False, classifier=tiny)
 
 
 def test_resume_after_interruption_gives_the_same_targets(tmp_path):
@@ -217,6 +219,34 @@ def test_resume_after_interruption_gives_the_same_targets(tmp_path):
     for la, lb in zip(full.levels, resumed.levels):
         for split in SETS:
             assert torch.equal(la.labels[split], lb.labels[split]), (la.name, split)
+
+
+def test_resume_state_that_fails_its_content_hash_is_ignored(tmp_path, caplog):
+    full = _train(tmp_path, "full")
+    BUILT["crash_at"] = 2 * 5 + 1  # dies during epoch 3, after epoch 2's state was saved
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _train(tmp_path, "rot")
+    finally:
+        BUILT["crash_at"] = None
+    path = tmp_path / "rot" / "generator_state.pt"
+    state = torch.load(path, weights_only=True)
+    next(iter(state["model"].values())).add_(1.0)  # bit rot that still unpickles; the stored hash is unchanged
+    torch.save(state, path)
+    with caplog.at_level("WARNING", logger="sslre.targets"):
+        again = _train(tmp_path, "rot")
+    assert "ignoring resume state" in caplog.text and "content hash" in caplog.text
+    for la, lb in zip(full.levels, again.levels):
+        assert torch.equal(la.labels["test"], lb.labels["test"]), "trained again from scratch"
+
+
+def test_a_generator_folder_in_use_is_refused(tmp_path):
+    from sslre.train import RunDirLockedError, run_lock
+
+    with run_lock(tmp_path / "g"):
+        with pytest.raises(RunDirLockedError, match="in use by another trainer"):
+            _train(tmp_path)
+    assert not (tmp_path / "g" / "targets.json").exists()
 
 
 def test_corrupt_finished_files_are_reported(tmp_path):
@@ -297,11 +327,14 @@ def test_divergence_is_a_clear_error(tmp_path):
     ],
 )
 def test_bad_arguments(tmp_path, kw, match):
-    args = dict(kind="resnet18", train=TRAIN, eval_sets=SETS, out_dir=tmp_path / "x", epochs=3, progress=False,
-                classifier=tiny)
+    fields = dict(kind="resnet18", epochs=3, snapshot_epochs=None, batch_size=128, lr=None)
+    fields.update({k: kw.pop(k) for k in list(kw) if k in fields})
+    args = dict(settings=TargetSettings(**fields), train=TRAIN, eval_sets=SETS, out_dir=tmp_path / "x",
+                progress=False, classifier=tiny)
     args.update(kw)
     with pytest.raises(TargetError, match=match):
         train_target_generator(**args)
+    assert not (tmp_path / "x").exists(), "a bad request writes nothing"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -311,8 +344,8 @@ def test_bad_arguments(tmp_path, kw, match):
 def test_builtin_generators_run(tmp_path, kind, size):
     pytest.importorskip("sslre.models")
     tr, te = TRAIN.subset(range(48)), TEST.subset(range(16))
-    ts = train_target_generator(kind, tr, {"train": tr, "test": te}, out_dir=tmp_path / kind, epochs=1,
-                                batch_size=16, lr=1e-3, progress=False, device="cpu", **size)
+    ts = train_target_generator(TargetSettings(kind, 1, None, 16, 1e-3, **size), tr, {"train": tr, "test": te},
+                                tmp_path / kind, progress=False, device="cpu")
     assert [lv.name for lv in ts.levels] == [f"{kind}@0", f"{kind}@1"]
     assert ts.levels[0].labels["test"].shape == (16,)
     assert ts.meta["model_kwargs"] == ({"width": 4} if kind == "resnet18" else

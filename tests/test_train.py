@@ -254,11 +254,22 @@ def test_second_trainer_does_not_delete_the_savers_temp_file(tmp_path):
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     tmp = run / "checkpoints" / ".last.pt.abc123.tmp"
-    tmp.write_bytes(b"being written")
     with run_lock(run):
+        tmp.write_bytes(b"being written")  # by the lock's holder (its own stale temporaries went at locking)
         with pytest.raises(RunDirLockedError):
             _train(tiny_config(), run)
         assert tmp.exists()
+
+
+def test_taking_the_lock_removes_stale_temporaries(tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    stale = [run / ".history.jsonl.x1.tmp", run / "checkpoints" / ".last.pt.x2.tmp"]
+    for p in stale:
+        p.write_bytes(b"left by a killed writer")
+    with run_lock(run):
+        assert not any(p.exists() for p in stale)
+    assert sorted(p.name for p in run.iterdir()) == [".lock", "checkpoints"]
 
 
 def test_run_dir_that_is_a_file_is_a_run_dir_error(tmp_path):

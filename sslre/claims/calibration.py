@@ -207,9 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: reference report {args.reference} does not exist", file=sys.stderr)
         return 2
     table = calibrate(args.profile, args.sims, reference, seed=args.seed)
-    from sslre.checkpoint import atomic_write_text
+    from sslre import io
 
-    atomic_write_text(json.dumps(table, indent=1) + "\n", args.json)
+    io.write_json(table, args.json, indent=1)
     rel = None
     if reference is not None:
         try:
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             rel = Path(ref_path).name
     if args.markdown:
-        atomic_write_text(markdown(table, args.profile, rel), args.markdown)
+        io.write_text(markdown(table, args.profile, rel), args.markdown)
     for cid, r in table.items():
         print(f"{cid:32s} null S {r['null']['supported']:.3f} R {r['null']['refuted']:.3f} | "
               f"planted S {r['planted']['supported']:.3f} | reversed R {r['reversed']['refuted']:.3f}")

@@ -38,7 +38,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -47,6 +46,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pytest
 
+from sslre import io
 from sslre.claims.catalogue import BY_ID, CATALOGUE, CLAIM_IDS
 from sslre.claims.verdict import Decision, Verdict, combine
 
@@ -56,18 +56,23 @@ _STATE = pytest.StashKey["ClaimSession"]()
 
 
 # ----------------------------------------------------------------------------------------- records
+def claim_entry(claim_id: str, paper_ref: str = "", profile: str | None = None, nodeid: str | None = None) -> dict:
+    """A claim's entry of ``reproduction.json`` before any evidence: every field of the schema, in its order."""
+    cat = BY_ID[claim_id]
+    return {
+        "id": claim_id, "paper_ref": paper_ref or cat.paper, "statement": cat.statement,
+        "profile": profile, "dataset": None, "verdict": None, "reason": None,
+        "statistic": None, "threshold": None, "paper_value": None, "seeds": [],
+        "checkpoints": [], "protocol": "", "figures": [], "control": None, "parts": [],
+        "notes": [], "duration_s": None, "nodeid": nodeid,
+    }
+
+
 class ClaimRecord:
     """Evidence and verdict of one claim test instance; see the module docstring for the outcome mapping."""
 
     def __init__(self, claim_id: str, nodeid: str, paper_ref: str = "", profile: str | None = None):
-        cat = BY_ID[claim_id]
-        self.data: dict[str, Any] = {
-            "id": claim_id, "paper_ref": paper_ref or cat.paper, "statement": cat.statement,
-            "profile": profile, "dataset": None, "verdict": None, "reason": None,
-            "statistic": None, "threshold": None, "paper_value": None, "seeds": [],
-            "checkpoints": [], "protocol": "", "figures": [], "control": None, "parts": [],
-            "notes": [], "duration_s": None, "nodeid": nodeid,
-        }
+        self.data: dict[str, Any] = claim_entry(claim_id, paper_ref, profile, nodeid)
         self.runs: dict[str, dict] = {}
         self.concluded = False
         self._decisions: list[Decision] = []
@@ -420,11 +425,10 @@ def environment(root: Path, wall_time_s: float) -> dict:
 
 
 def _not_run_entry(claim_id: str) -> dict:
-    e = BY_ID[claim_id]
-    return {"id": claim_id, "paper_ref": e.paper, "statement": e.statement, "profile": None, "dataset": None,
-            "verdict": Verdict.NOT_RUN.value, "reason": "not run in this session", "statistic": None,
-            "threshold": None, "paper_value": None, "seeds": [], "checkpoints": [], "protocol": "",
-            "figures": [], "control": None, "duration_s": None, "nodeid": None}
+    # Not-run entries have never carried "parts" and "notes" (the report files keep their key set).
+    entry = {k: v for k, v in claim_entry(claim_id).items() if k not in ("parts", "notes")}
+    entry.update(verdict=Verdict.NOT_RUN.value, reason="not run in this session")
+    return entry
 
 
 def protocol_header() -> dict:
@@ -478,28 +482,6 @@ def build_report(records: Iterable[ClaimRecord], *, command: str, env: dict) -> 
     }
 
 
-def write_json_atomic(doc: dict, path: Path) -> Path:
-    """Write ``doc`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=1, allow_nan=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)          # mkstemp makes 0600; the report is an ordinary readable file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def _render_html(json_path: Path, config: pytest.Config) -> str | None:
     """Render the HTML beside the JSON; returns a warning text on failure (never raises)."""
     try:
@@ -526,7 +508,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     doc["warnings"] = warnings_summary()  # sslre's own warnings of this reproduction, logged to RUNS/sslre.log
     doc["warnings"]["logs"] = [portable_path(p) for p in doc["warnings"].get("logs", [])]
-    path = write_json_atomic(doc, state.report_dir() / "reproduction.json")
+    path = io.write_json(doc, state.report_dir() / "reproduction.json", indent=1, allow_nan=False)
     problem = _render_html(path, config)
     tr = config.pluginmanager.get_plugin("terminalreporter")
     if tr is not None:

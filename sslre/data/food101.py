@@ -18,8 +18,9 @@ from pathlib import Path
 
 import torch
 
+from sslre import io
+
 from .base import DataError, DatasetNotFoundError, DataSplits, ImageSet
-from sslre.checkpoint import atomic_save
 
 from .imagefolder import _fit, read_rgb
 
@@ -73,7 +74,7 @@ def load_food101(root: str | os.PathLike, *, download: bool = False, image_size:
             torch.stack(imgs) if imgs else torch.empty(0, 3, image_size, image_size, dtype=torch.uint8)
         )
         blob[f"{split}_labels"] = torch.tensor(labels, dtype=torch.int64)
-    atomic_save(blob, cache)
+    io.save_torch(blob, cache)
     return _splits(blob)
 
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from sslre.checkpoint import atomic_save
+from sslre import io
 
 from .base import DataError, DatasetNotFoundError, DataSplits, ImageSet
 from .cifar import CIFAR10_CLASSES, CIFAR10_SUPERCLASSES
@@ -231,7 +231,7 @@ def load_cifar10_jpeg(
     for split in ("train", "test"):
         x, y = _read_split(tree / split, CIFAR10_CLASSES, image_size)
         blob[f"{split}_images"], blob[f"{split}_labels"] = x, y
-    atomic_save(blob, cache)
+    io.save_torch(blob, cache)
     return _cifar10_jpeg_splits(blob)
 
 

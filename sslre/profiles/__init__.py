@@ -17,7 +17,7 @@ from sslre.config import PROFILES_NAMES, Config, ConfigError
 from sslre.schedule import checkpoint_schedule
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sslre.experiments import TargetSettings
+    from sslre.targets import TargetSettings
 
 #: The random-target generator families (Sec. 5, App. B.5).
 GENERATOR_KINDS = ("resnet18", "vit")
@@ -113,7 +113,7 @@ def preset(**kw: Any) -> Config:
 def generators(epochs: int, snapshot_epochs: tuple[int, ...], batch_size: int, lr: float | None,
                **sizes: Any) -> dict[str, "TargetSettings"]:
     """The same schedule for both generator families (``sizes``: ``width`` for ResNet-18, ``vit_*`` for the ViT)."""
-    from sslre.experiments import TargetSettings  # the one import of TargetSettings here
+    from sslre.targets import TargetSettings  # the one import of TargetSettings here
 
     return {kind: TargetSettings(kind, epochs, snapshot_epochs, batch_size, lr, **sizes) for kind in GENERATOR_KINDS}
 

@@ -16,9 +16,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from sslre import io
 from sslre.report.figures import figure_html
 from sslre.report.load import (CATALOGUE_IDS, MISSING, SCHEMA_VERSION, VERDICTS, ReportError, catalogue_field,
-                               fmt_duration, fmt_number, load_reproduction, normalize_verdict, write_atomic)
+                               fmt_duration, fmt_number, load_reproduction, normalize_verdict)
 
 __all__ = ["render_report", "render_html", "ReportError"]
 
@@ -581,5 +582,5 @@ def render_report(json_path: str | os.PathLike, output_path: str | os.PathLike |
     if out.resolve() == src.resolve():
         raise ReportError(f"{out}: the output path is the input JSON; choose another (e.g. {src.with_suffix('.html')})")
     data = load_reproduction(src)
-    write_atomic(out, render_html(data, source_name=src.name, progress=progress))
+    io.write_text(render_html(data, source_name=src.name, progress=progress), out)
     return out

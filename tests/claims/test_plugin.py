@@ -1,12 +1,11 @@
 """The claims pytest plugin (sslre/claims/plugin.py), exercised through pytester sessions."""
 import json
-import os
 
 import pytest
 
 from sslre.claims import protocol as _protocol   # imported here: pytester's runs keep modules imported before them
 from sslre.claims.catalogue import CLAIM_IDS
-from sslre.claims.plugin import build_report, write_json_atomic
+from sslre.claims.plugin import ClaimRecord, build_report
 
 pytest_plugins = ["pytester"]
 
@@ -217,27 +216,17 @@ def test_s(claim_record):
     result.stdout.fnmatch_lines(["*HTML report not rendered*renderer exploded*"])
 
 
-def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
-    path = tmp_path / "r" / "reproduction.json"
-    write_json_atomic({"a": 1}, path)
-    write_json_atomic({"a": 2}, path)
-    assert json.loads(path.read_text()) == {"a": 2}
-    assert sorted(os.listdir(path.parent)) == ["reproduction.json"]
-
-
-def test_atomic_write_failure_keeps_old_file(tmp_path):
-    path = tmp_path / "reproduction.json"
-    write_json_atomic({"a": 1}, path)
-    with pytest.raises(ValueError):
-        write_json_atomic({"a": float("nan")}, path)          # JSON has no NaN: the dump fails midway
-    assert json.loads(path.read_text()) == {"a": 1}
-    assert os.listdir(tmp_path) == ["reproduction.json"]
-
-
 def test_build_report_without_records_lists_all_as_not_run():
     doc = build_report([], command="pytest claims", env={})
     assert [c["id"] for c in doc["claims"]] == list(CLAIM_IDS)
     assert doc["summary"]["not run"] == 16 and doc["profile"] is None
+
+
+def test_not_run_entries_have_the_record_fields_in_order_without_parts_and_notes():
+    doc = build_report([], command="pytest claims", env={})
+    record = ClaimRecord(CLAIM_IDS[0], "n").data
+    assert list(doc["claims"][0]) == [k for k in record if k not in ("parts", "notes")]
+    assert doc["claims"][0]["statement"] == record["statement"] and doc["claims"][0]["verdict"] == "not run"
 
 
 def test_a_part_decided_against_its_protocol_is_an_error(pytester):

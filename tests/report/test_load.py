@@ -1,8 +1,7 @@
 """sslre.report.load: strict about the file, lenient about its contents."""
 import pytest
 
-from sslre.report.load import (ReportError, fmt_duration, fmt_number, get, load_reproduction, normalize_verdict,
-                               write_atomic)
+from sslre.report.load import ReportError, fmt_duration, fmt_number, get, load_reproduction, normalize_verdict
 
 
 @pytest.mark.parametrize("content, message", [
@@ -68,12 +67,3 @@ def test_get_walks_nested_mappings():
     assert get(d, "a", "x", default="—") == "—"
     assert get(d, "n", default=0) == 0
     assert get("not a dict", "a") is None
-
-
-def test_write_atomic_replaces_and_leaves_no_temp(tmp_path):
-    p = tmp_path / "sub" / "out.html"
-    write_atomic(p, "one")
-    write_atomic(p, "two")
-    assert p.read_text() == "two"
-    assert sorted(x.name for x in p.parent.iterdir()) == ["out.html"]
-    assert p.stat().st_mode & 0o044  # readable beyond the owner under a usual umask (mkstemp makes 0600)

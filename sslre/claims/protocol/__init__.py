@@ -254,8 +254,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     args = p.parse_args(list(argv) if argv is not None else None)
     text = render_markdown()
     if args.write:
-        from sslre.checkpoint import atomic_write_text
-        atomic_write_text(text, args.write)
+        from sslre import io
+        io.write_text(text, args.write)
         print(f"wrote {args.write} (protocol v{VERSION}, sha256 {sha256()[:12]})")
     else:
         print(text)
