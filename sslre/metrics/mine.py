@@ -48,10 +48,12 @@ null (:func:`mine_shuffled_null`, which should be about 0).
 
 Statistics networks
 -------------------
-* images ``x: (N, C, H, W)`` -- a small conv trunk (3 stride-2 convs, no BatchNorm) maps the image
-  to a ``hidden``-vector, an MLP maps ``z`` to a ``hidden``-vector, the concatenation goes through
-  an MLP head to a scalar. The trunk is computed **once per batch** and shared by the joint and
-  the marginal term (only the z side is permuted), which is what makes MINE on images affordable.
+* images ``x: (N, C, H, W)`` -- a patchify conv trunk (a 4x4 stride-4 conv to 32 channels, a 2x2
+  stride-2 conv to 64 channels, each with ReLU, so every pixel is seen once; average-pooled to a 4x4
+  grid, flattened and mapped to a ``hidden``-vector; no BatchNorm), an MLP maps ``z`` to a
+  ``hidden``-vector, the concatenation goes through an MLP head to a scalar. The trunk is computed
+  **once per batch** and shared by the joint and the marginal term (only the z side is permuted),
+  which is what makes MINE on images affordable.
 * vectors ``x: (N, Dx)`` -- an MLP on the concatenation ``(x, z)``; its first layer is split into
   an x part and a z part so the marginal term also reuses the x side.
 No layer mixes samples (no BatchNorm), so a pair's score depends on that pair only.
@@ -64,14 +66,9 @@ Defaults
 --------
 ``steps=400, batch_size=256, Adam with lr 5e-4 (images) / 1e-3 (vectors) annealed to 0 by a cosine
 schedule, ema_rate=0.01, hidden=128, eval_fraction=0.2, final_evals=3, marginal_shifts=8``.
-Measured at the quick claim size (2,000 smooth 32x32 images, D=32 embeddings that are a function of
-the image; tests/metrics/test_mine_bench.py): one estimate takes 5.5 s on 2 idle Xeon cores (much
-more on a loaded machine); 3 MINE seeds give 4.53 / 4.69 / 4.24 nats, shuffled pairs -0.005 /
--0.004 / -0.000, and adding noise to z lowers the estimate in order (sigma 2, 0.5, 0.1, 0 ->
-0.49, 3.19, 4.41, 4.49 nats, mean of 3 seeds). A constant lr of 1e-3 made the held-out curve jump
-by up to 2 nats between read-outs; the cosine schedule settles it. 600 steps reach about 5.3 nats
-(the estimate has not saturated at 400 steps: values are relative, see the bias note).
-On a loaded shared CPU pass ``num_threads=1``: 15.6 s instead of 110 s with 2 threads (load ~8).
+The cosine schedule settles the held-out curve between read-outs; the estimate has not saturated
+at 400 steps (values are relative, see the bias note). Timings, seed spreads and the noise
+ablation at the quick claim size: docs/PERFORMANCE.md (``tests/metrics/test_mine_bench.py``).
 Low-dimensional Gaussian tests (tests/metrics/test_mine.py) recover -(d/2) log(1 - rho^2)
 within max(0.1 nats, 15 %) with N=5,000 and 500 steps.
 
@@ -87,9 +84,10 @@ True
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import torch
@@ -100,6 +98,7 @@ from .validation import MetricInputError
 __all__ = [
     "MineInputError",
     "MineResult",
+    "MineSettings",
     "StatisticsNetwork",
     "make_statistics_network",
     "mine_estimate",
@@ -195,8 +194,8 @@ def make_statistics_network(
             c, h, w = x_shape
             if h < 8 or w < 8:
                 raise MineInputError(f"images must be at least 8x8 for the conv trunk, got {h}x{w}")
-            # Patchify trunk: 4x4/stride-4 then 2x2/stride-2 convs see every pixel once and cost about
-            # a third of a 3-layer stride-2 stack on CPU (measured: 40 vs 100 ms per 256-image step).
+            # Patchify trunk: 4x4/stride-4 then 2x2/stride-2 convs see every pixel once, at a fraction of
+            # the cost of a stack of stride-2 convs on CPU (docs/PERFORMANCE.md).
             trunk = nn.Sequential(
                 nn.Conv2d(c, 32, 4, stride=4), nn.ReLU(),  # (B, 32, H/4, W/4)
                 nn.Conv2d(32, 64, 2, stride=2), nn.ReLU(),  # (B, 64, H/8, W/8)
@@ -265,6 +264,56 @@ class MineResult:
 
 
 # ----------------------------------------------------------------------------------------------
+# Settings
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MineSettings:
+    """Everything of a MINE estimate except the data, the seed and the network (see :func:`mine_estimate`).
+
+    ``mine_estimate(x, z, settings, steps=...)``: keyword arguments override single fields, so
+    ``mine_estimate(x, z, steps=200, batch_size=128)`` reads like the fields themselves.
+    """
+
+    steps: int = DEFAULT_STEPS  # Adam steps
+    batch_size: int = DEFAULT_BATCH_SIZE  # pairs per step (clipped to the training set)
+    lr: float | None = None  # Adam peak lr; None = DEFAULT_LR[variant]
+    lr_schedule: str = "cosine"  # "cosine" (anneal to 0 over steps) or "constant"
+    ema_rate: float = DEFAULT_EMA_RATE  # rate of the moving average of E[e^T] (bias-corrected gradient)
+    hidden: int = DEFAULT_HIDDEN  # width of the statistics network
+    eval_fraction: float = 0.2  # share of pairs held out for the read-out; 0 = read out on the training pairs
+    eval_every: int | None = None  # steps between held-out evaluations; None = max(1, steps // 10)
+    final_evals: int = 3  # last evaluations averaged into the estimate
+    marginal_shifts: int = 8  # K: the held-out marginal term uses n_eval * K mismatched pairs
+    shrink: bool = True  # cross-fitted a * T read-out (guards against a memorising network)
+    num_threads: int | None = None  # CPU threads for the call (restored afterwards); None = torch's setting
+
+    def check(self) -> None:
+        """Raise :class:`MineInputError` naming the first invalid field."""
+        nt = self.num_threads
+        if nt is not None and (int(nt) != nt or nt < 1):
+            raise MineInputError(f"num_threads must be a positive integer or None, got {nt!r}")
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise MineInputError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
+        lr = 1.0 if self.lr is None else self.lr
+        ints = (("steps", self.steps, 1, "a positive integer"), ("batch_size", self.batch_size, 2, "an integer >= 2"))
+        for name, value, low, what in ints:
+            if int(value) != value or value < low:
+                raise MineInputError(f"{name} must be {what}, got {value!r}")
+        if not (lr > 0 and math.isfinite(lr)):
+            raise MineInputError(f"lr must be a positive finite number, got {lr!r}")
+        if not (0 < self.ema_rate <= 1):
+            raise MineInputError(f"ema_rate must be in (0, 1], got {self.ema_rate!r}")
+        if not (0 <= self.eval_fraction < 1):
+            raise MineInputError(f"eval_fraction must be in [0, 1), got {self.eval_fraction!r}")
+        if self.eval_every is not None and (int(self.eval_every) != self.eval_every or self.eval_every < 1):
+            raise MineInputError(f"eval_every must be a positive integer or None, got {self.eval_every!r}")
+        for name in ("final_evals", "marginal_shifts", "hidden"):
+            value = getattr(self, name)
+            if int(value) != value or value < 1:
+                raise MineInputError(f"{name} must be a positive integer, got {value!r}")
+
+
+# ----------------------------------------------------------------------------------------------
 # Input handling
 # ----------------------------------------------------------------------------------------------
 def _check_tensor(name: str, t: Any) -> Tensor:
@@ -316,28 +365,6 @@ def _standardize(t: Tensor, dims: tuple[int, ...]) -> Tensor:
     constant = std <= 1e-6 * (1.0 + mean.abs())
     out = (t - mean) / torch.where(constant, torch.ones_like(std), std)
     return torch.where(constant, torch.zeros_like(out), out)
-
-
-def _check_settings(steps: int, batch_size: int, lr: float, ema_rate: float, eval_fraction: float,
-                    eval_every: int | None, final_evals: int, marginal_shifts: int, hidden: int) -> None:
-    if int(steps) != steps or steps < 1:
-        raise MineInputError(f"steps must be a positive integer, got {steps!r}")
-    if int(batch_size) != batch_size or batch_size < 2:
-        raise MineInputError(f"batch_size must be an integer >= 2, got {batch_size!r}")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise MineInputError(f"lr must be a positive finite number, got {lr!r}")
-    if not (0 < ema_rate <= 1):
-        raise MineInputError(f"ema_rate must be in (0, 1], got {ema_rate!r}")
-    if not (0 <= eval_fraction < 1):
-        raise MineInputError(f"eval_fraction must be in [0, 1), got {eval_fraction!r}")
-    if eval_every is not None and (int(eval_every) != eval_every or eval_every < 1):
-        raise MineInputError(f"eval_every must be a positive integer or None, got {eval_every!r}")
-    if int(final_evals) != final_evals or final_evals < 1:
-        raise MineInputError(f"final_evals must be a positive integer, got {final_evals!r}")
-    if int(marginal_shifts) != marginal_shifts or marginal_shifts < 1:
-        raise MineInputError(f"marginal_shifts must be a positive integer, got {marginal_shifts!r}")
-    if int(hidden) != hidden or hidden < 1:
-        raise MineInputError(f"hidden must be a positive integer, got {hidden!r}")
 
 
 def _derangement(n: int, generator: torch.Generator) -> Tensor:
@@ -414,23 +441,8 @@ def _heldout_bound(net: StatisticsNetwork, x: Tensor, z: Tensor, order: Tensor, 
 
 
 def mine_estimate(
-    x: Tensor,
-    z: Tensor,
-    *,
-    seed: int = 0,
-    steps: int = DEFAULT_STEPS,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    lr: float | None = None,
-    lr_schedule: str = "cosine",
-    ema_rate: float = DEFAULT_EMA_RATE,
-    hidden: int = DEFAULT_HIDDEN,
-    eval_fraction: float = 0.2,
-    eval_every: int | None = None,
-    final_evals: int = 3,
-    marginal_shifts: int = 8,
-    shrink: bool = True,
-    network: StatisticsNetwork | None = None,
-    num_threads: int | None = None,
+    x: Tensor, z: Tensor, settings: MineSettings | None = None, *, seed: int = 0,
+    network: StatisticsNetwork | None = None, **overrides: Any,
 ) -> MineResult:
     """MINE estimate of I(X; Z) in nats (Belghazi et al. 2018; paper Sec. 4, Fig. 3 middle).
 
@@ -442,25 +454,14 @@ def mine_estimate(
         x: ``(N, C, H, W)`` images (uint8 or float; standardised per channel) or ``(N, Dx)`` / ``(N,)``
             vectors. Defines the device: everything runs where ``x`` lives.
         z: ``(N, D)`` or ``(N,)`` embeddings of the same N samples, same device.
+        settings: a :class:`MineSettings` (default: its defaults); ``**overrides`` replace single
+            fields by name (``steps=``, ``batch_size=``, ``lr=``, ``num_threads=``, ...). ``num_threads``
+            sets the CPU threads for this call only: on a CPU shared with other jobs, 1 thread avoids
+            oversubscription (docs/PERFORMANCE.md).
         seed: seeds the network init, the train / held-out split and the batch order.
             Same seed and inputs give the same numbers on CPU.
-        steps: Adam steps. batch_size: pairs per step (clipped to the training set).
-        lr: Adam (peak) learning rate; None takes ``DEFAULT_LR[variant]`` (1e-3 vectors, 5e-4 images).
-        lr_schedule: ``"cosine"`` (anneal to 0 over ``steps``, so the last read-outs come from a settled
-            network and MINE seeds agree more) or ``"constant"``.
-        ema_rate: rate of the moving average of E[e^T] used by the bias-corrected gradient.
-        hidden: width of the statistics network.
-        eval_fraction: share of pairs held out for the read-out; 0 reads out on the training pairs.
-        eval_every: steps between held-out evaluations (default ``max(1, steps // 10)``; the last step
-            is always evaluated). final_evals: how many of the last evaluations are averaged.
-        marginal_shifts: K; the held-out marginal term uses ``n_eval * K`` mismatched pairs.
-        shrink: read the held-out bound out with the cross-fitted scale ``a * T``, ``a`` in [0, 1]
-            (guards against an over-confident, memorising network; ``eval_curve_raw`` keeps the plain one).
         network: a fresh :class:`StatisticsNetwork` to train instead of the default one (it is moved
             to x's device and trained in place).
-        num_threads: CPU threads for this call (restored afterwards); None keeps torch's setting.
-            On a CPU shared with other jobs, 1 thread avoids oversubscription (measured on a 2-core
-            machine at load ~8: 2 threads took 110 s for a quick-size estimate).
 
     Returns:
         :class:`MineResult` with ``mi`` (nats; relative, see the bias note), the curves and settings.
@@ -469,67 +470,107 @@ def mine_estimate(
 
     Raises:
         MineInputError: shapes, lengths, non-finite values, devices or settings are invalid.
+        TypeError: an override names no :class:`MineSettings` field.
     """
-    if num_threads is not None:
-        if int(num_threads) != num_threads or num_threads < 1:
-            raise MineInputError(f"num_threads must be a positive integer or None, got {num_threads!r}")
-        previous = torch.get_num_threads()
-        torch.set_num_threads(int(num_threads))
-        try:
-            return mine_estimate(
-                x, z, seed=seed, steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule,
-                ema_rate=ema_rate, hidden=hidden, eval_fraction=eval_fraction, eval_every=eval_every,
-                final_evals=final_evals, marginal_shifts=marginal_shifts, shrink=shrink, network=network,
-            )
-        finally:
-            torch.set_num_threads(previous)
-    if lr_schedule not in ("cosine", "constant"):
-        raise MineInputError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}")
-    _check_settings(steps, batch_size, 1.0 if lr is None else lr, ema_rate, eval_fraction, eval_every, final_evals,
-                    marginal_shifts, hidden)
-    t0 = time.perf_counter()
-    x, z = _prepare(x, z)
-    variant = "image" if x.ndim == 4 else "vector"
-    lr = DEFAULT_LR[variant] if lr is None else float(lr)
-    device = x.device
-    n = x.shape[0]
-    gen = torch.Generator().manual_seed(int(seed))  # CPU stream for split, batches and shuffles
+    cfg = replace(MineSettings() if settings is None else settings, **overrides)
+    cfg.check()
+    with _num_threads(cfg.num_threads):
+        return _estimate(x, z, cfg, int(seed), network)
 
+
+@contextlib.contextmanager
+def _num_threads(n: int | None):
+    """Within: ``n`` torch CPU threads (``None``: unchanged); the previous count is restored, also on errors."""
+    if n is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@dataclass(frozen=True)
+class _Split:
+    """The train / held-out split of one estimate (indices into the N pairs, on the CPU)."""
+
+    train_idx: Tensor  # (n_train,)
+    x_eval: Tensor  # (n_eval, ...) held-out x, on x's device
+    z_eval: Tensor  # (n_eval, Dz)
+    eval_order: Tensor  # (n_eval,) fixed random order of the held-out set (marginal pairs by rolling it)
+    shifts: int  # marginal shifts actually used (< n_eval)
+    bsz: int  # batch size clipped to the training set
+
+
+def _split(x: Tensor, z: Tensor, cfg: MineSettings, gen: torch.Generator) -> _Split:
+    """Hold out ``eval_fraction`` of the pairs (draws from ``gen``: the split, then the held-out order)."""
+    n, device = x.shape[0], x.device
     perm = torch.randperm(n, generator=gen)
-    if eval_fraction > 0:
-        n_eval = min(max(2, round(eval_fraction * n)), n - 2)
+    if cfg.eval_fraction > 0:
+        n_eval = min(max(2, round(cfg.eval_fraction * n)), n - 2)
         eval_idx, train_idx = perm[:n_eval], perm[n_eval:]
     else:
         eval_idx, train_idx = perm, perm
-    n_train, n_eval = train_idx.numel(), eval_idx.numel()
-    bsz = min(int(batch_size), n_train)
-    x_eval, z_eval = x[eval_idx.to(device)], z[eval_idx.to(device)]
+    n_eval = eval_idx.numel()
     eval_order = torch.randperm(n_eval, generator=gen).to(device)
-    shifts = min(int(marginal_shifts), n_eval - 1)
+    return _Split(train_idx=train_idx, x_eval=x[eval_idx.to(device)], z_eval=z[eval_idx.to(device)],
+                  eval_order=eval_order, shifts=min(int(cfg.marginal_shifts), n_eval - 1),
+                  bsz=min(int(cfg.batch_size), train_idx.numel()))
 
+
+def _estimate(x: Tensor, z: Tensor, cfg: MineSettings, seed: int, network: StatisticsNetwork | None) -> MineResult:
+    """:func:`mine_estimate` with checked settings, under its thread count."""
+    t0 = time.perf_counter()
+    x, z = _prepare(x, z)
+    variant = "image" if x.ndim == 4 else "vector"
+    lr = DEFAULT_LR[variant] if cfg.lr is None else float(cfg.lr)
+    gen = torch.Generator().manual_seed(seed)  # CPU stream for split, batches and shuffles
+    split = _split(x, z, cfg, gen)
     if network is None:
-        network = make_statistics_network(x.shape[1:], z.shape[1], hidden=hidden, seed=int(seed))
+        network = make_statistics_network(x.shape[1:], z.shape[1], hidden=cfg.hidden, seed=seed)
     elif not isinstance(network, StatisticsNetwork):
         raise MineInputError(f"network must be a StatisticsNetwork, got {type(network).__name__}")
-    net = network.to(device)
+    net = network.to(x.device)
     net.train()
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if lr_schedule == "cosine" else None
-    log_decay, log_rate = math.log1p(-ema_rate) if ema_rate < 1 else -math.inf, math.log(ema_rate)
+    eval_at, train_curve, eval_curve, eval_curve_raw, chunks = _train(net, x, z, split, cfg, lr, gen)
+    k = min(int(cfg.final_evals), len(eval_curve))
+    mi = float(sum(eval_curve[-k:]) / k)
+    eval_std = float(chunks.std()) if chunks is not None and chunks.numel() > 1 else 0.0
+    return MineResult(
+        mi=mi, eval_std=eval_std, train_curve=train_curve, eval_steps=torch.tensor(eval_at),
+        eval_curve=torch.tensor(eval_curve), eval_curve_raw=torch.tensor(eval_curve_raw),
+        seed=seed, steps=int(cfg.steps), batch_size=split.bsz, lr=float(lr),
+        ema_rate=float(cfg.ema_rate), hidden=int(cfg.hidden), n_train=split.train_idx.numel(),
+        n_eval=split.x_eval.shape[0], variant=variant, seconds=time.perf_counter() - t0,
+    )
 
-    every = int(eval_every) if eval_every is not None else max(1, steps // 10)
+
+def _train(net: StatisticsNetwork, x: Tensor, z: Tensor, split: _Split, cfg: MineSettings, lr: float,
+           gen: torch.Generator):
+    """Adam on the bias-corrected DV surrogate, held-out read-outs on the way.
+
+    Returns ``(eval_at, train_curve (steps,), eval_curve, eval_curve_raw, last per-chunk bounds or None)``.
+    """
+    steps, bsz, device = cfg.steps, split.bsz, x.device
+    n_train = split.train_idx.numel()
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if cfg.lr_schedule == "cosine" else None
+    log_decay, log_rate = math.log1p(-cfg.ema_rate) if cfg.ema_rate < 1 else -math.inf, math.log(cfg.ema_rate)
+    every = int(cfg.eval_every) if cfg.eval_every is not None else max(1, steps // 10)
     eval_at = sorted(set(range(every, steps + 1, every)) | {steps})
     eval_at_set = set(eval_at)
     train_curve = torch.empty(steps)
     eval_curve: list[float] = []
     eval_curve_raw: list[float] = []
     chunks: Tensor | None = None
-    order = train_idx[torch.randperm(n_train, generator=gen)]
+    order = split.train_idx[torch.randperm(n_train, generator=gen)]
     pos = 0
     log_ema: Tensor | None = None
     for step in range(1, steps + 1):
         if pos + bsz > n_train:  # epoch boundary: fresh order, drop the ragged tail
-            order = train_idx[torch.randperm(n_train, generator=gen)]
+            order = split.train_idx[torch.randperm(n_train, generator=gen)]
             pos = 0
         idx = order[pos:pos + bsz].to(device)
         pos += bsz
@@ -551,19 +592,11 @@ def mine_estimate(
             sched.step()
         train_curve[step - 1] = float(t_joint.detach().mean() - d)
         if step in eval_at_set:
-            bound, raw, chunks = _heldout_bound(net, x_eval, z_eval, eval_order, shifts, bsz, shrink)
+            bound, raw, chunks = _heldout_bound(net, split.x_eval, split.z_eval, split.eval_order, split.shifts, bsz,
+                                                cfg.shrink)
             eval_curve.append(bound)
             eval_curve_raw.append(raw)
-    k = min(int(final_evals), len(eval_curve))
-    mi = float(sum(eval_curve[-k:]) / k)
-    eval_std = float(chunks.std()) if chunks is not None and chunks.numel() > 1 else 0.0
-    return MineResult(
-        mi=mi, eval_std=eval_std, train_curve=train_curve, eval_steps=torch.tensor(eval_at),
-        eval_curve=torch.tensor(eval_curve), eval_curve_raw=torch.tensor(eval_curve_raw),
-        seed=int(seed), steps=int(steps), batch_size=bsz, lr=float(lr),
-        ema_rate=float(ema_rate), hidden=int(hidden), n_train=n_train, n_eval=n_eval,
-        variant=variant, seconds=time.perf_counter() - t0,
-    )
+    return eval_at, train_curve, eval_curve, eval_curve_raw, chunks
 
 
 def mine_multi_seed(x: Tensor, z: Tensor, seeds: Sequence[int] = (0, 1, 2, 3, 4), **kwargs: Any) -> dict[str, Any]:

@@ -6,10 +6,7 @@ single-threaded; on a shared 2-core machine torch's threads would only contend),
 medians is stored in ``extra_info`` and printed.
 
 Target: batched >= 5x the per-image path, asserted here on one CPU thread (and on CUDA, ``gpu``
-marker). Measured on the project's shared 2-core CPU machine (Xeon, AVX-512; another benchmark
-running on the other core), one thread, 2026-11-26: 8.6x-10.5x over five runs (per-image 103-146 ms
-per batch, batched 11.6-14.3 ms: e.g. 108.3 / 12.3, 103.0 / 12.0, 113.6 / 11.6, 138.8 / 13.3 ms).
-Before the sorted CPU path (``BatchSSLAugment._apply_cpu``) it was 3.3x (145 / 44 ms).
+marker). Measured figures: docs/PERFORMANCE.md.
 """
 import statistics
 import time

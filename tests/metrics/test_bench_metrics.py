@@ -3,24 +3,24 @@
 Run:  pytest tests/metrics/test_bench_metrics.py -m benchmark --benchmark-enable
 GPU variants carry the ``gpu`` marker and skip without CUDA.
 
-Sizes follow the issue: linear probe at 50,000 x 250 with 100 classes (sklearn ``LinearSVC(dual=False)``
-baseline vs ``svc`` vs ``fast`` in the *same* run, ratios in ``extra_info`` and asserted); NCC and
-CDNV at 50,000 x 250 with 500 and 100 classes; and the cost of evaluating one checkpoint (every
-layer x every target level x NCC train/test, CDNV parts, svc probe) at quick and small sizes.
-The probe comparison takes minutes (the sklearn baseline): ``SSLRE_BENCH_PROBE_N`` (train rows;
-test rows = N / 5) shrinks it for development. CPU timings use however many threads torch has;
-liblinear is single-threaded, so set ``OMP_NUM_THREADS=1`` for a like-for-like CPU ratio.
+Linear probe: a grid of sizes and separabilities (``PROBE_CELLS``), each timed against scikit-learn's
+``LinearSVC(dual=False)`` measured in the *same* run; speed-up, accuracies and agreement go to
+``extra_info``. The cells: the pipeline's own (10,000 x 64, 10 classes), the paper-size one
+(50,000 x 250, 100 classes; ``SSLRE_BENCH_PROBE_N`` sets its train rows, test rows = N / 5, because
+its baseline takes minutes), each at an easy and a hard class separation, and real SimCLR
+sample-level features (the fixture of ``tests/metrics/test_probe.py``). NCC and CDNV at 50,000 x 250
+with 500 and 100 classes; and the cost of evaluating one checkpoint (every layer x every target
+level x NCC train/test, CDNV parts, svc probe) at quick and small sizes. CPU timings use however
+many threads torch has; liblinear is single-threaded, so set ``OMP_NUM_THREADS=1`` for a
+like-for-like CPU ratio. Measured figures: docs/PERFORMANCE.md.
 
-Probe targets (issue 3): ``svc`` >= 20x LinearSVC with >= 99% identical predictions; ``fast`` >= 100x
-at no more than 1 point below LinearSVC's accuracy. ``fast`` is the ``svc`` solver at a 100x looser
-tolerance (the earlier 10-step conjugate-gradient ``fast`` was 2.1 points below LinearSVC on real
-sample-level features, see ``tests/metrics/test_probe.py``), so on the CPU it is only somewhat faster
-than ``svc``. The ratios are wall clock on one machine, torch with all its cores against liblinear's
-single thread: on the 2-core Xeon (AMX) of development, ``fast`` met 100x with 2 threads (124.2x) and
-not with ``OMP_NUM_THREADS=1`` (74.0x); the assertion is the issue's target, not tuned to pass.
+Probe targets (issue 3), asserted on the paper-size easy cell only, where they were set: ``svc``
+>= 20x LinearSVC, ``fast`` >= 100x, at its full size. Every cell asserts correctness: ``svc`` >= 99% identical
+predictions, ``fast`` at most 1 point below LinearSVC's accuracy.
 """
 import os
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -30,7 +30,16 @@ from sslre.metrics import cdnv_parts, linear_probe_accuracy, linear_probe_predic
 pytestmark = pytest.mark.benchmark
 
 PROBE_N = int(os.environ.get("SSLRE_BENCH_PROBE_N", "50000"))
-PROBE_D, PROBE_K = 250, 100
+REAL_FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "features" / "cifar10-simclr-sample-level.pt"
+PROBE_CELLS = {
+    # id: (train rows, dims, classes, class-centre spread ``sep``; larger = easier), or "fixture"
+    "pipeline-easy": (10000, 64, 10, 0.35),
+    "pipeline-hard": (10000, 64, 10, 0.15),
+    "paper-easy": (PROBE_N, 250, 100, 0.35),
+    "paper-hard": (PROBE_N, 250, 100, 0.15),
+    "real-sample-level": "fixture",
+}
+TARGET_CELL = "paper-easy"  # the issue-3 speed targets were set for this cell, at 50,000 train rows
 
 
 def gaussian_mixture(n, dim, n_classes, *, sep=0.35, seed=0, structure_seed=1234, device="cpu", dtype=torch.float32):
@@ -54,21 +63,30 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-# --- linear probe: sklearn vs svc vs fast, same run ------------------------------------------------
-@pytest.fixture(scope="module")
-def probe_data():
-    xtr, ytr = gaussian_mixture(PROBE_N, PROBE_D, PROBE_K, seed=1)
-    xte, yte = gaussian_mixture(PROBE_N // 5, PROBE_D, PROBE_K, seed=2)
-    return xtr, ytr, xte, yte
+# --- linear probe: sklearn vs svc vs fast, same run, over the grid ---------------------------------------
+@pytest.fixture(scope="module", params=list(PROBE_CELLS))
+def probe_data(request):
+    """``(cell id, xtr, ytr, xte, yte)`` of one grid cell."""
+    cell = PROBE_CELLS[request.param]
+    if cell == "fixture":
+        if not REAL_FIXTURE.exists():
+            pytest.skip(f"{REAL_FIXTURE.name} is absent")
+        d = torch.load(REAL_FIXTURE)
+        return (request.param, d["train_features"].float(), d["train_labels"].long(), d["test_features"].float(),
+                d["test_labels"].long())
+    n, dim, k, sep = cell
+    xtr, ytr = gaussian_mixture(n, dim, k, sep=sep, seed=1)
+    xte, yte = gaussian_mixture(n // 5, dim, k, sep=sep, seed=2)
+    return request.param, xtr, ytr, xte, yte
 
 
 @pytest.fixture(scope="module")
 def sklearn_baseline(probe_data):
-    """LinearSVC(dual=False) on standardized features, timed once (minutes at full size)."""
+    """LinearSVC(dual=False) on standardized features, timed once per cell (minutes at paper size)."""
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
 
-    xtr, ytr, xte, yte = probe_data
+    _, xtr, ytr, xte, yte = probe_data
     t0 = time.perf_counter()
     scaler = StandardScaler().fit(xtr.double().numpy())
     clf = LinearSVC(dual=False).fit(scaler.transform(xtr.double().numpy()), ytr.numpy())
@@ -79,7 +97,8 @@ def sklearn_baseline(probe_data):
 
 def _probe_case(benchmark, probe_data, sklearn_baseline, method, device):
     """Time one probe fit+predict against the same-run sklearn baseline; returns (speed-up, accuracy, agreement)."""
-    xtr, ytr, xte, yte = (t.to(device) for t in probe_data)
+    cell, xtr, ytr, xte, yte = probe_data
+    xtr, ytr, xte, yte = (t.to(device) for t in (xtr, ytr, xte, yte))
     linear_probe_predict(xtr[:2000], ytr[:2000], xte[:10], method)  # warm-up (CUDA context, kernels)
 
     def run():
@@ -94,11 +113,13 @@ def _probe_case(benchmark, probe_data, sklearn_baseline, method, device):
     agree = (pred == sklearn_baseline["pred"]).double().mean().item()
     ratio = sklearn_baseline["seconds"] / seconds
     benchmark.extra_info.update(
-        sklearn_seconds=round(sklearn_baseline["seconds"], 2), seconds=round(seconds, 3), speedup=round(ratio, 1),
-        acc=acc, sklearn_acc=sklearn_baseline["acc"], agreement=agree, n=PROBE_N, threads=torch.get_num_threads(),
+        cell=cell, shape=list(xtr.shape), classes=int(ytr.max()) + 1, sklearn_seconds=round(sklearn_baseline["seconds"], 2),
+        seconds=round(seconds, 3), speedup=round(ratio, 2), acc=acc, sklearn_acc=sklearn_baseline["acc"],
+        agreement=agree, threads=torch.get_num_threads(),
     )
-    print(f"\n[{method}/{device}] {seconds:.2f}s vs sklearn {sklearn_baseline['seconds']:.1f}s -> {ratio:.1f}x; "
-          f"acc {acc:.4f} vs {sklearn_baseline['acc']:.4f}; agreement {agree:.4f}")
+    print(f"\n[{cell} {method}/{device}] {tuple(xtr.shape)} {int(ytr.max()) + 1} classes: {seconds:.2f}s vs sklearn "
+          f"{sklearn_baseline['seconds']:.2f}s -> {ratio:.2f}x; acc {acc:.4f} vs {sklearn_baseline['acc']:.4f}; "
+          f"agreement {agree:.4f}")
     return ratio, acc, agree
 
 
@@ -106,14 +127,16 @@ def _probe_case(benchmark, probe_data, sklearn_baseline, method, device):
 def test_bench_probe_svc(benchmark, probe_data, sklearn_baseline, device):
     ratio, acc, agree = _probe_case(benchmark, probe_data, sklearn_baseline, "svc", device)
     assert agree >= 0.99  # the paper's objective: >= 99% identical test predictions
-    assert ratio >= 20, f"svc on {device}: only {ratio:.1f}x faster than LinearSVC (target 20x)"
+    if probe_data[0] == TARGET_CELL and PROBE_N == 50000:
+        assert ratio >= 20, f"svc on {device}: only {ratio:.1f}x faster than LinearSVC (target 20x)"
 
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_bench_probe_fast(benchmark, probe_data, sklearn_baseline, device):
     ratio, acc, agree = _probe_case(benchmark, probe_data, sklearn_baseline, "fast", device)
     assert acc >= sklearn_baseline["acc"] - 0.01  # at most 1 point below LinearSVC
-    assert ratio >= 100, f"fast on {device}: only {ratio:.1f}x faster than LinearSVC (target 100x)"
+    if probe_data[0] == TARGET_CELL and PROBE_N == 50000:
+        assert ratio >= 100, f"fast on {device}: only {ratio:.1f}x faster than LinearSVC (target 100x)"
 
 
 # --- NCC and CDNV at 50,000 x 250 -------------------------------------------------------------------

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sslre.metrics.mine import (
     MineInputError,
     MineResult,
+    MineSettings,
     _derangement,
     gaussian_mi,
     make_statistics_network,
@@ -123,6 +124,17 @@ def test_deterministic_for_a_seed():
     assert a == b  # dataclass equality: mi, eval_std and every setting
     assert torch.equal(a.train_curve, b.train_curve) and torch.equal(a.eval_curve, b.eval_curve)
     assert a.mi != c.mi
+
+
+def test_settings_object_and_keyword_overrides_agree():
+    x, z = correlated_gaussians(200, 2, 0.6)
+    by_kw = mine_estimate(x, z, seed=1, steps=12, batch_size=32, eval_every=6)
+    by_obj = mine_estimate(x, z, MineSettings(steps=12, batch_size=32, eval_every=6), seed=1)
+    mixed = mine_estimate(x, z, MineSettings(steps=12, batch_size=64), seed=1, batch_size=32, eval_every=6)
+    assert by_kw == by_obj == mixed
+    assert by_kw.eval_curve.tolist() == by_obj.eval_curve.tolist() == mixed.eval_curve.tolist()
+    with pytest.raises(TypeError, match="stepz"):
+        mine_estimate(x, z, stepz=3)
 
 
 def test_num_threads_is_restored_and_result_unchanged():
