@@ -1,11 +1,12 @@
 """Session fixtures of the claim tests: ``profile`` and ``measurements`` (the pipeline contract).
 
-``profile`` is parametrized quick / small / full, each carrying its marker, so ``pytest claims -m quick``
+``profile`` is parametrized quick / small / medium / full, each carrying its marker, so ``pytest claims -m quick``
 selects the quick instances. ``measurements`` is built once per profile per session
 (:func:`sslre.measure.build_measurements`):
 
 - quick trains whatever is missing (embedded synthetic data, tiny models);
-- small / full only read existing runs under ``$SSLRE_RUNS`` (default ``runs/<profile>`` under the repo root)
+- small / medium / full only read existing runs under ``$SSLRE_RUNS`` (default ``runs/<profile>`` under the repo root)
+  and, for small and medium, the published runs (``$SSLRE_EVIDENCE``, default ``reports/<report>/runs``)
   and otherwise **fail** with the exact ``sslre`` commands that make them -- a plain ``pytest claims`` never
   starts a long training by surprise.
 """
@@ -30,6 +31,7 @@ def _runs_dir(profile: str) -> Path:
     scope="session",
     params=[pytest.param("quick", marks=pytest.mark.quick),
             pytest.param("small", marks=pytest.mark.small),
+            pytest.param("medium", marks=pytest.mark.medium),
             pytest.param("full", marks=pytest.mark.full)],
 )
 def profile(request) -> str:

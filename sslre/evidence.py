@@ -19,9 +19,16 @@ measurement version, run, seed, config, coverage, settings, sample level). The f
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sslre.experiments import RunSpec
+
+#: Overrides where a profile's runs are published (``sslre reproduce`` sets it to ``<out>/runs``).
+ENV = "SSLRE_EVIDENCE"
 
 #: Where each profile publishes its runs, relative to the repository root.
 EVIDENCE_DIRS = {"small": "reports/small-cifar10/runs", "medium": "reports/cifar10-medium/runs"}
@@ -39,9 +46,44 @@ class EvidenceError(RuntimeError):
 
 
 def evidence_dir(profile: str, root: Path | str | None = None) -> Path | None:
-    """``<root>/reports/<report>/runs`` of ``profile`` (root: the repository), or ``None`` if it publishes none."""
+    """Where ``profile`` publishes: ``$SSLRE_EVIDENCE`` if set, else ``<root>/reports/<report>/runs`` (root: the
+    repository), or ``None`` if the profile publishes none (quick: its runs take minutes)."""
+    if os.environ.get(ENV) and root is None:
+        return Path(os.environ[ENV])
     rel = EVIDENCE_DIRS.get(profile)
     return None if rel is None else Path(root if root is not None else _REPO_ROOT) / rel
+
+
+def is_published(spec: "RunSpec", seed: int, evidence: Path | None) -> bool:
+    """Whether ``evidence`` holds run ``spec`` at ``seed``, made with exactly the registry's config: a measured
+    table for a trained run, the targets for a generator."""
+    if evidence is None:
+        return False
+    folder = spec.run_dir(evidence, seed)
+    try:
+        config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else None
+    except (OSError, ValueError):
+        return False
+    if spec.kind == "targets":
+        from sslre.targets import is_complete
+
+        return is_complete(folder)
+    if config is None or not all((folder / f).is_file() for f in ("measurements.csv", "measurements.meta.json")):
+        return False
+    from sslre.config import Config
+
+    return Config.from_dict(config).changed() == spec.config_for(seed).changed()
+
+
+def resolve(spec: "RunSpec", seed: int, runs_dir: Path, evidence: Path | None) -> Path:
+    """The folder run ``spec`` at ``seed`` is read from: the runs folder when the run is finished there, else its
+    published folder when there is one, else the runs folder (where it will be trained)."""
+    from sslre.experiments import run_is_complete
+
+    local = spec.run_dir(runs_dir, seed)
+    if run_is_complete(spec, local) or not is_published(spec, seed, evidence):
+        return local
+    return spec.run_dir(evidence, seed)
 
 
 def publish(run_dir: Path | str, dest: Path | str) -> list[str]:

@@ -309,7 +309,7 @@ def train_named(profile: str, name: str, seed: int, runs_dir: Path | str | None 
 def ensure_runs(profile: str, runs_dir: Path | str | None = None, train_missing: bool = False, *,
                 names: Iterable[str] | None = None, progress: bool = True,
                 specs: dict[str, RunSpec] | None = None,
-                jobs: int | None = None) -> dict[str, list[tuple[int, Path]]]:
+                jobs: int | None = None, evidence: Path | None = None) -> dict[str, list[tuple[int, Path]]]:
     """Make sure every run of ``profile`` (or just ``names``) is trained under ``runs_dir``.
 
     Missing or unfinished runs are trained when ``train_missing`` (quick: minutes), otherwise
@@ -317,8 +317,11 @@ def ensure_runs(profile: str, runs_dir: Path | str | None = None, train_missing:
     Returns ``{name: [(seed, run_dir), ...]}`` for every run, aliases resolved. ``specs`` replaces the
     registry (tests use a shrunken one). ``jobs`` runs that many trainings at once in separate processes
     (default ``$SSLRE_JOBS``, else the CPU count when every missing run uses one thread, else 1); each run is
-    deterministic on its own, so the order and the parallelism do not change any number.
+    deterministic on its own, so the order and the parallelism do not change any number. A run published under
+    ``evidence`` (:mod:`sslre.evidence`) counts as done and is not trained again.
     """
+    from sslre.evidence import is_published
+
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(profile)
     specs = runs_for(profile) if specs is None else specs
     wanted = list(specs) if names is None else list(names)
@@ -330,23 +333,28 @@ def ensure_runs(profile: str, runs_dir: Path | str | None = None, train_missing:
         spec = specs[name]
         real = specs[spec.alias_of] if spec.kind == "alias" else spec
         for seed in spec.seeds:
-            if not run_is_complete(real, real.run_dir(runs_dir, seed)) and (real.name, seed) not in missing:
+            if (not run_is_complete(real, real.run_dir(runs_dir, seed)) and not is_published(real, seed, evidence)
+                    and (real.name, seed) not in missing):
                 missing.append((real.name, seed))
     if missing and not train_missing:
         raise MissingRunsError(profile, runs_dir, missing,
                                [train_command(specs[n], s, runs_dir) for n, s in missing])
-    _train_all(specs, missing, runs_dir, progress=progress, jobs=jobs)
+    _train_all(specs, missing, runs_dir, progress=progress, jobs=jobs, evidence=evidence)
     return {name: [(s, specs[name].run_dir(runs_dir, s)) for s in specs[name].seeds] for name in wanted}
 
 
 def _train_one(args: tuple) -> tuple[str, int]:
-    spec, seed, runs_dir = args
+    spec, seed, runs_dir, evidence = args
     train_run(spec, seed, runs_dir, progress=False)
+    if evidence is not None:   # a finished run is measured and published at once: nothing of it waits on others
+        from sslre.measure import measure_and_publish
+
+        measure_and_publish(spec.config.profile, spec.name, seed, runs_dir, evidence)
     return spec.name, seed
 
 
 def _train_all(specs: dict[str, RunSpec], missing: list[tuple[str, int]], runs_dir: Path, *, progress: bool,
-               jobs: int | None) -> None:
+               jobs: int | None, evidence: Path | None = None) -> None:
     """Train ``missing`` runs, ``jobs`` at a time (single-threaded runs share the cores without contention)."""
     from sslre import parallel
 
@@ -354,11 +362,16 @@ def _train_all(specs: dict[str, RunSpec], missing: list[tuple[str, int]], runs_d
         single = all(c.num_threads == 1 for n, _ in missing for c in specs[n].configs)
         jobs = parallel.jobs(None if single else 1)
     jobs = max(1, min(jobs, len(missing)))
+    # Generators first: the SSL runs that read their targets can then be measured as soon as they finish.
+    missing = sorted(missing, key=lambda ns: specs[ns[0]].kind != "targets")
+    work = [(specs[n], s, runs_dir, evidence) for n, s in missing]
     if jobs == 1:
-        for name, seed in missing:
-            train_run(specs[name], seed, runs_dir, progress=progress)
+        for spec, seed, _, ev in work:
+            if ev is None:
+                train_run(spec, seed, runs_dir, progress=progress)
+            else:
+                _train_one((spec, seed, runs_dir, ev))
         return
-    work = [(specs[n], s, runs_dir) for n, s in missing]
     for _ in parallel.run_parallel(_train_one, work, jobs, desc="training", progress=progress,
                                    label=lambda done: f"{done[0]}-s{done[1]} done"):
         pass

@@ -279,10 +279,16 @@ def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets
     """
     settings = settings or get_profile(info.config.profile).measure
     sample_settings = sample_settings or get_profile(info.config.profile).sample_level
-    if not info.checkpoints:
-        raise FileNotFoundError(f"run {spec.name}-s{info.seed} has no checkpoints under {info.run_dir/'checkpoints'}")
     csv_path, meta_path = info.run_dir / "measurements.csv", info.run_dir / "measurements.meta.json"
     fp = _fingerprint(spec, info, settings, sample_settings, targets, target_fps)
+    if not info.checkpoints:
+        from sslre.evidence import published_table
+
+        published = published_table(info.run_dir, fp)  # a published run folder: the table, no checkpoints
+        if published is not None:
+            return read_table(published)
+        raise FileNotFoundError(f"run {spec.name}-s{info.seed} has no checkpoints under {info.run_dir/'checkpoints'}"
+                                " and no published table measured under the current settings")
     if not force and _cache_is_current(csv_path, meta_path, fp):
         return read_table(csv_path)
     t0 = time.perf_counter()
@@ -626,6 +632,12 @@ class _Pass:
     specs: dict[str, RunSpec]
     settings: MeasureSettings
     sample_level: SampleLevelSettings
+    evidence: Path | None = None        # where finished runs are published and read from (sslre.evidence)
+
+    def folder(self, name: str, seed: int) -> Path:
+        from sslre.evidence import resolve
+
+        return resolve(self.specs[name], seed, self.runs_dir, self.evidence)
 
     def todo(self) -> list[tuple[str, int]]:
         """Every measured (run, seed), in registry order (generators and aliases are not measured themselves)."""
@@ -636,8 +648,16 @@ class _Pass:
         from sslre.checkpoint import list_checkpoints
 
         spec = self.specs[name]
-        run_dir = spec.run_dir(self.runs_dir, seed)
+        run_dir = self.folder(name, seed)
         return RunInfo(spec.name, seed, spec.config_for(seed), run_dir, dict(list_checkpoints(run_dir)))
+
+    def publish(self, name: str, seed: int) -> None:
+        """Copy a run measured in the runs folder to the evidence folder (nothing without one)."""
+        from sslre.evidence import publish
+
+        local = self.specs[name].run_dir(self.runs_dir, seed)
+        if self.evidence is not None and self.folder(name, seed) == local:
+            publish(local, self.specs[name].run_dir(self.evidence, seed))
 
 
 class _Datasets:
@@ -783,13 +803,38 @@ def _measure_one(p: _Pass, name: str, seed: int) -> None:
     targets, fps = [], []
     if spec.coverage.random:
         def load(other, s):
-            tdir = other.run_dir(p.runs_dir, s)
+            tdir = p.folder(other.name, s)
             return _load_targets(tdir, data, seed=s), _target_fp(other, s, tdir)
 
         targets, fps = _paired_targets(p.specs, info.config, seed, load)
     tell = None if _DONE_QUEUE is None else (lambda epoch: _DONE_QUEUE.put((name, seed)))
     measure_run(spec, info, data=data, sample=sample, targets=targets, target_fps=fps, settings=p.settings,
                 sample_settings=p.sample_level, progress=False, on_checkpoint=tell)
+
+
+def measure_and_publish(profile: str, name: str, seed: int, runs_dir: Path, evidence: Path) -> bool:
+    """Measure one run of ``profile``'s registry as soon as it is trained, and publish it under ``evidence``
+    (:mod:`sslre.evidence`). A run whose random-target generators are not finished yet is left to the final
+    pass (returns False); a generator is published as it is (it has no table of its own)."""
+    from sslre.evidence import publish
+
+    prof = get_profile(profile)
+    p = _Pass(profile, Path(runs_dir), runs_for(profile), prof.measure, prof.sample_level, Path(evidence))
+    spec = p.specs[name]
+    if spec.kind == "targets":
+        publish(spec.run_dir(p.runs_dir, seed), spec.run_dir(p.evidence, seed))
+        return True
+    if spec.coverage.random:
+        from sslre.experiments import run_is_complete
+        from sslre.evidence import is_published
+
+        for other in p.specs.values():
+            if other.kind == "targets" and seed in other.seeds and not (
+                    run_is_complete(other, other.run_dir(p.runs_dir, seed)) or is_published(other, seed, p.evidence)):
+                return False
+    _measure_one(p, name, seed)
+    p.publish(name, seed)
+    return True
 
 
 def _data_key(config: Config) -> tuple:
@@ -832,16 +877,22 @@ def build_measurements(profile: str, runs_dir: Path | str | None = None, *, trai
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(profile)
     with run_log(runs_dir, say=status):
         train_missing = (profile == "quick") if train_missing is None else train_missing
+        registry = specs is None
         specs = runs_for(profile) if specs is None else dict(specs)
         if names is not None:  # the named runs, and the runs they are aliases of
             names = list(names)
             specs = {k: v for k, v in specs.items() if k in names or
                      any(specs[n].alias_of == k for n in names if n in specs)}
+        from sslre.evidence import evidence_dir
+
+        # Published runs belong to the profile's own registry; a shrunken registry (tests) publishes nothing.
+        evidence = evidence_dir(profile) if registry else None
         t0 = time.perf_counter()
-        ensure_runs(profile, runs_dir, train_missing, names=list(specs), progress=progress, specs=specs)
+        ensure_runs(profile, runs_dir, train_missing, names=list(specs), progress=progress, specs=specs,
+                    evidence=evidence)
         timings = {"train": time.perf_counter() - t0}
         p = _Pass(profile, runs_dir, specs, settings or get_profile(profile).measure,
-                  sample_settings or get_profile(profile).sample_level)
+                  sample_settings or get_profile(profile).sample_level, evidence)
         return _measure_all(p, timings, progress, status)
 
 
@@ -868,6 +919,7 @@ def _measure_all(p: _Pass, timings: dict[str, float], progress: bool,
                                   targets=tsets, target_fps=fps, settings=p.settings,
                                   sample_settings=p.sample_level, progress=progress))
         timings[f"measure:{name}-s{seed}"] = time.perf_counter() - ts
+        p.publish(name, seed)
         if status is not None and not parallel:
             done = sum(len(v) for v in runs.values())
             status(f"measured {done}/{len(todo)} runs ({name}-s{seed}, {len(info.checkpoints)} checkpoints)")
@@ -893,8 +945,9 @@ def _load_generators(p: _Pass, datasets: _Datasets) -> tuple[dict[tuple[str, int
         if spec.kind != "targets":
             continue
         for seed in spec.seeds:
-            run_dir = spec.run_dir(p.runs_dir, seed)
+            run_dir = p.folder(spec.name, seed)
             tset = _load_targets(run_dir, datasets.data(spec.config), seed=seed)
+            p.publish(spec.name, seed)
             generators[(spec.name, seed)] = (tset, _target_fp(spec, seed, run_dir))
             level_rows += _level_rows(spec.name, seed, tset)
     return generators, pd.DataFrame(level_rows, columns=TARGET_LEVEL_COLUMNS)

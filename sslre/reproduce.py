@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from sslre.evidence import ENV as EVIDENCE_ENV, EVIDENCE_DIRS
 from sslre.experiments import MissingRunsError, default_runs_dir, ensure_runs
 from sslre.runlog import EARLIER_ENV, run_log
 
@@ -68,17 +69,22 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
     out = Path(out).resolve()
     runs_dir = Path(runs_dir).resolve() if runs_dir is not None else default_runs_dir(profile).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    # Profiles that take hours publish each finished run's small files under OUT/runs (sslre.evidence): the claims
+    # read them there, and a later call trains only what has no published folder yet.
+    evidence = out / "runs" if profile in EVIDENCE_DIRS else None
     t0 = time.perf_counter()
     try:
         # Warnings while training (e.g. a random-target level that is not usable) go to RUNS/sslre.log and are
         # counted, instead of landing between progress bars; the report counts them too.
         with run_log(runs_dir, say=lambda line: print(f"sslre reproduce: {line}", file=sys.stderr)) as warned:
-            ensure_runs(profile, runs_dir, train_missing=train, progress=progress)
+            ensure_runs(profile, runs_dir, train_missing=train, progress=progress, evidence=evidence)
     except MissingRunsError as exc:
         print(f"sslre reproduce: {exc}", file=sys.stderr)
         return 3
     log.info("runs ready in %.1f s under %s", time.perf_counter() - t0, runs_dir)
     env = {**os.environ, "SSLRE_RUNS": str(runs_dir), "SSLRE_REPORT_DIR": str(out), EARLIER_ENV: str(warned.count)}
+    if evidence is not None:
+        env[EVIDENCE_ENV] = str(evidence)
     cmd = claims_command(profile, pytest_args)
     print("sslre reproduce:", " ".join(cmd), flush=True)
     rc = subprocess.call(cmd, cwd=_REPO_ROOT, env=env)

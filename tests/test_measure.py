@@ -1,6 +1,7 @@
 """The measurements table: measure_run on a tiny stand-in run, caching, and Measurements.select/series."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -507,3 +508,25 @@ def test_run_log_counts_earlier_process_and_restores_the_logger(tmp_path, monkey
     n = summary()["count"]
     monkeypatch.setenv(EARLIER_ENV, "0")
     assert n - summary()["count"] == 5
+
+
+# --- published evidence: a run folder without checkpoints serves its table on any machine -----------------------
+def test_a_published_run_folder_serves_its_table_without_checkpoints(standin, tmp_path):
+    from sslre.evidence import is_published, publish, resolve
+
+    spec, info, kw, loads = standin
+    table = M.measure_run(spec, info, **kw)
+    pub = tmp_path / "published"
+    (info.run_dir / "config.json").write_text(json.dumps(info.config.to_dict()))
+    publish(info.run_dir, spec.run_dir(pub, 0))
+    assert is_published(spec, 0, pub) and not is_published(spec, 1, pub)
+    # the runs folder has no DONE: the published folder is where the run is read from
+    assert resolve(spec, 0, tmp_path / "elsewhere", pub) == spec.run_dir(pub, 0)
+    n_loads = len(loads)
+    info_pub = M.RunInfo("vicreg", 0, info.config, spec.run_dir(pub, 0), {})
+    again = M.measure_run(spec, info_pub, **kw)
+    assert len(loads) == n_loads                      # nothing extracted: the published table is read
+    pd.testing.assert_frame_equal(again, table)
+    other = {**kw, "settings": dataclasses.replace(kw["settings"], probe="svc")}
+    with pytest.raises(FileNotFoundError, match="no published table measured under the current settings"):
+        M.measure_run(spec, info_pub, **other)

@@ -81,8 +81,8 @@ def test_small_never_trains_by_surprise(tmp_path):
 
 def test_reproduce_runs_pytest_with_env(tmp_path, monkeypatch):
     seen = {}
-    monkeypatch.setattr(R, "ensure_runs", lambda profile, runs_dir, train_missing, progress: seen.update(
-        profile=profile, runs_dir=runs_dir, train=train_missing))
+    monkeypatch.setattr(R, "ensure_runs", lambda profile, runs_dir, train_missing, progress, evidence: seen.update(
+        profile=profile, runs_dir=runs_dir, train=train_missing, evidence=evidence))
 
     import json
 
@@ -114,6 +114,11 @@ def test_reproduce_runs_pytest_with_env(tmp_path, monkeypatch):
     ref.write_text(json.dumps({"claims": [{"id": c, "verdict": "supported"} for c in CLAIM_IDS]}))
     assert R.reproduce("quick", tmp_path / "out", runs_dir=tmp_path / "runs", against=ref) == 1
     assert R.reproduce("quick", tmp_path / "out", runs_dir=tmp_path / "runs", against=tmp_path / "none.json") == 2
+    # quick publishes nothing; medium publishes each finished run under OUT/runs and the claims read it there
+    assert seen["evidence"] is None
+    R.reproduce("medium", tmp_path / "med", runs_dir=tmp_path / "runs", against=ref)
+    assert seen["evidence"] == (tmp_path / "med").resolve() / "runs"
+    assert seen["env"]["SSLRE_EVIDENCE"] == str((tmp_path / "med").resolve() / "runs")
 
 
 def test_reproduce_missing_runs_returns_3(tmp_path, capsys):

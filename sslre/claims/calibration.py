@@ -43,7 +43,8 @@ from sslre.claims.verdict import (ALPHA, Decision, Verdict, combine, decide_equi
 EFFECT_SD = 2.0
 SCENARIOS = ("null", "reversed", "planted")
 #: where each profile's reference reproduction lives (committed)
-REFERENCES = {"quick": "reports/quick/reproduction.json", "small": "reports/small-cifar10/reproduction.json"}
+REFERENCES = {"quick": "reports/quick/reproduction.json", "small": "reports/small-cifar10/reproduction.json",
+              "medium": "reports/cifar10-medium/reproduction.json"}
 _ROOT = Path(__file__).resolve().parents[2]
 
 
