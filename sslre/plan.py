@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Optional
 
 from sslre.config import Config, ConfigError, parse_arch
+from sslre.evidence import is_published
 from sslre.experiments import RunSpec, default_runs_dir, run_is_complete, runs_for, train_command
 
 #: One GPU's wall-clock seconds per training image per epoch, keyed ``"method/arch/precision"`` with precision
@@ -46,6 +47,17 @@ GPU_SECONDS_PER_IMAGE_EPOCH: dict[str, float] = {
 GPU_MEASUREMENT: dict[str, str] = {
     "device": "NVIDIA H200", "torch": "2.11.0+cu130", "date": "2026-11-26", "script": "tools/gpu_check.sh",
     "setting": "VICReg batch 256, channels_last, 50,000 synthetic 32 px images, steady-state epochs",
+}
+
+#: One CPU core's seconds per training image per epoch (one-thread run, a second run beside it on a 2-core Intel
+#: Xeon with AVX-512/AMX, torch 2.14.1, channels_last, batch 256; docs/PERFORMANCE.md "Profiles on real CIFAR-10").
+#: What ``sslre plan`` estimates CPU-hours from; other archs are scaled by forward MACs x views.
+CPU_SECONDS_PER_IMAGE_EPOCH: dict[str, float] = {
+    "vicreg/RES-3-64/fp32": 1.80e-3,
+    "vicreg/RES-3-128/fp32": 5.26e-3,
+    "vicreg/RES-6-64/fp32": 2.66e-3,
+    "vicreg/RES-3-16/fp32": 4.2e-4,
+    "supervised/RES-6-64/fp32": 1.28e-3,
 }
 
 #: Training images per epoch of the datasets whose size is fixed (train split); others need ``train_subset``.
@@ -70,6 +82,8 @@ class PlannedRun:
     estimate: str                    # measured | scaled from <key> | unmeasured
     done: bool
     claims: tuple[str, ...]
+    epochs_done: int = 0             # epochs in the run's history (an unfinished run resumes there)
+    cpu_hours_left: Optional[float] = None   # one-core hours still to train (None = unmeasured; 0 when done)
 
     @property
     def label(self) -> str:
@@ -111,13 +125,15 @@ def images_per_epoch(config: Config) -> Optional[int]:
     return DATASET_TRAIN_IMAGES.get(config.dataset)
 
 
-def seconds_per_image_epoch(config: Config, table: dict[str, float] | None = None) -> tuple[Optional[float], str]:
+def seconds_per_image_epoch(config: Config, table: dict[str, float] | None = None, *,
+                            floor: bool = True) -> tuple[Optional[float], str]:
     """GPU seconds per image per epoch for ``config`` and how it was obtained.
 
     ``measured``: the table holds ``method/arch/precision`` (precision from ``config.amp``). ``scaled from K``:
     the table holds another architecture K, same precision, of the same method or else of a two-view method; the
     time is scaled by forward MACs x views when that is larger (a rough guide); ``floor from K``: a smaller net
-    gets K's time, since the measured net is already overhead-bound. ``unmeasured``: nothing to go on.
+    gets K's time, since the measured net is already overhead-bound (GPU; ``floor=False`` scales down too, as a CPU
+    does). ``unmeasured``: nothing to go on.
     """
     table = GPU_SECONDS_PER_IMAGE_EPOCH if table is None else table
     prec = precision(config)
@@ -132,7 +148,7 @@ def seconds_per_image_epoch(config: Config, table: dict[str, float] | None = Non
         ref_method, ref_arch, _ = ref_key.split("/")
         ref = config.replace(method=ref_method, arch=ref_arch)
         scale = (macs_per_view(config) * _views(config)) / (macs_per_view(ref) * _views(ref))
-        if scale < 1:
+        if scale < 1 and floor:
             # Smaller nets do not run faster than the measured one: RES-5-250 itself is not compute-bound on an
             # H200 (bf16 and fp32 measured within 5 %), so the per-step overhead (augmentation, launches) is a floor.
             return float(table[ref_key]), f"floor from {ref_key}"
@@ -140,7 +156,8 @@ def seconds_per_image_epoch(config: Config, table: dict[str, float] | None = Non
     return None, "unmeasured"
 
 
-def _planned(spec: RunSpec, seed: int, runs_dir: Path, table: dict[str, float]) -> PlannedRun:
+def _planned(spec: RunSpec, seed: int, runs_dir: Path, table: dict[str, float],
+             evidence: Path | None = None) -> PlannedRun:
     config = spec.config_for(seed)
     run_dir = spec.run_dir(runs_dir, seed)
     command = train_command(spec, seed, runs_dir)
@@ -160,20 +177,39 @@ def _planned(spec: RunSpec, seed: int, runs_dir: Path, table: dict[str, float]) 
     hours = per * n * epochs / 3600.0 if (per is not None and n is not None) else None
     if hours is None:
         how = "unmeasured"
+    done = run_is_complete(spec, run_dir) or is_published(spec, seed, evidence)
+    epochs_done = epochs if done else _epochs_done(run_dir)
+    cpu_per = (None if spec.kind == "targets" else
+               seconds_per_image_epoch(config.replace(amp=False), CPU_SECONDS_PER_IMAGE_EPOCH, floor=False)[0])
+    cpu_left = 0.0 if done else (cpu_per * n * (epochs - epochs_done) / 3600.0
+                                 if cpu_per is not None and n is not None else None)
     return PlannedRun(spec.name, seed, spec.kind, str(run_dir), command, torchrun, n, epochs, hours, how,
-                      run_is_complete(spec, run_dir), tuple(spec.claims))
+                      done, tuple(spec.claims), epochs_done, cpu_left)
+
+
+def _epochs_done(run_dir: Path) -> int:
+    """The last epoch in ``run_dir``'s history (0 if none): where the run resumes."""
+    path = Path(run_dir) / "history.jsonl"
+    try:
+        rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    except (OSError, ValueError):
+        return 0
+    return max((int(r.get("epoch", 0)) for r in rows), default=0)
 
 
 def plan_runs(profile: str, runs_dir: str | Path | None = None,
               table: dict[str, float] | None = None) -> list[PlannedRun]:
     """Every (run, seed) of ``profile``'s registry, in registry order (aliases left out)."""
+    from sslre.evidence import evidence_dir
+
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(profile)
     table = GPU_SECONDS_PER_IMAGE_EPOCH if table is None else table
+    evidence = evidence_dir(profile)   # a published run is done wherever its checkpoints are
     out = []
     for spec in runs_for(profile).values():
         if spec.kind == "alias":
             continue
-        out.extend(_planned(spec, seed, runs_dir, table) for seed in spec.seeds)
+        out.extend(_planned(spec, seed, runs_dir, table, evidence) for seed in spec.seeds)
     return out
 
 
@@ -187,6 +223,20 @@ def _total(runs: list[PlannedRun]) -> tuple[Optional[float], int]:
     todo = [r for r in runs if not r.done]
     known = [r.gpu_hours for r in todo if r.gpu_hours is not None]
     return (sum(known) if known else None), len(todo) - len(known)
+
+
+def _cpu_total(runs: list[PlannedRun]) -> str:
+    """``"X CPU-hours (Y hours on 2 cores)"`` still to train, naming runs without an estimate."""
+    todo = [r for r in runs if not r.done]
+    known = [r.cpu_hours_left for r in todo if r.cpu_hours_left is not None]
+    text = f"{sum(known):.2f} core-hours ({sum(known) / 2:.2f} hours on 2 cores)" if known else "unmeasured"
+    unknown = [r.label for r in todo if r.cpu_hours_left is None]
+    return text + (f" + {len(unknown)} run(s) unmeasured ({', '.join(unknown[:4])}{'...' if len(unknown) > 4 else ''})"
+                   if unknown else "")
+
+
+def _state(r: PlannedRun) -> str:
+    return "done" if r.done else (f"partial {r.epochs_done}/{r.epochs}" if r.epochs_done else "todo")
 
 
 def _measurement_note() -> str:
@@ -203,13 +253,14 @@ def format_lines(profile: str, runs: list[PlannedRun], runs_dir: Path) -> str:
         f"# sslre plan --profile {profile}: {len(runs)} runs ({todo} to do) under {runs_dir}",
         f"# estimated GPU-hours still to do: {_hours(total)}"
         + (f" (+ {unmeasured} unmeasured run(s))" if unmeasured and total is not None else ""),
+        f"# estimated CPU training still to do (this CPU's measured speed, one thread per run): {_cpu_total(runs)}",
         f"# {_measurement_note()}",
         "# every command is idempotent and resumes from RUN/checkpoints/last.pt; on N GPUs set GPUS=N and use the "
         "torchrun command",
         "# run\tgpu_hours\tstate\trun_dir\tcommand\ttorchrun_command",
     ]
     rows = [
-        "\t".join([r.label, _hours(r.gpu_hours), "done" if r.done else "todo", r.run_dir, r.command,
+        "\t".join([r.label, _hours(r.gpu_hours), _state(r), r.run_dir, r.command,
                    r.torchrun_command or "-"])
         for r in runs
     ]

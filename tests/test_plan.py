@@ -162,3 +162,31 @@ def test_cli_plan_prints_each_format(tmp_path, capsys):
 def test_unknown_format_is_named():
     with pytest.raises(ValueError, match="plan format 'xml' is unknown; allowed: lines, json, slurm"):
         plan("quick", fmt="xml")
+
+
+def test_medium_plan_counts_cpu_hours_left_partial_runs_and_published_runs(tmp_path, monkeypatch):
+    import json as _json
+
+    from sslre.experiments import runs_for
+    from sslre.plan import CPU_SECONDS_PER_IMAGE_EPOCH, plan, plan_runs
+
+    monkeypatch.setenv("SSLRE_EVIDENCE", str(tmp_path / "published"))
+    runs = tmp_path / "runs"
+    (runs / "vicreg-s0").mkdir(parents=True)
+    (runs / "vicreg-s0" / "history.jsonl").write_text("".join(_json.dumps({"epoch": e}) + "\n" for e in range(11)))
+    spec = runs_for("medium")["vicreg"]
+    pub = spec.run_dir(tmp_path / "published", 1)      # seed 1 published elsewhere: done here too
+    pub.mkdir(parents=True)
+    (pub / "config.json").write_text(_json.dumps(spec.config_for(1).to_dict()))
+    (pub / "measurements.csv").write_text("run\n")
+    (pub / "measurements.meta.json").write_text("{}")
+    by = {r.label: r for r in plan_runs("medium", runs)}
+    per = CPU_SECONDS_PER_IMAGE_EPOCH["vicreg/RES-3-64/fp32"]
+    assert by["vicreg-s0"].epochs_done == 10 and not by["vicreg-s0"].done
+    assert by["vicreg-s0"].cpu_hours_left == pytest.approx(per * 10000 * 54 / 3600)
+    assert by["vicreg-s1"].done and by["vicreg-s1"].cpu_hours_left == 0.0
+    assert by["vicreg-s2"].cpu_hours_left == pytest.approx(per * 10000 * 64 / 3600)
+    # a smaller net is scaled down on a CPU (no GPU floor): the narrow run is cheaper than the main one
+    assert 0 < by["vicreg-narrow-s0"].cpu_hours_left < by["vicreg-s2"].cpu_hours_left
+    text = plan("medium", runs)
+    assert "partial 10/64" in text and "estimated CPU training still to do" in text and "hours on 2 cores" in text
