@@ -78,12 +78,11 @@ _LUMA = (0.2989, 0.587, 0.114)
 
 
 def _check_uint8_batch(images: torch.Tensor, who: str) -> None:
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"{who}: images must be a torch.Tensor, got {type(images).__name__}")
-    if images.dtype != torch.uint8:
-        raise TypeError(f"{who}: images must be torch.uint8 (0..255, not normalized), got {images.dtype}")
-    if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"{who}: images must have shape (B, 3, H, W), got {tuple(images.shape)}")
+    from sslre.data.base import uint8_images_problem
+
+    problem = uint8_images_problem(images, "B")
+    if problem:
+        raise (TypeError if problem[0] == "type" else ValueError)(f"{who}: images {problem[1]}")
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:

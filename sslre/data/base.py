@@ -26,6 +26,18 @@ class DatasetNotFoundError(FileNotFoundError):
     """A dataset is not on disk; the message says where it looked and how to get it."""
 
 
+def uint8_images_problem(images, batch: str = "B") -> tuple[str, str] | None:
+    """What is wrong with ``images`` as a uint8 ``(batch, 3, H, W)`` image tensor: ``("type" | "shape", message)``,
+    or ``None``. One check for the data sets and the augmentations, each raising its own error class."""
+    if not isinstance(images, torch.Tensor):
+        return "type", f"must be a torch.Tensor, got {type(images).__name__}"
+    if images.dtype != torch.uint8:
+        return "type", f"must be torch.uint8 (0..255, not normalized), got {images.dtype}"
+    if images.ndim != 4 or images.shape[1] != 3:
+        return "shape", f"must have shape ({batch}, 3, H, W), got {tuple(images.shape)}"
+    return None
+
+
 @dataclass(frozen=True)
 class ImageSet:
     """One split of a labelled image dataset, held in memory.
@@ -48,13 +60,12 @@ class ImageSet:
 
     def __post_init__(self) -> None:
         imgs, y, sy = self.images, self.labels, self.superlabels
-        for field_name, t in (("images", imgs), ("labels", y), ("superlabels", sy)):
+        for field_name, t in (("labels", y), ("superlabels", sy)):
             if not isinstance(t, torch.Tensor):
                 raise DataError(f"ImageSet {self.name!r}: {field_name} must be a torch.Tensor, got {type(t).__name__}")
-        if imgs.dtype != torch.uint8:
-            raise DataError(f"ImageSet {self.name!r}: images must be torch.uint8 (0..255), got {imgs.dtype}")
-        if imgs.ndim != 4 or imgs.shape[1] != 3:
-            raise DataError(f"ImageSet {self.name!r}: images must have shape (N, 3, H, W), got {tuple(imgs.shape)}")
+        problem = uint8_images_problem(imgs, "N")
+        if problem:
+            raise DataError(f"ImageSet {self.name!r}: images {problem[1]}")
         n = imgs.shape[0]
         for field_name, t in (("labels", y), ("superlabels", sy)):
             if t.dtype != torch.int64:
