@@ -104,7 +104,7 @@ def l2_normalize(features: Tensor, eps: float = 1e-12) -> Tensor:
     return features / norms
 
 
-def extract_layer_features(
+def extract_layer_features(  # long mostly by its docstring (shapes, devices, batching contract)
     model: nn.Module,
     images_uint8: Tensor,
     *,

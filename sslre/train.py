@@ -344,7 +344,7 @@ def _load_train_set(config: Config):
     return load_dataset_for(config).train
 
 
-def run_epoch(
+def run_epoch(  # ten parameters: the epoch's data and config, plus optional trainer parts (none when only measuring)
     method: SSLMethod,
     images: torch.Tensor,
     labels: torch.Tensor,

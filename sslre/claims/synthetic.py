@@ -75,6 +75,7 @@ def _acc_values(level, run_q, d, t, s, target=None, randomness=float("nan")):
 def synthetic_measurements(effect: float = 1.0, *, seeds: tuple[int, ...] = (0, 1, 2), noise: float = 0.001,
                            epochs: int = 20, seed: int = 0, profile: str = "quick"):
     """The synthetic :class:`~sslre.measure.Measurements` (see the module docstring)."""
+    # One long builder on purpose: every run's rows are written side by side, so the planted pattern reads in one place.
     from sslre.measure import Measurements, RunInfo
 
     rng = np.random.default_rng(seed)
@@ -84,6 +85,7 @@ def synthetic_measurements(effect: float = 1.0, *, seeds: tuple[int, ...] = (0, 
     rows: list[tuple] = []
 
     def add(run, method, arch, sd, e, layer, level, target, r, metric, value, features="raw", probe=""):
+        # one argument per column of the tidy table (sslre.measure.COLUMNS), in its order
         rows.append((run, method, arch, "synthetic", sd, e, layer, level, target, r, metric, value, features, probe))
 
     infos: dict[str, list] = {}

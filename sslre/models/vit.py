@@ -16,7 +16,7 @@ class ViT(nn.Module):
     class token goes through a linear classifier. MLP width is ``4 * dim`` (Dosovitskiy et al., 2021).
     """
 
-    def __init__(
+    def __init__(  # one parameter per ViT hyperparameter of App. A.2
         self,
         num_classes: int,
         depth: int = 10,
