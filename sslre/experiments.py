@@ -183,13 +183,50 @@ def runs_for(profile: str) -> dict[str, RunSpec]:
     return {s.name: s for s in specs}
 
 
-def claims_served(profile: str) -> dict[str, list[str]]:
-    """``{claim_id: [run names]}`` -- which runs each catalogue claim reads at ``profile``."""
+def claims_served(profile: str, specs: dict[str, RunSpec] | None = None) -> dict[str, list[str]]:
+    """``{claim_id: [run names]}`` -- which runs each catalogue claim reads at ``profile`` (``specs``: a
+    registry in place of the profile's)."""
     out: dict[str, list[str]] = {c: [] for c in CLAIM_IDS}
-    for spec in runs_for(profile).values():
+    for spec in (runs_for(profile) if specs is None else specs).values():
         for c in spec.claims:
             out.setdefault(c, []).append(spec.name)
     return out
+
+
+@dataclass(frozen=True)
+class PartialRuns:
+    """What a partial run set lacks: the claims read the runs that exist, the rest are listed with their commands.
+
+    ``commands``: run name (an alias too) -> the commands that make its missing seeds; ``missing``: the
+    ``(run, seed)`` pairs missing or unfinished; ``total``: the ``(run, seed)`` pairs of the registry;
+    ``claims``: claim id -> the runs it reads (:func:`claims_served`).
+    """
+
+    profile: str
+    commands: dict[str, list[str]]
+    missing: list[tuple[str, int]]
+    total: int
+    claims: dict[str, list[str]]
+
+    def for_claim(self, claim_id: str) -> dict[str, list[str]]:
+        """``{run: commands}`` of the missing runs that ``claim_id`` reads (empty: the claim can run)."""
+        return {r: self.commands[r] for r in self.claims.get(claim_id, []) if r in self.commands}
+
+    def labels(self) -> list[str]:
+        return [f"{n}-s{s}" for n, s in self.missing]
+
+
+def partial_runs(profile: str, specs: dict[str, RunSpec], runs_dir: Path | str) -> PartialRuns:
+    """The runs of ``specs`` not (completely) trained under ``runs_dir``; a run with a seed missing is missing."""
+    missing = incomplete_runs(specs, runs_dir)
+    gone = {n for n, _ in missing}
+    commands = {}
+    for name, spec in specs.items():
+        real = specs[spec.alias_of] if spec.kind == "alias" else spec
+        if real.name in gone:
+            commands[name] = [train_command(real, s, runs_dir) for n, s in missing if n == real.name]
+    total = len({(s.name, seed) for s in specs.values() if s.kind != "alias" for seed in s.seeds})
+    return PartialRuns(profile, commands, missing, total, claims_served(profile, specs))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -325,18 +362,26 @@ def ensure_runs(profile: str, runs_dir: Path | str | None = None, train_missing:
     unknown = sorted(set(wanted) - set(specs))
     if unknown:
         raise KeyError(f"unknown run name(s) {unknown} for profile {profile!r}; known: {sorted(specs)}")
-    missing = []
-    for name in wanted:
-        spec = specs[name]
-        real = specs[spec.alias_of] if spec.kind == "alias" else spec
-        for seed in spec.seeds:
-            if not run_is_complete(real, real.run_dir(runs_dir, seed)) and (real.name, seed) not in missing:
-                missing.append((real.name, seed))
+    missing = incomplete_runs(specs, runs_dir, wanted)
     if missing and not train_missing:
         raise MissingRunsError(profile, runs_dir, missing,
                                [train_command(specs[n], s, runs_dir) for n, s in missing])
     _train_all(specs, missing, runs_dir, progress=progress, jobs=jobs)
     return {name: [(s, specs[name].run_dir(runs_dir, s)) for s in specs[name].seeds] for name in wanted}
+
+
+def incomplete_runs(specs: dict[str, RunSpec], runs_dir: Path | str, names: Iterable[str] | None = None
+                    ) -> list[tuple[str, int]]:
+    """``(run, seed)`` of ``names`` (default: every run of ``specs``) that are missing or unfinished under
+    ``runs_dir``, in registry order; an alias stands for the run it names."""
+    missing = []
+    for name in (list(specs) if names is None else names):
+        spec = specs[name]
+        real = specs[spec.alias_of] if spec.kind == "alias" else spec
+        for seed in spec.seeds:
+            if not run_is_complete(real, real.run_dir(runs_dir, seed)) and (real.name, seed) not in missing:
+                missing.append((real.name, seed))
+    return missing
 
 
 def _train_one(args: tuple) -> tuple[str, int]:

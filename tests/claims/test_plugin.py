@@ -161,7 +161,8 @@ def test_json_lists_every_catalogue_claim(outcome_session):
     not_run = [c for c in doc["claims"] if c["verdict"] == "not run"]
     assert len(not_run) == 16 - 6
     assert all(c["statistic"] is None and c["statement"] for c in not_run)
-    assert doc["summary"] == {"supported": 1, "refuted": 1, "inconclusive": 3, "not run": 10, "error": 1}
+    assert doc["summary"] == {"supported": 1, "refuted": 1, "inconclusive": 3, "not run": 10, "error": 1,
+                             "not applicable": 0}
     assert "no part b" not in json.dumps(doc)
     env = doc["environment"]
     for key in ("python", "torch", "hardware", "git_sha", "git_dirty", "wall_time_s"):
