@@ -6,7 +6,7 @@ One place names every run the claim tests depend on (``docs/ARCHITECTURE.md``, t
 run name                  what it is (full profile)                   claims that read it
 ========================  ==========================================  ========================================
 ``vicreg``                VICReg RES-5-250, mu=25, lambda=25, nu=1    almost all (Sec. 3-6)
-``vicreg-deep``           VICReg RES-10-250                           Sec. 4 NCC, Fig. 3 right, Fig. 5, Fig. 7
+``vicreg-deep``           VICReg RES-10-250                           Sec. 4 NCC, Figs. 2-3, Fig. 5, Fig. 7
 ``vicreg-mu5/-mu100``     VICReg RES-5-250, mu=5 / mu=100             App. B.3
 ``vicreg-narrow/-wide``   VICReg RES-5-50 / RES-5-1000                App. B.1 (width)
 ``simclr``                SimCLR RES-5-250                            App. B.4
@@ -155,7 +155,8 @@ def runs_for(profile: str) -> dict[str, RunSpec]:
     specs = [
         spec(Run.MAIN, main, _MAIN_CLAIMS, "main VICReg run (Sec. 3-6)",
              Coverage(all_layers=True, random=True, controls=True, sample=True, mine=True, umap=True), **vic),
-        spec(Run.DEEP, aux, ("sample-neural-collapse", "ssl-vs-supervised-ncc", "depth-ordering", "width-and-depth"),
+        spec(Run.DEEP, aux, ("sample-clusters-first", "sample-neural-collapse", "ncc-linear-ratio",
+                             "ssl-vs-supervised-ncc", "depth-ordering", "width-and-depth"),
              "deeper net: Sec. 4 NCC numbers, Fig. 3 right, Fig. 5, Fig. 7 bottom", arch=prof.deep, **vic),
         spec(Run.MU5, aux, ("mu-ablation",), "App. B.3 mu=5", _LAST_LAYER, **{**vic, "vicreg_mu": 5.0}),
         spec(Run.MU100, aux, ("mu-ablation",), "App. B.3 mu=100", _LAST_LAYER, **{**vic, "vicreg_mu": 100.0}),
