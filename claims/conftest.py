@@ -5,10 +5,11 @@ selects the quick instances. ``measurements`` is built once per profile per sess
 (:func:`sslre.measure.build_measurements`):
 
 - quick trains whatever is missing (embedded synthetic data, tiny models);
-- small / medium / full only read existing runs under ``$SSLRE_RUNS`` (default ``runs/<profile>`` under the repo root)
-  and, for small and medium, the published runs (``$SSLRE_EVIDENCE``, default ``reports/<report>/runs``)
-  and otherwise **fail** with the exact ``sslre`` commands that make them -- a plain ``pytest claims`` never
-  starts a long training by surprise.
+- small / medium / full only read existing runs under ``$SSLRE_RUNS`` (default ``runs/<profile>`` under the repo
+  root) and, for small and medium, the published runs (``$SSLRE_EVIDENCE``, default ``reports/<report>/runs``) --
+  a plain ``pytest claims`` never starts a long training by surprise. With some runs missing, each claim runs on
+  what exists; a claim that reads a missing run is recorded as ``not run`` with the exact ``sslre`` commands that
+  make it (``_runs_present``), and the session ends with one line saying how many runs and claims are missing.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from sslre.experiments import MissingRunsError
+from sslre.claims.plugin import note_missing_runs
 from sslre.runlog import terminal_status
 
 
@@ -40,14 +41,27 @@ def profile(request) -> str:
 
 @pytest.fixture(scope="session")
 def measurements(profile, pytestconfig):
-    """The profile's :class:`sslre.measure.Measurements` (trained if quick; else existing runs or a failure).
-    Session-scoped: built once per profile; pytest keeps a failure for the profile's other tests too."""
+    """The profile's :class:`sslre.measure.Measurements` (trained if quick; else the runs that exist, the missing
+    ones in ``.partial``). Session-scoped: built once per profile."""
     from sslre.measure import build_measurements
 
     logging.getLogger("sslre").setLevel(logging.INFO)
-    try:
-        return build_measurements(profile, _runs_dir(profile), train_missing=(profile == "quick"),
-                                  progress=bool(os.environ.get("SSLRE_PROGRESS", "")),
-                                  status=terminal_status(pytestconfig))  # runs / checkpoints done, past capture
-    except MissingRunsError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    m = build_measurements(profile, _runs_dir(profile), train_missing=(profile == "quick"), partial=True,
+                           progress=bool(os.environ.get("SSLRE_PROGRESS", "")),
+                           status=terminal_status(pytestconfig))  # runs / checkpoints done, past capture
+    if m.partial is not None:
+        note_missing_runs(pytestconfig, profile, m.partial.labels(), m.partial.total,
+                          [c for cmds in m.partial.commands.values() for c in cmds])
+    return m
+
+
+@pytest.fixture(autouse=True)
+def _runs_present(request):
+    """A claim test whose runs are missing from a partial run set ends as ``not run``, with the commands."""
+    mark = request.node.get_closest_marker("claim")
+    if mark is None or "measurements" not in request.fixturenames:
+        return
+    m = request.getfixturevalue("measurements")
+    absent = m.missing_for(mark.kwargs.get("id"))
+    if absent:
+        request.getfixturevalue("claim_record").runs_missing(m, absent)

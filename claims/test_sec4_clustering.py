@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sslre.claims.statistics import (MissingSeries, curve, decide_diff, decide_series, early_epoch, early_share,
-                                     fig_curves, gain, guarded, normalized, paired, rows, wide)
+from sslre.claims.statistics import (MissingSeries, absent_loss_terms, curve, decide_diff, decide_series,
+                                     early_epoch, early_share, fig_curves, gain, guarded, normalized, paired, rows,
+                                     wide)
 
 PROTOCOL_NCC = ("NCC accuracy (Sec. 2.2): class means from the train split, raw final-layer features (globally "
                 "average-pooled), eval mode; per seed, then mean and seed std over seeds")
@@ -225,10 +226,16 @@ def test_regularization_drives_learning(measurements, claim_record):
     * (a) decrease of the regularization loss minus decrease of the invariance loss > 0; no null exists in the
       table for the logged objective (caps the claim at inconclusive; see claims/PROTOCOL.md).
     * (b) class linear test accuracy gain > 0; control: ``class-shuffled`` in place of ``class``.
+
+    Not applicable when the run's loss is not split into invariance and regularization (the method's
+    ``loss_terms``, or those loss columns NaN in every epoch).
     """
     m, rec = measurements, claim_record
     run = "vicreg"
     rec.require(m, run)
+    lacking = absent_loss_terms(m, run, ("invariance", "regularization"))
+    if lacking:                     # e.g. a method whose loss has only an invariance term (BYOL)
+        rec.not_applicable(lacking)
     inv = wide(rows(m, run, "loss_invariance", ""))
     reg = wide(rows(m, run, "loss_regularization", ""))
     tot = wide(rows(m, run, "loss_total", ""))

@@ -6,7 +6,7 @@ One place names every run the claim tests depend on (``docs/ARCHITECTURE.md``, t
 run name                  what it is (full profile)                   claims that read it
 ========================  ==========================================  ========================================
 ``vicreg``                VICReg RES-5-250, mu=25, lambda=25, nu=1    almost all (Sec. 3-6)
-``vicreg-deep``           VICReg RES-10-250                           Sec. 4 NCC, Fig. 3 right, Fig. 5, Fig. 7
+``vicreg-deep``           VICReg RES-10-250                           Sec. 4 NCC, Figs. 2-3, Fig. 5, Fig. 7
 ``vicreg-mu5/-mu100``     VICReg RES-5-250, mu=5 / mu=100             App. B.3
 ``vicreg-narrow/-wide``   VICReg RES-5-50 / RES-5-1000                App. B.1 (width)
 ``simclr``                SimCLR RES-5-250                            App. B.4
@@ -155,7 +155,8 @@ def runs_for(profile: str) -> dict[str, RunSpec]:
     specs = [
         spec(Run.MAIN, main, _MAIN_CLAIMS, "main VICReg run (Sec. 3-6)",
              Coverage(all_layers=True, random=True, controls=True, sample=True, mine=True, umap=True), **vic),
-        spec(Run.DEEP, aux, ("sample-neural-collapse", "ssl-vs-supervised-ncc", "depth-ordering", "width-and-depth"),
+        spec(Run.DEEP, aux, ("sample-clusters-first", "sample-neural-collapse", "ncc-linear-ratio",
+                             "ssl-vs-supervised-ncc", "depth-ordering", "width-and-depth"),
              "deeper net: Sec. 4 NCC numbers, Fig. 3 right, Fig. 5, Fig. 7 bottom", arch=prof.deep, **vic),
         spec(Run.MU5, aux, ("mu-ablation",), "App. B.3 mu=5", _LAST_LAYER, **{**vic, "vicreg_mu": 5.0}),
         spec(Run.MU100, aux, ("mu-ablation",), "App. B.3 mu=100", _LAST_LAYER, **{**vic, "vicreg_mu": 100.0}),
@@ -183,13 +184,52 @@ def runs_for(profile: str) -> dict[str, RunSpec]:
     return {s.name: s for s in specs}
 
 
-def claims_served(profile: str) -> dict[str, list[str]]:
-    """``{claim_id: [run names]}`` -- which runs each catalogue claim reads at ``profile``."""
+def claims_served(profile: str, specs: dict[str, RunSpec] | None = None) -> dict[str, list[str]]:
+    """``{claim_id: [run names]}`` -- which runs each catalogue claim reads at ``profile`` (``specs``: a
+    registry in place of the profile's)."""
     out: dict[str, list[str]] = {c: [] for c in CLAIM_IDS}
-    for spec in runs_for(profile).values():
+    for spec in (runs_for(profile) if specs is None else specs).values():
         for c in spec.claims:
             out.setdefault(c, []).append(spec.name)
     return out
+
+
+@dataclass(frozen=True)
+class PartialRuns:
+    """What a partial run set lacks: the claims read the runs that exist, the rest are listed with their commands.
+
+    ``commands``: run name (an alias too) -> the commands that make its missing seeds; ``missing``: the
+    ``(run, seed)`` pairs missing or unfinished; ``total``: the ``(run, seed)`` pairs of the registry;
+    ``claims``: claim id -> the runs it reads (:func:`claims_served`).
+    """
+
+    profile: str
+    commands: dict[str, list[str]]
+    missing: list[tuple[str, int]]
+    total: int
+    claims: dict[str, list[str]]
+
+    def for_claim(self, claim_id: str) -> dict[str, list[str]]:
+        """``{run: commands}`` of the missing runs that ``claim_id`` reads (empty: the claim can run)."""
+        return {r: self.commands[r] for r in self.claims.get(claim_id, []) if r in self.commands}
+
+    def labels(self) -> list[str]:
+        return [f"{n}-s{s}" for n, s in self.missing]
+
+
+def partial_runs(profile: str, specs: dict[str, RunSpec], runs_dir: Path | str,
+                 evidence: Path | None = None) -> PartialRuns:
+    """The runs of ``specs`` not (completely) trained under ``runs_dir`` nor published under ``evidence``; a run
+    with a seed missing is missing."""
+    missing = incomplete_runs(specs, runs_dir, evidence=evidence)
+    gone = {n for n, _ in missing}
+    commands = {}
+    for name, spec in specs.items():
+        real = specs[spec.alias_of] if spec.kind == "alias" else spec
+        if real.name in gone:
+            commands[name] = [train_command(real, s, runs_dir) for n, s in missing if n == real.name]
+    total = len({(s.name, seed) for s in specs.values() if s.kind != "alias" for seed in s.seeds})
+    return PartialRuns(profile, commands, missing, total, claims_served(profile, specs))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -320,27 +360,36 @@ def ensure_runs(profile: str, runs_dir: Path | str | None = None, train_missing:
     deterministic on its own, so the order and the parallelism do not change any number. A run published under
     ``evidence`` (:mod:`sslre.evidence`) counts as done and is not trained again.
     """
-    from sslre.evidence import is_published
-
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(profile)
     specs = runs_for(profile) if specs is None else specs
     wanted = list(specs) if names is None else list(names)
     unknown = sorted(set(wanted) - set(specs))
     if unknown:
         raise KeyError(f"unknown run name(s) {unknown} for profile {profile!r}; known: {sorted(specs)}")
+    missing = incomplete_runs(specs, runs_dir, wanted, evidence)
+    if missing and not train_missing:
+        raise MissingRunsError(profile, runs_dir, missing,
+                               [train_command(specs[n], s, runs_dir) for n, s in missing])
+    _train_all(specs, missing, runs_dir, progress=progress, jobs=jobs, evidence=evidence)
+    return {name: [(s, specs[name].run_dir(runs_dir, s)) for s in specs[name].seeds] for name in wanted}
+
+
+def incomplete_runs(specs: dict[str, RunSpec], runs_dir: Path | str, names: Iterable[str] | None = None,
+                    evidence: Path | None = None) -> list[tuple[str, int]]:
+    """``(run, seed)`` of ``names`` (default: every run of ``specs``) that are missing or unfinished under
+    ``runs_dir`` and not published under ``evidence`` (:mod:`sslre.evidence`), in registry order; an alias stands
+    for the run it names."""
+    from sslre.evidence import is_published
+
     missing = []
-    for name in wanted:
+    for name in (list(specs) if names is None else names):
         spec = specs[name]
         real = specs[spec.alias_of] if spec.kind == "alias" else spec
         for seed in spec.seeds:
             if (not run_is_complete(real, real.run_dir(runs_dir, seed)) and not is_published(real, seed, evidence)
                     and (real.name, seed) not in missing):
                 missing.append((real.name, seed))
-    if missing and not train_missing:
-        raise MissingRunsError(profile, runs_dir, missing,
-                               [train_command(specs[n], s, runs_dir) for n, s in missing])
-    _train_all(specs, missing, runs_dir, progress=progress, jobs=jobs, evidence=evidence)
-    return {name: [(s, specs[name].run_dir(runs_dir, s)) for s in specs[name].seeds] for name in wanted}
+    return missing
 
 
 def _train_one(args: tuple) -> tuple[str, int]:

@@ -54,7 +54,7 @@ import pandas as pd
 import torch
 
 from sslre.config import Config, parse_arch
-from sslre.experiments import RunSpec, default_runs_dir, ensure_runs, runs_for
+from sslre.experiments import PartialRuns, RunSpec, default_runs_dir, ensure_runs, partial_runs, runs_for
 from sslre.profiles import MeasureSettings, Run, SampleLevelSettings, profile as get_profile
 
 log = logging.getLogger(__name__)
@@ -528,8 +528,10 @@ class Measurements:
     :func:`rows`, ...), the one reader on top of :meth:`select`."""
 
     def __init__(self, profile: str, dataset: str, table: pd.DataFrame, runs: dict[str, list[RunInfo]],
-                 timings: dict[str, float] | None = None, target_levels: pd.DataFrame | None = None):
+                 timings: dict[str, float] | None = None, target_levels: pd.DataFrame | None = None,
+                 partial: PartialRuns | None = None):
         self.profile = profile
+        self.partial = partial          # runs of a partial run set that are not trained (None: none missing)
         self.dataset = dataset
         self.table = table
         self.runs = runs
@@ -586,6 +588,15 @@ class Measurements:
 
     def has(self, run: str) -> bool:
         return bool((self.table["run"] == run).any())
+
+    @property
+    def absent(self) -> dict[str, list[str]]:
+        """``{run: commands that make it}`` of the runs missing from a partial run set (empty when complete)."""
+        return dict(self.partial.commands) if self.partial is not None else {}
+
+    def missing_for(self, claim_id: str) -> dict[str, list[str]]:
+        """``{run: commands}`` of the missing runs that ``claim_id`` reads; empty when the claim can run."""
+        return self.partial.for_claim(claim_id) if self.partial is not None else {}
 
     def target_levels(self) -> pd.DataFrame:
         """Every random-target level of every generator seed, with its diagnostics (:data:`TARGET_LEVEL_COLUMNS`).
@@ -862,12 +873,15 @@ def build_measurements(profile: str, runs_dir: Path | str | None = None, *, trai
                        names: Iterable[str] | None = None, progress: bool = True,
                        specs: dict[str, RunSpec] | None = None, settings: MeasureSettings | None = None,
                        sample_settings: SampleLevelSettings | None = None,
-                       status: Callable[[str], None] | None = None) -> Measurements:
-    # Nine options, each defaulting to the profile's: tests shrink the registry and the sizes, the CLI adds status.
+                       status: Callable[[str], None] | None = None, partial: bool = False) -> Measurements:
+    # Ten options, each defaulting to the profile's: tests shrink the registry and the sizes, the CLI adds status.
     """Train (quick only, unless ``train_missing``) / check the runs, measure each, assemble :class:`Measurements`.
 
     small/full never train here: a missing run raises :class:`sslre.experiments.MissingRunsError` with the
-    commands. Timings per stage are in ``.timings`` and logged. ``specs`` / ``settings`` / ``sample_settings``
+    commands, unless ``partial``: then the runs that exist are measured and the missing ones are kept in
+    ``.partial`` (:class:`sslre.experiments.PartialRuns`: their commands, and which claims read them). A run with
+    a seed missing counts as missing; an SSL run whose random-target generators are missing is measured without
+    their levels (its cached table is measured again once they exist). Timings per stage are in ``.timings`` and logged. ``specs`` / ``settings`` / ``sample_settings``
     replace the profile's registry and sizes (tests use shrunken ones). ``status``: called with one line per
     measured run (runs and checkpoints done out of total) and a warning count at the end; sslre's log records go
     to ``RUNS/sslre.log`` meanwhile (:func:`sslre.runlog.run_log`), not between progress bars.
@@ -887,17 +901,22 @@ def build_measurements(profile: str, runs_dir: Path | str | None = None, *, trai
 
         # Published runs belong to the profile's own registry; a shrunken registry (tests) publishes nothing.
         evidence = evidence_dir(profile) if registry else None
+        gaps = None
+        if partial and not train_missing:
+            gaps = partial_runs(profile, specs, runs_dir, evidence)
+            specs = {k: v for k, v in specs.items() if k not in gaps.commands} if gaps.missing else specs
+            gaps = gaps if gaps.missing else None
         t0 = time.perf_counter()
         ensure_runs(profile, runs_dir, train_missing, names=list(specs), progress=progress, specs=specs,
                     evidence=evidence)
         timings = {"train": time.perf_counter() - t0}
         p = _Pass(profile, runs_dir, specs, settings or get_profile(profile).measure,
                   sample_settings or get_profile(profile).sample_level, evidence)
-        return _measure_all(p, timings, progress, status)
+        return _measure_all(p, timings, progress, status, gaps)
 
 
 def _measure_all(p: _Pass, timings: dict[str, float], progress: bool,
-                 status: Callable[[str], None] | None) -> Measurements:
+                 status: Callable[[str], None] | None, partial: PartialRuns | None = None) -> Measurements:
     """Measure every run of the pass (in parallel workers first, if more than one job), then assemble the table."""
     datasets = _Datasets(p.sample_level)
     t = time.perf_counter()
@@ -935,7 +954,8 @@ def _measure_all(p: _Pass, timings: dict[str, float], progress: bool,
     log.info("measurements of %s: %d rows; timings %s", p.profile, len(table),
              {k: round(v, 1) for k, v in timings.items()})
     main = p.specs.get(Run.MAIN)
-    return Measurements(p.profile, main.config.dataset if main else "", table, runs, timings, target_levels)
+    dataset = main.config.dataset if main else get_profile(p.profile).config.dataset
+    return Measurements(p.profile, dataset, table, runs, timings, target_levels, partial)
 
 
 def _load_generators(p: _Pass, datasets: _Datasets) -> tuple[dict[tuple[str, int], tuple[Any, list]], pd.DataFrame]:

@@ -10,7 +10,8 @@ Steps:
 3. :mod:`sslre.claims.check` reads the report: the return value is 0 when every catalogue claim got a verdict
    (supported, refuted or inconclusive -- a refuted claim is a *finding*, shown as FAILED by pytest and as
    refuted in the report), 1 when a claim errored, did not run or is missing, 2+ for pytest usage/internal
-   problems, 3 when runs are missing and training was not asked for.
+   problems, 3 when runs are missing and training was not asked for: the claims then run on the runs that exist
+   (a partial report; the others are ``not run`` with the commands that make their runs).
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
 
     Returns 0 when every claim has a verdict and nothing flipped, 1 when some claim could not be decided (error /
     not run) or flipped, pytest's code when pytest itself failed to run (>= 2), 3 if runs are missing and
-    ``train`` is False.
+    ``train`` is False -- the report is then written for the claims whose runs exist (a partial reproduction).
     """
     import json
 
@@ -78,9 +79,11 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
         # counted, instead of landing between progress bars; the report counts them too.
         with run_log(runs_dir, say=lambda line: print(f"sslre reproduce: {line}", file=sys.stderr)) as warned:
             ensure_runs(profile, runs_dir, train_missing=train, progress=progress, evidence=evidence)
+        partial = False
     except MissingRunsError as exc:
         print(f"sslre reproduce: {exc}", file=sys.stderr)
-        return 3
+        print("sslre reproduce: running the claims whose runs exist (a partial report)", file=sys.stderr)
+        partial = True
     log.info("runs ready in %.1f s under %s", time.perf_counter() - t0, runs_dir)
     env = {**os.environ, "SSLRE_RUNS": str(runs_dir), "SSLRE_REPORT_DIR": str(out), EARLIER_ENV: str(warned.count)}
     if evidence is not None:
@@ -93,6 +96,7 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
             print(f"sslre reproduce: warning: {out / name} was not written", file=sys.stderr)
     if rc >= 2 and rc != 1:
         return rc  # pytest could not run the claims (usage error, internal error, nothing collected)
+    from sslre.claims.check import PARTIAL
     from sslre.claims.check import main as check_main
 
     rc_check = check_main([str(out / "reproduction.json"), "--profile", profile])
@@ -107,4 +111,4 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
         if fl:
             rc_check = max(rc_check, 1)
     print(f"sslre reproduce: report {out / 'reproduction.html'} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    return rc_check
+    return PARTIAL if partial and rc_check in (0, PARTIAL) else rc_check

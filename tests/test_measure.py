@@ -530,3 +530,44 @@ def test_a_published_run_folder_serves_its_table_without_checkpoints(standin, tm
     other = {**kw, "settings": dataclasses.replace(kw["settings"], probe="svc")}
     with pytest.raises(FileNotFoundError, match="no published table measured under the current settings"):
         M.measure_run(spec, info_pub, **other)
+
+
+# --- partial run sets: measure the runs that exist, keep the missing ones with their commands ------------------
+def test_partial_run_set_measures_what_exists_and_lists_the_rest(tmp_path, monkeypatch):
+    from sslre.experiments import MissingRunsError
+
+    monkeypatch.setenv("SSLRE_JOBS", "1")
+    measured = []
+
+    def fake_measure_run(spec, info, **kw):
+        measured.append(f"{spec.name}-s{info.seed}")
+        row = {c: "" for c in M.COLUMNS}
+        row.update(run=spec.name, arch=info.config.arch, seed=info.seed, epoch=0, layer=math.nan, randomness=math.nan,
+                   value=1.0)
+        return pd.DataFrame([row], columns=M.COLUMNS)
+
+    monkeypatch.setattr(M, "measure_run", fake_measure_run)
+    cfg = profile_config("quick", train_subset=64, test_subset=16)
+    cov = Coverage(sample=False, random=False, controls=False)
+    specs = {"vicreg": RunSpec("vicreg", (cfg, cfg.replace(seed=1)), (0, 1), ("sample-clusters-first", "mu-ablation"),
+                               "test", coverage=cov),
+             "vicreg-mu5": RunSpec("vicreg-mu5", (cfg.replace(vicreg_mu=5.0), cfg.replace(vicreg_mu=5.0, seed=1)),
+                                   (0, 1), ("mu-ablation",), "test", coverage=cov)}
+    for done in ("vicreg-s0", "vicreg-s1", "vicreg-mu5-s0"):          # vicreg-mu5-s1 is not trained
+        (tmp_path / done).mkdir()
+        (tmp_path / done / "DONE").write_text("")
+    with pytest.raises(MissingRunsError, match="vicreg-mu5-s1"):     # without partial: unchanged, never trains
+        M.build_measurements("quick", tmp_path, train_missing=False, specs=specs, progress=False)
+    assert measured == []
+    m = M.build_measurements("quick", tmp_path, train_missing=False, partial=True, specs=specs, progress=False)
+    assert measured == ["vicreg-s0", "vicreg-s1"]                  # a run with a seed missing is missing
+    assert m.has("vicreg") and not m.has("vicreg-mu5")
+    assert m.partial.labels() == ["vicreg-mu5-s1"] and m.partial.total == 4
+    assert m.missing_for("sample-clusters-first") == {}
+    (cmd,) = m.missing_for("mu-ablation")["vicreg-mu5"]
+    assert cmd.startswith("sslre train --profile quick") and "--seed 1" in cmd and "vicreg-mu5-s1" in cmd
+    assert m.absent == {"vicreg-mu5": [cmd]}
+    (tmp_path / "vicreg-mu5-s1").mkdir()
+    (tmp_path / "vicreg-mu5-s1" / "DONE").write_text("")
+    full = M.build_measurements("quick", tmp_path, train_missing=False, partial=True, specs=specs, progress=False)
+    assert full.partial is None and full.missing_for("mu-ablation") == {} and full.has("vicreg-mu5")

@@ -121,10 +121,30 @@ def test_reproduce_runs_pytest_with_env(tmp_path, monkeypatch):
     assert seen["env"]["SSLRE_EVIDENCE"] == str((tmp_path / "med").resolve() / "runs")
 
 
-def test_reproduce_missing_runs_returns_3(tmp_path, capsys):
-    rc = R.reproduce("small", tmp_path / "out", runs_dir=tmp_path / "runs", train=False)
+def test_reproduce_missing_runs_returns_3_after_a_partial_report(tmp_path, capsys, monkeypatch):
+    import json
+
+    from sslre.claims.catalogue import CLAIM_IDS
+
+    verdicts = {"rc": 0, "first": "supported"}
+
+    def fake_call(cmd, cwd, env):   # the claims of the runs that exist are decided, the others are not run
+        claims = [{"id": c, "verdict": "supported"} for c in CLAIM_IDS]
+        claims[0].update(verdict=verdicts["first"], missing_runs=["vicreg-deep"])
+        (Path(env["SSLRE_REPORT_DIR"]) / "reproduction.json").write_text(json.dumps({"profile": "small", "claims": claims}))
+        return verdicts["rc"]
+
+    monkeypatch.setattr(subprocess, "call", fake_call)
+    ref = tmp_path / "ref.json"
+    ref.write_text(json.dumps({"claims": [{"id": c, "verdict": "supported"} for c in CLAIM_IDS]}))
+    rc = R.reproduce("small", tmp_path / "out", runs_dir=tmp_path / "runs", train=False, against=ref)
     assert rc == 3
-    assert "sslre train --profile small --method vicreg --seed 0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "sslre train --profile small --method vicreg --seed 0" in err and "a partial report" in err
+    verdicts["first"] = "not run"
+    assert R.reproduce("small", tmp_path / "out", runs_dir=tmp_path / "runs", train=False, against=ref) == 3
+    verdicts["first"] = "error"        # a claim that errored is said as before
+    assert R.reproduce("small", tmp_path / "out", runs_dir=tmp_path / "runs", train=False, against=ref) == 1
 
 
 def test_reproduce_exit_code_ignores_xfail(tmp_path):

@@ -8,15 +8,21 @@ the verdicts (``tox -e quick`` runs the claims, then this check) and blocks only
 * a catalogue claim missing from the report, ``not run``, or ended in ``error`` (an exception in the pipeline);
 * the report missing or unreadable.
 
+``not applicable`` counts as decided: the claim cannot apply to what was trained (e.g. a method whose loss has no
+regularization term), and the report says why. A claim ``not run`` because runs it reads are missing (a partial run
+set: its entry lists ``missing_runs`` and ``commands``) is a problem like any claim not run, with its own exit
+status when it is the only kind of problem, so that a partial reproduction is told apart from a complete one.
+
 A control that came out supported is printed as a warning (its part is void, and the claim inconclusive).
 
 ``--against REF`` compares the verdicts with a reference report (the committed ``reports/quick/reproduction.json``):
 a claim that flips between *supported* and *refuted* fails the check (the verdict would depend on the machine or
-the float path); a change between *inconclusive* and a decided verdict is listed and allowed. A reference decided
-under another protocol version is reported as a warning.
+the float path); a change between *inconclusive* or *not applicable* and a decided verdict is listed and allowed.
+A reference decided under another protocol version is reported as a warning.
 
-Exit status: 0 when every catalogue claim has a verdict (supported / refuted / inconclusive) and no claim flips
-against ``REF``; 1 otherwise; 2 on a usage error.
+Exit status: 0 when every catalogue claim has a verdict (supported / refuted / inconclusive / not applicable) and
+no claim flips against ``REF``; 3 when the only problems are claims not run because their runs are missing (a
+partial run set); 1 otherwise; 2 on a usage error.
 """
 from __future__ import annotations
 
@@ -27,7 +33,10 @@ from pathlib import Path
 
 from sslre.claims.catalogue import CLAIM_IDS
 
-DECIDED = ("supported", "refuted", "inconclusive")
+DECIDED = ("supported", "refuted", "inconclusive", "not applicable")
+#: exit status when the only problems are claims not run because their runs are missing (a partial run set)
+PARTIAL = 3
+_RUNS_MISSING = "runs missing: "
 
 
 def check(path: Path, profile: str | None = None) -> tuple[list[str], list[str], dict[str, str]]:
@@ -48,7 +57,11 @@ def check(path: Path, profile: str | None = None) -> tuple[list[str], list[str],
         verdict = str(c.get("verdict", "")).replace("_", " ")
         verdicts[cid] = verdict
         if verdict not in DECIDED:
-            problems.append(f"{cid}: verdict {verdict!r} ({c.get('reason') or 'no reason recorded'})")
+            why = c.get("reason") or "no reason recorded"
+            if verdict == "not run" and c.get("missing_runs"):
+                problems.append(f"{cid}: {_RUNS_MISSING}{', '.join(map(str, c['missing_runs']))} ({why})")
+            else:
+                problems.append(f"{cid}: verdict {verdict!r} ({why})")
         control = c.get("control") or {}
         if str(control.get("verdict", "")) == "supported":
             warns.append(f"{cid}: its negative control came out supported ({control.get('description', '')})")
@@ -108,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {w}")
     for pr in problems:
         print(f"problem: {pr}", file=sys.stderr)
+    if problems and all(_RUNS_MISSING in pr for pr in problems):
+        return PARTIAL
     return 1 if problems else 0
 
 

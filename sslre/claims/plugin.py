@@ -16,6 +16,10 @@ What it adds
   refuted             ``pytest.fail(reason)`` (a failed test)
   inconclusive        ``pytest.xfail(reason)`` (reported as xfailed, with the reason; a part whose
                       control came out supported is void, and its claim is inconclusive)
+  not applicable      ``pytest.skip(reason)``: the claim cannot apply to what was trained
+                      (:meth:`ClaimRecord.not_applicable`, e.g. a method whose loss has no such term)
+  not run             ``pytest.skip(reason)`` when runs the claim reads are not trained
+                      (:meth:`ClaimRecord.runs_missing`: the reason and the commands that make them are recorded)
   (exception)         the test errors/fails as usual; recorded with verdict ``error``
   ==================  =========================================================================
 
@@ -25,7 +29,8 @@ What it adds
 * at session end, when any claim test ran, ``reproduction.json`` (schema version 2: ``docs/reproduction-schema.md``;
   it carries ``protocol: {version, sha256}``)
   is written atomically to ``--sslre-report-dir``, else ``$SSLRE_REPORT_DIR``, else ``<rootdir>/reports``;
-  catalogue claims that did not run appear as ``"not run"``. Then ``reproduction.html`` is rendered
+  catalogue claims that did not run appear as ``"not run"``; runs missing from a partial run set are listed under
+  ``missing_runs`` (with one terminal line per profile saying how many runs and claims that leaves out). Then ``reproduction.html`` is rendered
   beside it with :func:`sslre.report.html.render_report` when that is importable; a failure there is
   a warning and never hides the claims' results.
 """
@@ -41,7 +46,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pytest
@@ -173,11 +178,17 @@ class ClaimRecord:
             pytest.fail(f"refuted: {reason}", pytrace=False)
         if v in (Verdict.INCONCLUSIVE, Verdict.NOT_RUN):
             pytest.xfail(f"{v.value}: {reason}")
+        if v is Verdict.NOT_APPLICABLE:
+            pytest.skip(f"{v.value}: {reason}")
         raise ValueError(f"a claim test cannot conclude with verdict {v.value!r}")
 
     def require(self, measurements: Any, run: str) -> None:
-        """Record profile/dataset, end the claim as inconclusive when ``run`` is absent, else note it as read."""
+        """Record profile/dataset, end the claim as not run when ``run`` is missing from a partial run set (with
+        the commands that make it) or inconclusive when it is absent at this profile, else note it as read."""
         self.use(measurements)
+        absent = getattr(measurements, "absent", {}) or {}
+        if run in absent:
+            self.runs_missing(measurements, {run: absent[run]})
         if not measurements.has(run):
             self.inconclusive(f"the {run} run was not measured at this profile")
         self.use(measurements, run)
@@ -185,6 +196,26 @@ class ClaimRecord:
     def inconclusive(self, reason: str) -> None:
         """Shortcut: no statistic can be computed here (e.g. a run absent at this profile)."""
         self.conclude(Verdict.INCONCLUSIVE, reason)
+
+    def not_applicable(self, reason: str) -> None:
+        """End the claim as ``not applicable``: it cannot apply to what was trained (a method whose loss has no
+        term the claim reads, a dataset whose every class is its own superclass). Decide it from the data (the
+        run's config, the table), never from a list of names; ``reason`` says what is absent. pytest reports the
+        test as skipped with the reason; the report counts it apart from inconclusive."""
+        self.conclude(Verdict.NOT_APPLICABLE, reason)
+
+    def runs_missing(self, measurements: Any, absent: Mapping[str, Sequence[str]]) -> None:
+        """End the claim as ``not run`` because runs it reads are not trained: ``absent`` maps each missing run to
+        the commands that make it (:meth:`sslre.measure.Measurements.missing_for`). The entry keeps the runs
+        (``missing_runs``) and the commands (``commands``); pytest reports the test as skipped."""
+        self.use(measurements)
+        commands = list(dict.fromkeys(c for cmds in absent.values() for c in cmds))
+        self.data["missing_runs"] = list(absent)
+        self.data["commands"] = commands
+        reason = (f"run(s) {', '.join(absent)} of profile {self.data['profile']} are missing or unfinished; "
+                  f"{len(commands)} command(s) make them (listed with this claim)")
+        self._store(Verdict.NOT_RUN, reason)
+        pytest.skip(f"{Verdict.NOT_RUN.value}: {reason}")
 
     def _store(self, v: Verdict, reason: str) -> None:
         self.data["verdict"] = v.value
@@ -197,7 +228,8 @@ def _control_summary(decisions: Sequence[Decision]) -> dict | None:
     ctrls = [d for d in decisions if d.control is not None]
     if not ctrls:
         return None
-    rank = {Verdict.SUPPORTED: 0, Verdict.REFUTED: 1, Verdict.INCONCLUSIVE: 2, Verdict.NOT_RUN: 3, Verdict.ERROR: 4}
+    rank = {Verdict.SUPPORTED: 0, Verdict.REFUTED: 1, Verdict.INCONCLUSIVE: 2, Verdict.NOT_RUN: 3, Verdict.ERROR: 4,
+            Verdict.NOT_APPLICABLE: 5}
     worst = min(ctrls, key=lambda d: rank[d.control.verdict])
     return {"description": "each part's own null (see the parts)", "verdict": worst.control.verdict.value,
             "statistic": worst.control.statistic(), "reason": f"part {worst.part_id}: {worst.control.reason}",
@@ -258,6 +290,7 @@ class ClaimSession:
         self.started = time.time()
         self.records: dict[str, ClaimRecord] = {}   # nodeid -> record
         self.durations: dict[str, float] = {}
+        self.missing_runs: dict[str, dict] = {}     # profile -> {"missing", "total", "commands"} (partial run sets)
 
     def report_dir(self) -> Path:
         opt = self.config.getoption("sslre_report_dir", None)
@@ -274,6 +307,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(id, paper): a claim test; id from the claim catalogue")
     config.stash[_STATE] = ClaimSession(config)
+
+
+def note_missing_runs(config: pytest.Config, profile: str, missing: Sequence[str], total: int,
+                      commands: Sequence[str]) -> None:
+    """Record that ``missing`` runs (``name-s<seed>``) of ``profile``'s ``total`` are not trained: the report lists
+    them under ``missing_runs`` with the ``commands`` that make them, and the session ends with one line saying
+    how many runs and claims that leaves out."""
+    state = config.stash.get(_STATE, None)
+    if state is not None and missing:
+        state.missing_runs[profile] = {"missing": list(missing), "total": int(total), "commands": list(commands)}
+
+
+def missing_runs_line(profile: str, entry: Mapping, claims: Iterable[Mapping]) -> str:
+    """The session's one line about a partial run set of ``profile`` (``claims``: the report's claim entries).
+
+    >>> missing_runs_line("full", {"missing": ["a-s0", "b-s0"], "total": 32},
+    ...                   [{"profile": "full", "verdict": "not run", "missing_runs": ["a"]}])
+    'sslre: 2 of 32 runs of profile full are missing; 1 claim not run (their commands are in reproduction.json)'
+    """
+    n = sum(1 for c in claims if c.get("profile") == profile and c.get("verdict") == Verdict.NOT_RUN.value
+            and c.get("missing_runs"))
+    return (f"sslre: {len(entry['missing'])} of {entry['total']} runs of profile {profile} are missing; "
+            f"{n} claim{'s' if n != 1 else ''} not run (their commands are in reproduction.json)")
 
 
 def validate_claim_marker(mark: pytest.Mark, where: str) -> None:
@@ -451,8 +507,10 @@ def calibration_for(profile: str | None) -> dict | None:
             "table": table}
 
 
-def build_report(records: Iterable[ClaimRecord], *, command: str, env: dict) -> dict:
-    """The ``reproduction.json`` document (schema version 1) from the session's claim records."""
+def build_report(records: Iterable[ClaimRecord], *, command: str, env: dict,
+                 missing_runs: Mapping[str, dict] | None = None) -> dict:
+    """The ``reproduction.json`` document (schema version 2) from the session's claim records; ``missing_runs``
+    (profile -> runs not trained, of how many, and the commands) is kept when a run set was partial."""
     records = list(records)
     claims = [_jsonable(r.data) for r in records]
     ran = {c["id"] for c in claims}
@@ -471,15 +529,18 @@ def build_report(records: Iterable[ClaimRecord], *, command: str, env: dict) -> 
     profiles = {c["profile"] for c in claims if c.get("profile")}
     datasets = {c["dataset"] for c in claims if c.get("dataset")}
     profile = profiles.pop() if len(profiles) == 1 else ("mixed" if profiles else None)
-    return {
+    doc = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "profile": profile,
         "dataset": datasets.pop() if len(datasets) == 1 else ("mixed" if datasets else None),
         "command": command, "environment": env, "protocol": protocol_header(),
-        "calibration": calibration_for(profile), "runs": runs, "summary": summary,
-        "claims": claims,
+        "calibration": calibration_for(profile), "runs": runs,
     }
+    if missing_runs:  # present only when a run set was partial
+        doc["missing_runs"] = _jsonable(dict(missing_runs))
+    doc.update(summary=summary, claims=claims)
+    return doc
 
 
 def _render_html(json_path: Path, config: pytest.Config) -> str | None:
@@ -503,7 +564,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     command = " ".join(["pytest", *(portable_path(a) if os.path.isabs(a) else a
                                      for a in config.invocation_params.args)])
     env = environment(config.rootpath, time.time() - state.started)
-    doc = build_report(state.records.values(), command=command, env=env)
+    doc = build_report(state.records.values(), command=command, env=env, missing_runs=state.missing_runs)
     from sslre.runlog import summary as warnings_summary
 
     doc["warnings"] = warnings_summary()  # sslre's own warnings of this reproduction, logged to RUNS/sslre.log
@@ -512,6 +573,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     problem = _render_html(path, config)
     tr = config.pluginmanager.get_plugin("terminalreporter")
     if tr is not None:
+        for prof, entry in state.missing_runs.items():
+            tr.write_line(missing_runs_line(prof, entry, doc["claims"]), yellow=True)
         tr.write_line(f"sslre: claims report written to {path} ({doc['summary']})")
         if problem:
             tr.write_line(f"sslre WARNING: {problem}", yellow=True)

@@ -57,6 +57,37 @@ def rows(m: Any, run: str, metric: str, level: str | None = None, *, features: s
     return df
 
 
+def absent_loss_terms(m: Any, run: str, terms: Sequence[str]) -> str:
+    """Why ``run``'s loss cannot be split into ``terms`` (e.g. ``("invariance", "regularization")``), or ``""``.
+
+    Decided from the data, never from a list of method names: the method's ``loss_terms``
+    (:class:`sslre.methods.SSLMethod`, through the run's config), else the table -- the run has loss rows
+    (``loss_total``) but none of ``loss_<term>`` (NaN in every epoch of ``history.jsonl``). A run without any
+    loss rows is not decided here (its series is missing, not inapplicable).
+    """
+    infos = getattr(m, "runs", {}).get(run) or []
+    method = getattr(getattr(infos[0], "config", None), "method", None) if infos else None
+    if method is not None:
+        from sslre.config import ConfigError
+        from sslre.methods import method_class
+
+        try:
+            have = tuple(method_class(method).loss_terms)
+        except ConfigError:
+            have = None                 # a plug-in that does not import here: the table decides
+        lack = [t for t in terms if have is not None and t not in have]
+        if lack:
+            return (f"method {method} has no {' or '.join(lack)} term (loss_terms = {have!r}): its loss is not split "
+                    f"into {' and '.join(terms)}")
+    if m.select(run=run, metric="loss_total").empty:
+        return ""
+    lack = [t for t in terms if m.select(run=run, metric=f"loss_{t}").empty]
+    if lack:
+        return (f"the loss history of run {run} has no {' or '.join(f'loss_{t}' for t in lack)} value (NaN in every "
+                f"epoch{f', method {method}' if method else ''}): its loss is not split into {' and '.join(terms)}")
+    return ""
+
+
 def last_layer(m: Any, run: str) -> int:
     """The deepest layer of ``run`` (its arch's depth; :meth:`sslre.measure.Measurements.last_layer`)."""
     try:

@@ -50,6 +50,9 @@ class Verdict(str, enum.Enum):
     INCONCLUSIVE = "inconclusive"
     NOT_RUN = "not run"
     ERROR = "error"
+    #: the claim cannot apply to what was trained (e.g. a method whose loss has no regularization term); recorded
+    #: with the reason, never counted as inconclusive
+    NOT_APPLICABLE = "not applicable"
 
     def __str__(self) -> str:  # "supported", not "Verdict.SUPPORTED", in messages and JSON
         return self.value

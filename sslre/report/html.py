@@ -23,13 +23,13 @@ from sslre.report.load import (CATALOGUE_IDS, MISSING, SCHEMA_VERSION, VERDICTS,
 
 __all__ = ["render_report", "render_html", "ReportError"]
 
-_SYMBOL = {"supported": "✔", "refuted": "✘", "inconclusive": "≈", "not run": "○", "error": "⚠",
-           "not recorded": "?"}
+_SYMBOL = {"supported": "✔", "refuted": "✘", "inconclusive": "≈", "not applicable": "∅", "not run": "○",
+           "error": "⚠", "not recorded": "?"}
 
 _CSS = """
 :root { --fg:#1b1f24; --muted:#5b636d; --line:#d5d9de; --bg:#fff; --soft:#f5f6f8;
   --sup:#1a7f37; --sup-bg:#e6f4ea; --ref:#b42318; --ref-bg:#fdecea; --inc:#8a6100; --inc-bg:#fff4d6;
-  --nr:#57606a; --nr-bg:#eef0f2; --err:#6e2bb0; --err-bg:#f1e8fb; }
+  --nr:#57606a; --nr-bg:#eef0f2; --err:#6e2bb0; --err-bg:#f1e8fb; --na:#1f5f8b; --na-bg:#e7f1f8; }
 * { box-sizing: border-box; }
 body { margin: 0; color: var(--fg); background: var(--bg);
   font: 15px/1.55 "DejaVu Sans", "Liberation Sans", "Helvetica Neue", Arial, sans-serif; }
@@ -56,6 +56,7 @@ dl.meta dd { margin: 0; overflow-wrap: anywhere; }
 .v-supported { color: var(--sup); background: var(--sup-bg); }
 .v-refuted { color: var(--ref); background: var(--ref-bg); }
 .v-inconclusive { color: var(--inc); background: var(--inc-bg); }
+.v-not-applicable { color: var(--na); background: var(--na-bg); border-style: dotted; }
 .v-not-run, .v-not-recorded, .v-unknown { color: var(--nr); background: var(--nr-bg); border-style: dashed; }
 .v-error { color: var(--err); background: var(--err-bg); border-style: double; border-width: 3px; }
 table { border-collapse: collapse; width: 100%; font-size: 0.9em; }
@@ -266,11 +267,29 @@ def _summary_block(data: Mapping, claims: list[Mapping]) -> str:
     elif isinstance(recorded, Mapping) and not claims and recorded:
         rec = ", ".join(f"{html.escape(str(k))}: {html.escape(str(v))}" for k, v in recorded.items())
         out += f'<div class="warn">No claims are recorded in this file; its summary says: {rec}.</div>'
+    out += _missing_runs_note(data.get("missing_runs"), claims)
     present = {c.get("id") for c in claims}
     absent = [cid for cid in CATALOGUE_IDS if cid not in present]
     if absent:
         out += (f'<div class="warn">Catalogue claims not recorded in this file ({len(absent)} of {len(CATALOGUE_IDS)}): '
                 + ", ".join(f"<code>{html.escape(a)}</code>" for a in absent) + ".</div>")
+    return out
+
+
+def _missing_runs_note(missing: Any, claims: list[Mapping]) -> str:
+    """A partial run set (``missing_runs``): how many runs of each profile are missing and the claims left out."""
+    if not isinstance(missing, Mapping):
+        return ""
+    out = ""
+    for prof, entry in missing.items():
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("missing"), list):
+            continue
+        left = [c.get("id") for c in claims if normalize_verdict(c.get("verdict")) == "not run" and c.get("missing_runs")
+                and c.get("profile") in (prof, None)]
+        out += (f'<div class="warn">Partial run set: {len(entry["missing"])} of {_e(entry.get("total"))} runs of '
+                f'profile {_e(prof)} are missing; {len(left)} claim{"s" if len(left) != 1 else ""} not run '
+                f'({", ".join(f"<code>{_e(x)}</code>" for x in left) or "none"}). The commands that make the runs '
+                "are listed with each claim.</div>")
     return out
 
 
@@ -281,8 +300,11 @@ seed, one-sided alpha 0.05; TOST for "comparable"), and no part's own control ca
 <li>{ref} — a part is on the wrong side after the Holm correction over all of the claim's parts and cells.</li>
 <li>{inc} — neither: within seed-to-seed noise, too few seeds (fewer than 3 of a run), a void part (its
 control came out supported) or a part with no null.</li>
-<li>{nr} — the claim's test did not run in this session (shown so that coverage is visible);
-{err} — the test crashed; the reason says where.</li>
+<li>{na} — the claim cannot apply to what was trained (e.g. a method whose loss has no regularization term);
+the reason says what is absent. Not a failure to decide, and not counted as inconclusive.</li>
+<li>{nr} — the claim's test did not run in this session (shown so that coverage is visible), or runs it reads are
+missing: the commands that make them are listed with the claim; {err} — the test crashed; the reason says
+where.</li>
 <li><b>Controls.</b> Each part has its own null (labels replaced by a random permutation, an untrained network,
 shuffled pairs), decided by the same test; a part whose control comes out supported is void. The procedure, each
 part's test, df and p-values, and the measured error rates are in <a href="#protocol">Evaluation protocol</a>
@@ -338,16 +360,28 @@ def _control(control: Any) -> str:
     return out
 
 
+def _commands(c: Mapping) -> str:
+    """The commands that make the runs a claim missed (``commands`` of a not-run entry), or nothing."""
+    cmds = c.get("commands") if isinstance(c.get("commands"), list) else []
+    if not cmds:
+        return ""
+    items = "".join(f"<li><code>{html.escape(str(x))}</code></li>" for x in cmds)
+    return (f'<details open><summary>{len(cmds)} command{"s" if len(cmds) != 1 else ""} make the missing '
+            f'run{"s" if len(cmds) != 1 else ""}</summary><ul class="checkpoints">{items}</ul></details>')
+
+
 def _claim_section(c: Mapping, anchor: str) -> str:
     head = (f'<section class="claim" id="{anchor}"><div class="head"><h3><code>{_e(c.get("id"))}</code>'
             f' <span class="muted">· {_from_file_or_catalogue(c, "paper_ref", "paper", "paper reference not recorded")}'
             f'</span></h3>{_verdict_badge(c.get("verdict"))}</div>'
             f"<blockquote>{_from_file_or_catalogue(c, 'statement', 'statement', 'Statement not recorded.')}</blockquote>")
     back = '<p class="small"><a href="#claims-table">↑ back to the claims table</a></p></section>'
-    if normalize_verdict(c.get("verdict")) == "not run" and not c.get("statistic") and not c.get("figures"):
+    verdict = normalize_verdict(c.get("verdict"))
+    if verdict in ("not run", "not applicable") and not c.get("statistic") and not c.get("figures"):
         # Coverage entry only: a compact section instead of ten rows of "—".
         reason = _e(str(c["reason"]).rstrip(". ")) if c.get("reason") else "no reason recorded"
-        return f'{head}<p class="muted">Not run: {reason}. Nothing was measured for this claim.</p>{back}'
+        what = "Not run" if verdict == "not run" else "Not applicable"
+        return f'{head}<p class="muted">{what}: {reason}. Nothing was measured for this claim.</p>{_commands(c)}{back}'
     figs = c.get("figures")
     if isinstance(figs, list) and figs:
         fig_html = "".join(figure_html(f, f"{anchor}-fig-{i + 1}") for i, f in enumerate(figs))
@@ -524,7 +558,7 @@ def render_html(data: Mapping, source_name: str = "reproduction.json", *,
     sections = "".join(_claim_section(c, a) for c, a in _reporting(claims, anchors, progress)) \
         or '<p class="muted">No claims recorded.</p>'
     howto = _HOWTO.format(**{k: _verdict_badge(v) for k, v in (("sup", "supported"), ("ref", "refuted"),
-                                                                 ("inc", "inconclusive"), ("nr", "not run"),
+                                                                 ("inc", "inconclusive"), ("na", "not applicable"), ("nr", "not run"),
                                                                  ("err", "error"))})
     return f"""<!DOCTYPE html>
 <html lang="en">

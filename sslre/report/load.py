@@ -20,7 +20,7 @@ from sslre.claims.catalogue import BY_ID, CLAIM_IDS
 SCHEMA_VERSION = 1
 
 #: Verdict words in display order; anything else found in a file is shown verbatim as "unknown".
-VERDICTS = ("supported", "refuted", "inconclusive", "not run", "error")
+VERDICTS = ("supported", "refuted", "inconclusive", "not applicable", "not run", "error")
 
 #: Shown wherever a value is absent from the JSON.
 MISSING = "—"

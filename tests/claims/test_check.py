@@ -72,3 +72,29 @@ def test_against_warns_on_another_protocol_and_refuses_a_missing_reference(tmp_p
     assert main([str(new), "--against", str(ref)]) == 0
     assert "protocol v1" in capsys.readouterr().out
     assert main([str(new), "--against", str(tmp_path / "nope.json")]) == 2
+
+
+def test_not_applicable_is_a_verdict_and_no_flip(tmp_path, capsys):
+    n = len(CLAIM_IDS)
+    path = _named(tmp_path, "na.json", ["not applicable"] + ["supported"] * (n - 1))
+    problems, _, got = check(path, "quick")
+    assert problems == [] and got[CLAIM_IDS[0]] == "not applicable"
+    ref = _named(tmp_path, "ref.json", ["supported"] * n)
+    assert main([str(path), "--against", str(ref)]) == 0
+    out = capsys.readouterr().out
+    assert f"changed (allowed): {CLAIM_IDS[0]}: supported -> not applicable" in out
+    assert "1 not applicable" in out
+
+
+def test_claims_not_run_for_missing_runs_give_their_own_status(tmp_path, capsys):
+    path = _report(tmp_path, ["supported"] * len(CLAIM_IDS))
+    doc = json.loads(path.read_text())
+    doc["claims"][0].update(verdict="not run", reason="run(s) vicreg-deep are missing", missing_runs=["vicreg-deep"],
+                            commands=["sslre train --seed 0"])
+    path.write_text(json.dumps(doc))
+    problems, _, _ = check(path)
+    assert problems == [f"{CLAIM_IDS[0]}: runs missing: vicreg-deep (run(s) vicreg-deep are missing)"]
+    assert main([str(path)]) == 3                        # a partial reproduction, told apart from a complete one
+    doc["claims"][1]["verdict"] = "error"                # any other problem: 1, as before
+    path.write_text(json.dumps(doc))
+    assert main([str(path)]) == 1

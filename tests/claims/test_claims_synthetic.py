@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sklearn.metrics  # noqa: F401 - imported here: pytester's in-process runs restore sys.modules after each
                         # run, and scipy/sklearn C extensions cannot be imported a second time in one process
+import sslre.methods  # noqa: F401 - the same for torch's compiler modules (a claim reads a method's loss_terms)
 
 from sslre.claims.catalogue import CLAIM_IDS
 

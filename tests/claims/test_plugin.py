@@ -161,7 +161,8 @@ def test_json_lists_every_catalogue_claim(outcome_session):
     not_run = [c for c in doc["claims"] if c["verdict"] == "not run"]
     assert len(not_run) == 16 - 6
     assert all(c["statistic"] is None and c["statement"] for c in not_run)
-    assert doc["summary"] == {"supported": 1, "refuted": 1, "inconclusive": 3, "not run": 10, "error": 1}
+    assert doc["summary"] == {"supported": 1, "refuted": 1, "inconclusive": 3, "not run": 10, "error": 1,
+                             "not applicable": 0}
     assert "no part b" not in json.dumps(doc)
     env = doc["environment"]
     for key in ("python", "torch", "hardware", "git_sha", "git_dirty", "wall_time_s"):
@@ -268,3 +269,37 @@ def test_report_paths_are_portable(tmp_path, monkeypatch):
         "$SSLRE_RUNS/vicreg-s0/checkpoints/epoch_0000.pt"
     repo = Path(__file__).resolve().parents[2]
     assert portable_path(repo / "claims") == "claims"
+
+
+NOT_DECIDED = """
+class M:
+    profile, dataset, runs = "full", "cifar100", {}
+    absent = {"vicreg-deep": ["sslre train --profile full --seed 0"]}
+
+    def has(self, run):
+        return run == "vicreg"
+
+@pytest.mark.claim(id="depth-ordering")
+def test_reads_a_missing_run(claim_record):
+    claim_record.require(M(), "vicreg-deep")
+    raise AssertionError("not reached")
+
+@pytest.mark.claim(id="mine-compression")
+def test_cannot_apply(claim_record):
+    claim_record.use(M())
+    claim_record.not_applicable("method byol has no regularization term")
+"""
+
+
+def test_not_applicable_and_missing_run_are_skips_with_their_reasons(pytester):
+    result, doc = _run(pytester, NOT_DECIDED, "-rs")
+    result.assert_outcomes(skipped=2)
+    out = result.stdout.str()
+    assert "not applicable: method byol has no regularization term" in out
+    assert "not run: run(s) vicreg-deep of profile full are missing or unfinished" in out
+    na, nr = _claim(doc, "mine-compression"), _claim(doc, "depth-ordering")
+    assert na["verdict"] == "not applicable" and na["reason"] == "method byol has no regularization term"
+    assert na["profile"] == "full" and "commands" not in na
+    assert nr["verdict"] == "not run" and nr["commands"] == ["sslre train --profile full --seed 0"]
+    assert doc["summary"]["not applicable"] == 1 and doc["summary"]["inconclusive"] == 0
+    assert "missing_runs" not in doc            # no partial run set was noted in this session

@@ -132,3 +132,25 @@ def test_per_seed_reads_exact_epochs_including_init():
     assert per_seed(m, "r", "ncc_train_acc", "class", epoch=0, layer=2).tolist() == pytest.approx([0.1, 0.2])
     assert per_seed(m, "r", "ncc_train_acc", "class", layer=2).tolist() == pytest.approx([0.5, 0.6])
     assert per_seed(m, "r", "ncc_train_acc", "class", epoch=3, layer=2).tolist() == pytest.approx([0.3, 0.4])
+
+
+def test_absent_loss_terms_from_the_method_then_from_the_table():
+    from types import SimpleNamespace
+
+    from sslre.claims.statistics import absent_loss_terms
+    from sslre.config import profile_config
+
+    terms = ("invariance", "regularization")
+    split = pd.concat([_table({(0, 0): 1.0}, level="", metric=f"loss_{t}", layer=float("nan")).table
+                       for t in ("total", "invariance", "regularization")])
+    m = Measurements("quick", "synthetic", split, runs={})
+    assert absent_loss_terms(m, "r", terms) == ""
+    # a plug-in (or any method) whose history has only the total and the invariance loss: decided by the table
+    inv_only = Measurements("quick", "synthetic", split[split["metric"] != "loss_regularization"], runs={})
+    assert "has no loss_regularization value (NaN in every epoch)" in absent_loss_terms(inv_only, "r", terms)
+    # no loss rows at all: a missing series, not an inapplicable claim
+    assert absent_loss_terms(_table({(0, 0): 1.0}), "r", terms) == ""
+    byol = SimpleNamespace(config=profile_config("quick", method="byol"))
+    m.runs = {"r": [byol]}
+    assert absent_loss_terms(m, "r", terms).startswith(
+        "method byol has no regularization term (loss_terms = ('invariance',))")

@@ -242,3 +242,25 @@ def test_warnings_count_is_shown():
                                                    "logs": ["runs/quick/sslre.log"]}})
     assert "<dt>Warnings</dt><dd>2 " in page and "vit@0 is not usable" in page and "runs/quick/sslre.log" in page
     assert "<dt>Warnings</dt><dd>not recorded</dd>" in render_html({"claims": []})
+
+
+def test_not_applicable_and_runs_missing_are_shown_apart(quick_data):
+    data = copy.deepcopy(quick_data)
+    na, nr = data["claims"][0], data["claims"][1]
+    na.update(verdict="not applicable", statistic=None, figures=[], parts=[],
+              reason="method byol has no regularization term (loss_terms = ('invariance',))")
+    nr.update(verdict="not run", statistic=None, figures=[], parts=[], missing_runs=["vicreg-deep"],
+              reason="run(s) vicreg-deep of profile full are missing",
+              commands=["sslre train --profile full --method vicreg --seed 0 --run-dir x/vicreg-deep-s0"])
+    nr["profile"] = "full"
+    data["missing_runs"] = {"full": {"missing": ["vicreg-deep-s0"], "total": 32, "commands": nr["commands"]}}
+    page = render_html(data)
+    summary = page.split('id="summary"')[1].split("</div></div>")[0]
+    assert '<div class="count"><b>1</b><span class="verdict v-not-applicable"' in summary
+    sec_na = page.split(f'id="claim-{na["id"]}"')[1].split("</section>")[0]
+    assert "∅ not applicable" in sec_na and "Not applicable: method byol has no regularization term" in sec_na
+    sec_nr = page.split(f'id="claim-{nr["id"]}"')[1].split("</section>")[0]
+    assert "○ not run" in sec_nr and "<code>sslre train --profile full --method vicreg --seed 0" in sec_nr
+    assert (f"Partial run set: 1 of 32 runs of profile full are missing; 1 claim not run (<code>{nr['id']}</code>)"
+            in page)
+    assert ".v-not-applicable" in page
