@@ -13,6 +13,10 @@ from sslre.config import METHODS, PROFILES_NAMES, ConfigError
 from sslre.report.load import ReportError
 
 
+_HIERARCHY_HELP = ("imagefolder only: superclass of each class, JSON {\"superclass\": [\"class\", ...]} or CSV "
+                   "class,superclass (README, 'Test your own data'); without it the superclass claims do not apply")
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train one run (resumes if RUN_DIR holds an unfinished one)")
     p.add_argument("--profile", choices=PROFILES_NAMES, required=True)
@@ -24,6 +28,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mu", type=float, help="VICReg variance weight mu (App. B.3)")
     p.add_argument("--seed", type=int)
     p.add_argument("--dataset", help="synthetic | cifar10 | cifar100 | food101 | cifar10-jpeg | imagefolder:<path>")
+    p.add_argument("--hierarchy", metavar="FILE", help=_HIERARCHY_HELP)
     p.add_argument("--epochs", type=int, help="override the profile's epoch count (checkpoints rescale)")
     p.add_argument("--autoaugment", action="store_true", help="supervised only: AutoAugment CIFAR-10 policy")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"))
@@ -51,6 +56,10 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--against", type=Path, metavar="REF",
                    help="reference reproduction.json to check for supported <-> refuted flips "
                         "(default: the profile's committed reference, e.g. reports/quick/reproduction.json)")
+    p.add_argument("--dataset", metavar="DATASET",
+                   help="train and measure the profile's runs on this dataset, e.g. imagefolder:<path> (use a "
+                        "--runs-dir of its own)")
+    p.add_argument("--hierarchy", metavar="FILE", help=_HIERARCHY_HELP)
     p.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (after --)")
 
 
@@ -195,7 +204,8 @@ def _run(args: argparse.Namespace) -> int:
 
         overrides = _parse_set(args.set)
         for flag, key in (("method", "method"), ("arch", "arch"), ("mu", "vicreg_mu"), ("seed", "seed"),
-                          ("dataset", "dataset"), ("epochs", "epochs"), ("device", "device")):
+                          ("dataset", "dataset"), ("hierarchy", "hierarchy"), ("epochs", "epochs"),
+                          ("device", "device")):
             if getattr(args, flag) is not None:
                 overrides[key] = getattr(args, flag)
         if args.autoaugment:
@@ -213,7 +223,7 @@ def _run(args: argparse.Namespace) -> int:
         from sslre.reproduce import reproduce
 
         return reproduce(args.profile, args.out, runs_dir=args.runs_dir, pytest_args=args.pytest_args,
-                         against=args.against)
+                         against=args.against, dataset=args.dataset, hierarchy=args.hierarchy)
     elif args.command == "report":
         from sslre.report.html import render_report
 

@@ -243,7 +243,12 @@ def _history_rows(run_dir: Path) -> list[dict]:
 def _fingerprint(spec: RunSpec, info: RunInfo, settings: MeasureSettings, sample_settings: SampleLevelSettings,
                  targets: Sequence[Any], target_fps: Sequence[Any]) -> dict:
     hist = info.run_dir / "history.jsonl"
+    extra = {}
+    if info.config.hierarchy:  # its content sets the superclass labels (a key only then: other caches stay valid)
+        hfile = Path(info.config.hierarchy).expanduser()
+        extra["hierarchy"] = _file_fp(hfile) if hfile.exists() else None
     return {
+        **extra,
         "measurement_version": MEASUREMENT_VERSION,
         # Fields at their default are left out, so a new Config field keeps every cache valid.
         "run": spec.name, "seed": info.seed, "config": info.config.changed(),
@@ -794,7 +799,7 @@ def _measure_one(p: _Pass, name: str, seed: int) -> None:
 
 def _data_key(config: Config) -> tuple:
     return (config.dataset, config.data_root, config.train_subset, config.test_subset, config.image_size,
-            config.synthetic_classes, config.synthetic_superclasses)
+            config.synthetic_classes, config.synthetic_superclasses, config.hierarchy)
 
 
 def _load_targets(run_dir: Path, data, *, seed: int | None = None):
