@@ -38,7 +38,6 @@ Anything else is a one-line
 from __future__ import annotations
 
 import glob
-import hashlib
 import importlib
 import json
 import os
@@ -186,13 +185,6 @@ def backbone_state_dict(raw: Any, model: nn.Module, where: str = "checkpoint") -
     return found
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def _load_tapped(path: Path, backbone: str, layers: Sequence[str]) -> TapBackbone:
     model = build_backbone_spec(backbone)
@@ -249,7 +241,7 @@ def import_run(checkpoints: str | Iterable[str | os.PathLike], backbone: str, la
         checkpoint_path(run, e).symlink_to(f)
     manifest = {"format": MANIFEST_FORMAT, "backbone": backbone, "layers": list(layers), "method": method,
                 "seed": int(seed), "config": config.to_dict(),
-                "epochs": {str(e): {"source": str(f), "sha256": _sha256(f)} for e, f in sorted(by_epoch.items())}}
+                "epochs": {str(e): {"source": str(f), "sha256": io.file_sha256(f)} for e, f in sorted(by_epoch.items())}}
     io.write_json(manifest, run / MANIFEST, indent=1)
     return run
 
@@ -274,7 +266,7 @@ def import_loader(run_dir: str | os.PathLike) -> Callable[[Path], nn.Module]:
 
     def load(path: Path) -> nn.Module:
         entry = manifest["epochs"].get(str(epoch_of(path)))
-        if entry is None or _sha256(Path(path)) != entry["sha256"]:
+        if entry is None or io.file_sha256(Path(path)) != entry["sha256"]:
             raise CheckpointError(f"checkpoint {str(path)!r} is not the file imported into {str(run_dir)!r} (its "
                                   "sha256 differs from import.json); import the run again")
         return _load_tapped(Path(path), manifest["backbone"], manifest["layers"])

@@ -13,7 +13,6 @@ so later loads take about a second.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tarfile
@@ -145,13 +144,6 @@ def cifar10_jpeg_archive() -> Path:
     return repo.parent / rel
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def _extract_once(archive: Path, dest: Path) -> None:
     """Extract ``archive`` to ``dest`` unless it is there; atomic: temp folder beside ``dest``, then rename."""
@@ -184,7 +176,7 @@ def load_cifar10_jpeg(
             "cifar10-jpeg.tar.gz (sha256 " + CIFAR10_JPEG_SHA256[:12] + "...), or put it at "
             "../shared/data/cifar10-jpeg/ beside the repository."
         )
-    digest = _sha256(arch)
+    digest = io.file_sha256(arch)
     if digest != CIFAR10_JPEG_SHA256:
         raise DataError(f"{arch} has sha256 {digest}, expected {CIFAR10_JPEG_SHA256} (corrupt or different file)")
     root = Path(root).expanduser()
