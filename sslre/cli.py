@@ -1,4 +1,4 @@
-"""The ``sslre`` command line: train, train-run, reproduce, report, plan.
+"""The ``sslre`` command line: train, train-run, reproduce, report, plan, import-run, measure-run.
 
 Each subcommand parses its flags here and calls one library function; the work lives in the library,
 so scripts can call the same functions directly.
@@ -13,6 +13,10 @@ from sslre.config import METHODS, PROFILES_NAMES, ConfigError
 from sslre.report.load import ReportError
 
 
+_HIERARCHY_HELP = ("imagefolder only: superclass of each class, JSON {\"superclass\": [\"class\", ...]} or CSV "
+                   "class,superclass (README, 'Test your own data'); without it the superclass claims do not apply")
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train one run (resumes if RUN_DIR holds an unfinished one)")
     p.add_argument("--profile", choices=PROFILES_NAMES, required=True)
@@ -24,6 +28,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mu", type=float, help="VICReg variance weight mu (App. B.3)")
     p.add_argument("--seed", type=int)
     p.add_argument("--dataset", help="synthetic | cifar10 | cifar100 | food101 | cifar10-jpeg | imagefolder:<path>")
+    p.add_argument("--hierarchy", metavar="FILE", help=_HIERARCHY_HELP)
     p.add_argument("--epochs", type=int, help="override the profile's epoch count (checkpoints rescale)")
     p.add_argument("--autoaugment", action="store_true", help="supervised only: AutoAugment CIFAR-10 policy")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"))
@@ -51,6 +56,10 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--against", type=Path, metavar="REF",
                    help="reference reproduction.json to check for supported <-> refuted flips "
                         "(default: the profile's committed reference, e.g. reports/quick/reproduction.json)")
+    p.add_argument("--dataset", metavar="DATASET",
+                   help="train and measure the profile's runs on this dataset, e.g. imagefolder:<path> (use a "
+                        "--runs-dir of its own)")
+    p.add_argument("--hierarchy", metavar="FILE", help=_HIERARCHY_HELP)
     p.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (after --)")
 
 
@@ -65,6 +74,36 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", choices=PROFILES_NAMES, required=True)
     p.add_argument("--runs-dir", type=Path)
     p.add_argument("--format", choices=("lines", "json", "slurm"), default="lines")
+
+
+def _add_import_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import-run", help="make a run folder from your own checkpoints (README, 'Test your own "
+                                          "checkpoints'), for measure-run and the claims")
+    p.add_argument("--checkpoints", required=True, metavar="GLOB",
+                   help="checkpoint files of one run, e.g. 'ckpts/epoch_*.pt' (quoted; the epoch is the last "
+                        "integer in each name)")
+    p.add_argument("--backbone", required=True, metavar="SPEC",
+                   help="torchvision:NAME (e.g. torchvision:resnet18) | package.module:factory")
+    p.add_argument("--layers", required=True, metavar="NAME,NAME",
+                   help="layer taps shallow to deep (create_feature_extractor node names, e.g. "
+                        "layer1,layer2,layer3,layer4)")
+    p.add_argument("--dataset", required=True, help="what to measure on, e.g. imagefolder:<path> or cifar10")
+    p.add_argument("--hierarchy", metavar="FILE", help=_HIERARCHY_HELP)
+    p.add_argument("--method", default="imported", help="label of the table's method column (e.g. simclr)")
+    p.add_argument("--seed", type=int, default=0, help="the training seed of these checkpoints")
+    p.add_argument("--profile", choices=PROFILES_NAMES, default="quick", help="whose measurement sizes apply")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a data field: image_size, data_root, train_subset, test_subset")
+    p.add_argument("--run-dir", required=True, type=Path)
+
+
+def _add_measure_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("measure-run", help="measure imported run folders (one per seed) into their "
+                                           "measurements.csv; lists the claims they cannot serve")
+    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN")
+    p.add_argument("--profile", choices=PROFILES_NAMES, default="quick")
+    p.add_argument("--name", default="vicreg", help="registry run name the runs stand for (default: the main run)")
+    p.add_argument("--no-progress", action="store_true")
 
 
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
@@ -170,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_reproduce(sub)
     _add_report(sub)
     _add_plan(sub)
+    _add_import_run(sub)
+    _add_measure_run(sub)
     for p in sub.choices.values():
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show the Python traceback of an error")
@@ -195,7 +236,8 @@ def _run(args: argparse.Namespace) -> int:
 
         overrides = _parse_set(args.set)
         for flag, key in (("method", "method"), ("arch", "arch"), ("mu", "vicreg_mu"), ("seed", "seed"),
-                          ("dataset", "dataset"), ("epochs", "epochs"), ("device", "device")):
+                          ("dataset", "dataset"), ("hierarchy", "hierarchy"), ("epochs", "epochs"),
+                          ("device", "device")):
             if getattr(args, flag) is not None:
                 overrides[key] = getattr(args, flag)
         if args.autoaugment:
@@ -213,12 +255,31 @@ def _run(args: argparse.Namespace) -> int:
         from sslre.reproduce import reproduce
 
         return reproduce(args.profile, args.out, runs_dir=args.runs_dir, pytest_args=args.pytest_args,
-                         against=args.against)
+                         against=args.against, dataset=args.dataset, hierarchy=args.hierarchy)
     elif args.command == "report":
         from sslre.report.html import render_report
 
         out = render_report(args.json, args.output, progress=_progress_line)
         print(out)
+    elif args.command == "import-run":
+        from sslre.imported import import_run
+
+        data = _parse_set(args.set)
+        if args.hierarchy:
+            data["hierarchy"] = args.hierarchy
+        run = import_run(args.checkpoints, args.backbone, args.layers.split(","), args.dataset, args.run_dir,
+                         method=args.method, seed=args.seed, profile=args.profile, **data)
+        print(run)
+    elif args.command == "measure-run":
+        from sslre.imported import claims_without_runs, measure_imported
+
+        m = measure_imported(args.run_dirs, args.profile, name=args.name, progress=not args.no_progress)
+        for d in args.run_dirs:
+            print(d / "measurements.csv")
+        print(f"sslre: {len(m.table)} rows; {m.table['epoch'].nunique()} epochs x {m.table['layer'].nunique()} "
+              f"layers; seeds {m.seeds(args.name)}", file=sys.stderr)
+        for claim, runs in claims_without_runs(args.profile, [args.name]).items():
+            print(f"sslre: not run: {claim} (needs {', '.join(runs)})", file=sys.stderr)
     elif args.command == "plan":
         from sslre.plan import plan
 

@@ -76,6 +76,9 @@ class Config:
     image_size: int = 32                  # pixels, square (App. A.1: RandomResizedCrop(32))
     synthetic_classes: int = 10           # synthetic set only: classes (grouped in superclasses)
     synthetic_superclasses: int = 2       # synthetic set only: superclasses
+    # imagefolder only: file naming each class's superclass (JSON {"superclass": ["class", ...]} or CSV
+    # class,superclass; sslre/data/hierarchy.py), for the superclass level (Sec. 3); "" = none: every class its own
+    hierarchy: str = ""
     # --- loss ------------------------------------------------------------------------------
     vicreg_lambda: float = 25.0           # invariance weight lambda (Sec. 4, after Bardes et al. 2022)
     vicreg_mu: float = 25.0               # variance weight mu (Sec. 4; App. B.3 varies 5/25/100)
@@ -124,6 +127,9 @@ class Config:
             raise ConfigError(
                 f"dataset {self.dataset!r} is unknown; allowed: {', '.join(DATASETS)} or imagefolder:<path>"
             )
+        if self.hierarchy and not self.dataset.startswith("imagefolder:"):
+            raise ConfigError(f"hierarchy {self.hierarchy!r} is for imagefolder:<path> datasets only; dataset "
+                              f"{self.dataset!r} has its own superclasses (leave hierarchy empty)")
         parse_arch(self.arch)
         if not self.byol_tau_base <= self.byol_tau_end <= 1:
             raise ConfigError(f"byol momentum must rise within [0, 1]: byol_tau_base={self.byol_tau_base} <= "
@@ -146,6 +152,19 @@ class Config:
     @property
     def width(self) -> int:
         return parse_arch(self.arch)[1]
+
+    @property
+    def has_hierarchy(self) -> bool:
+        """Whether this config's data has a superclass level that groups classes (without loading the data).
+
+        ``False`` for an ``imagefolder:`` dataset without a ``hierarchy`` file and for a synthetic set with as
+        many superclasses as classes; the same answer as ``ImageSet.has_hierarchy`` of the loaded data.
+        """
+        if self.dataset.startswith("imagefolder:"):
+            return bool(self.hierarchy)
+        if self.dataset == "synthetic":
+            return self.synthetic_superclasses < self.synthetic_classes
+        return True
 
     def replace(self, **changes: Any) -> "Config":
         """A copy with ``changes`` applied; unknown keys raise :class:`ConfigError`."""

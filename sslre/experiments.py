@@ -136,17 +136,32 @@ _GENERATOR_CLAIMS = {"resnet18": ("randomness-ordering", "semantic-vs-random-rat
                      "vit": ("cnn-targets-aligned",)}
 
 
+#: Environment variables that put a profile's runs on the user's data (``sslre reproduce --dataset/--hierarchy``):
+#: every run on the profile's own dataset takes ``dataset`` / ``hierarchy`` from them (App. B.2's other-dataset run
+#: keeps its own). Read by :func:`runs_for` in ``sslre reproduce`` and in the claims' pytest process alike.
+DATASET_ENV, HIERARCHY_ENV = "SSLRE_DATASET", "SSLRE_HIERARCHY"
+
+
+def data_overrides() -> dict[str, str]:
+    """``{"dataset": ..., "hierarchy": ...}`` from :data:`DATASET_ENV` / :data:`HIERARCHY_ENV` (those set)."""
+    return {k: os.environ[e] for k, e in (("dataset", DATASET_ENV), ("hierarchy", HIERARCHY_ENV)) if os.environ.get(e)}
+
+
 def runs_for(profile: str) -> dict[str, RunSpec]:
     """Every run the ``profile``'s claims read, by name (see the module docstring for the table).
+
+    The runs on the profile's own dataset use :func:`data_overrides` when set (the user's data).
 
     >>> sorted(runs_for("quick"))[:3]
     ['simclr', 'supervised', 'supervised-aa']
     """
     prof = get_profile(profile)
     main, aux = prof.main_seeds, prof.seeds
+    user_data = data_overrides()
 
     def spec(name, seeds, claims, purpose, coverage=_EVERY_LAYER, **kw) -> RunSpec:
-        return RunSpec(name, tuple(prof.config.replace(seed=s, **kw) for s in seeds), seeds, claims, purpose,
+        data = {} if "dataset" in kw else user_data  # a run on another dataset keeps it
+        return RunSpec(name, tuple(prof.config.replace(seed=s, **data, **kw) for s in seeds), seeds, claims, purpose,
                        coverage=coverage)
 
     vic = dict(method="vicreg", vicreg_lambda=25.0, vicreg_mu=25.0, vicreg_nu=1.0)
@@ -238,7 +253,7 @@ def partial_runs(profile: str, specs: dict[str, RunSpec], runs_dir: Path | str,
 
 # CLI flags of `sslre train` and the Config fields they set (sslre/cli.py).
 _FLAG_FIELDS = (("method", "--method"), ("arch", "--arch"), ("vicreg_mu", "--mu"), ("seed", "--seed"),
-                ("dataset", "--dataset"))
+                ("dataset", "--dataset"), ("hierarchy", "--hierarchy"))
 
 
 def train_command(spec: RunSpec, seed: int, runs_dir: Path | str) -> str:

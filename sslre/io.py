@@ -8,13 +8,14 @@ complete new one, never a partial write. A kill before the replace leaves only t
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, IO
 
-__all__ = ["atomic_write", "write_text", "write_json", "save_torch", "remove_stale_temps"]
+__all__ = ["atomic_write", "write_text", "write_json", "save_torch", "remove_stale_temps", "file_sha256"]
 
 TEMP_GLOB = ".*.tmp"
 
@@ -69,3 +70,12 @@ def remove_stale_temps(*folders: str | os.PathLike) -> None:
         if folder.is_dir():
             for p in folder.glob(TEMP_GLOB):
                 p.unlink(missing_ok=True)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 hex digest of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -79,13 +79,26 @@ SHUFFLE_SEED = 20_230_000
 
 @dataclass
 class RunInfo:
-    """One trained (run, seed): what the claims cite as evidence."""
+    """One trained (run, seed): what the claims cite as evidence.
+
+    ``layers``, ``arch``, ``method``: set for a run imported from someone else's checkpoints (:mod:`sslre.imported`):
+    its tap names (table layer ``i`` = ``layers[i]``, the last is the deepest), backbone spec and method label, which
+    its ``config`` (data fields only) cannot hold. Empty for sslre's own runs: the config's RES-L-H gives them.
+    """
 
     name: str
     seed: int
     config: Config
     run_dir: Path
     checkpoints: dict[int, Path]
+    layers: tuple[str, ...] = ()
+    arch: str = ""
+    method: str = ""
+
+    @property
+    def depth(self) -> int:
+        """The last layer's index in the table: the arch's depth, or the last tap of an imported run."""
+        return len(self.layers) - 1 if self.layers else self.config.depth
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -243,7 +256,14 @@ def _history_rows(run_dir: Path) -> list[dict]:
 def _fingerprint(spec: RunSpec, info: RunInfo, settings: MeasureSettings, sample_settings: SampleLevelSettings,
                  targets: Sequence[Any], target_fps: Sequence[Any]) -> dict:
     hist = info.run_dir / "history.jsonl"
+    extra: dict[str, Any] = {}
+    if info.layers:  # an imported run (a key only then: other caches stay valid)
+        extra["imported"] = {"layers": list(info.layers), "arch": info.arch, "method": info.method}
+    if info.config.hierarchy:  # its content sets the superclass labels (a key only then: other caches stay valid)
+        hfile = Path(info.config.hierarchy).expanduser()
+        extra["hierarchy"] = _file_fp(hfile) if hfile.exists() else None
     return {
+        **extra,
         "measurement_version": MEASUREMENT_VERSION,
         # Fields at their default are left out, so a new Config field keeps every cache valid.
         "run": spec.name, "seed": info.seed, "config": info.config.changed(),
@@ -365,7 +385,7 @@ class _Job:
 
     @property
     def depth(self) -> int:
-        return self.info.config.depth
+        return self.info.depth
 
     @property
     def epochs(self) -> list[int]:
@@ -382,7 +402,8 @@ class _Job:
         self.timings[stage] += time.perf_counter() - t
 
     def add(self, **kw: Any) -> None:
-        self.rows.append({"run": self.spec.name, "method": self.info.config.method, "arch": self.info.config.arch,
+        self.rows.append({"run": self.spec.name, "method": self.info.method or self.info.config.method,
+                          "arch": self.info.arch or self.info.config.arch,
                           "dataset": self.info.config.dataset, "seed": self.info.seed, "layer": math.nan,
                           "level": "", "target": "", "randomness": math.nan, "features": "", "probe": "", **kw})
 
@@ -541,10 +562,11 @@ class Measurements:
         self._depth = {}
         for name, infos in runs.items():
             if infos:
-                self._depth[name] = infos[0].config.depth
+                self._depth[name] = infos[0].depth
         # Runs absent from ``runs`` (hand-made tables): the arch column gives the depth.
         for name, arch in table[["run", "arch"]].drop_duplicates().itertuples(index=False):
-            self._depth.setdefault(name, parse_arch(arch)[0])
+            if name not in self._depth:  # (an imported run's arch is a backbone spec, not RES-L-H: never parsed)
+                self._depth[name] = parse_arch(arch)[0]
 
     def __repr__(self) -> str:
         return f"Measurements(profile={self.profile!r}, dataset={self.dataset!r}, runs={sorted(self.runs)}, rows={len(self.table)})"
@@ -850,7 +872,7 @@ def measure_and_publish(profile: str, name: str, seed: int, runs_dir: Path, evid
 
 def _data_key(config: Config) -> tuple:
     return (config.dataset, config.data_root, config.train_subset, config.test_subset, config.image_size,
-            config.synthetic_classes, config.synthetic_superclasses)
+            config.synthetic_classes, config.synthetic_superclasses, config.hierarchy)
 
 
 def _load_targets(run_dir: Path, data, *, seed: int | None = None):

@@ -15,6 +15,7 @@ Steps:
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -39,13 +40,37 @@ def claims_command(profile: str, pytest_args: Sequence[str] = ()) -> list[str]:
             *pytest_args]
 
 
+def user_data_env(dataset: str | None = None, hierarchy: str | None = None) -> dict[str, str]:
+    """The environment (:data:`sslre.experiments.DATASET_ENV`, ``HIERARCHY_ENV``) that puts a profile's runs on the
+    user's ``dataset`` (e.g. ``imagefolder:TREE``) with its ``hierarchy`` file; paths made absolute (the claims run
+    in the repository root). Checked like a Config: :class:`sslre.config.ConfigError` naming a bad value."""
+    from sslre.config import Config
+    from sslre.experiments import DATASET_ENV, HIERARCHY_ENV
+
+    env: dict[str, str] = {}
+    if dataset:
+        if dataset.startswith("imagefolder:"):
+            dataset = "imagefolder:" + str(Path(dataset.split(":", 1)[1]).expanduser().resolve())
+        env[DATASET_ENV] = dataset
+    if hierarchy:
+        env[HIERARCHY_ENV] = str(Path(hierarchy).expanduser().resolve())
+    if env:
+        Config(dataset=env.get(DATASET_ENV, Config().dataset), hierarchy=env.get(HIERARCHY_ENV, ""))
+    return env
+
+
 def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None, pytest_args: Sequence[str] = (),
-              *, train: bool = True, progress: bool = True, against: Path | str | None = None) -> int:
+              *, train: bool = True, progress: bool = True, against: Path | str | None = None,
+              dataset: str | None = None, hierarchy: str | None = None) -> int:
     """Train what ``profile`` needs (or reuse it), run its claim tests, write ``out/reproduction.{json,html}``.
 
     ``against``: a reference ``reproduction.json`` (default: the profile's committed reference, e.g.
-    ``reports/quick/reproduction.json``); its verdicts are read before the run, so a run that rewrites the
-    reference is compared with what was there. A supported <-> refuted flip makes the return value 1.
+    ``reports/quick/reproduction.json``, unless ``dataset`` is given); its verdicts are read before the run, so a
+    run that rewrites the reference is compared with what was there. A supported <-> refuted flip makes the
+    return value 1.
+
+    ``dataset`` / ``hierarchy``: train and measure the profile's runs on the user's data (:func:`user_data_env`);
+    use a runs folder of their own (``runs_dir``).
 
     Returns 0 when every claim has a verdict and nothing flipped, 1 when some claim could not be decided (error /
     not run) or flipped, pytest's code when pytest itself failed to run (>= 2), 3 if runs are missing and
@@ -55,8 +80,9 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
 
     from sslre.claims.calibration import REFERENCES
 
+    data_env = user_data_env(dataset, hierarchy)
     ref_path = Path(against) if against is not None else (
-        _REPO_ROOT / REFERENCES[profile] if profile in REFERENCES else None)
+        _REPO_ROOT / REFERENCES[profile] if profile in REFERENCES and not dataset else None)
     reference = None
     if ref_path is not None and ref_path.is_file():
         try:
@@ -77,7 +103,8 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
     try:
         # Warnings while training (e.g. a random-target level that is not usable) go to RUNS/sslre.log and are
         # counted, instead of landing between progress bars; the report counts them too.
-        with run_log(runs_dir, say=lambda line: print(f"sslre reproduce: {line}", file=sys.stderr)) as warned:
+        with run_log(runs_dir, say=lambda line: print(f"sslre reproduce: {line}", file=sys.stderr)) as warned, \
+                _environ(data_env):
             ensure_runs(profile, runs_dir, train_missing=train, progress=progress, evidence=evidence)
         partial = False
     except MissingRunsError as exc:
@@ -85,7 +112,8 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
         print("sslre reproduce: running the claims whose runs exist (a partial report)", file=sys.stderr)
         partial = True
     log.info("runs ready in %.1f s under %s", time.perf_counter() - t0, runs_dir)
-    env = {**os.environ, "SSLRE_RUNS": str(runs_dir), "SSLRE_REPORT_DIR": str(out), EARLIER_ENV: str(warned.count)}
+    env = {**os.environ, **data_env, "SSLRE_RUNS": str(runs_dir), "SSLRE_REPORT_DIR": str(out),
+           EARLIER_ENV: str(warned.count)}
     if evidence is not None:
         env[EVIDENCE_ENV] = str(evidence)
     cmd = claims_command(profile, pytest_args)
@@ -112,3 +140,18 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
             rc_check = max(rc_check, 1)
     print(f"sslre reproduce: report {out / 'reproduction.html'} ({time.perf_counter() - t0:.0f} s)", flush=True)
     return PARTIAL if partial and rc_check in (0, PARTIAL) else rc_check
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]):
+    """``os.environ`` with ``values`` set inside the block, restored after it."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

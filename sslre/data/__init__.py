@@ -43,7 +43,7 @@ def load_dataset(
     ``~/.cache/sslre/data``). ``train_subset`` / ``test_subset`` > 0 keep that many images,
     class-balanced and deterministic for ``seed``. ``download`` lets torchvision fetch
     CIFAR/Food-101 when missing. Synthetic options in ``kw``: ``n_train`` (10000), ``n_test``
-    (2000), ``n_classes`` (10), ``n_superclasses`` (2); ``hierarchy`` (a JSON path) and
+    (2000), ``n_classes`` (10), ``n_superclasses`` (2); ``hierarchy`` (a hierarchy file, :mod:`sslre.data.hierarchy`) and
     ``allow_external_symlinks`` (follow links out of the tree; refused by default) for
     ``imagefolder:``. A dataset not on disk raises :class:`DatasetNotFoundError` saying where it
     looked and how to get it.
@@ -116,6 +116,8 @@ def load_dataset_for(config: Any, *, download: bool = False) -> DataSplits:
     kw: dict[str, Any] = {}
     if config.dataset == "synthetic":
         kw = dict(n_classes=config.synthetic_classes, n_superclasses=config.synthetic_superclasses)
+    elif getattr(config, "hierarchy", ""):
+        kw = dict(hierarchy=config.hierarchy)  # Config allows it for imagefolder: only
     return load_dataset(
         config.dataset,
         config.data_root or None,

@@ -108,6 +108,17 @@ class ImageSet:
     def num_superclasses(self) -> int:
         return len(self.superclass_names)
 
+    @property
+    def has_hierarchy(self) -> bool:
+        """Whether the superclass level groups classes (fewer superclasses than classes).
+
+        ``False`` for an ImageFolder tree loaded without a hierarchy file (every class its own superclass:
+        superlabels = labels): the superclass level then repeats the class level and the superclass claims do not
+        apply. ``True`` for CIFAR-10/100, Food-101 (their published groupings) and the synthetic set with
+        ``n_superclasses < n_classes``.
+        """
+        return self.num_superclasses < self.num_classes
+
     def class_to_superclass(self) -> torch.Tensor:
         """``(C,)`` int64: superclass id of each class id (-1 for classes absent from this set)."""
         out = torch.full((self.num_classes,), -1, dtype=torch.int64)

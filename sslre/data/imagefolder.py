@@ -2,8 +2,8 @@
 
 :func:`load_imagefolder` reads any such tree into memory (classes in ImageFolder's sorted order,
 images resized to ``image_size`` by shorter-side resize + centre crop when they differ) with an
-optional hierarchy JSON ``{"class": "superclass", ...}``; without one every class is its own
-superclass.
+optional hierarchy file (:mod:`sslre.data.hierarchy`: JSON ``{"superclass": ["class", ...]}`` or CSV
+``class,superclass``); without one every class is its own superclass.
 
 :func:`load_cifar10_jpeg` is dataset ``cifar10-jpeg``: the real CIFAR-10 images shipped as a
 JPEG archive in ``../shared`` (see its README). The archive's sha256 is verified, it is extracted
@@ -13,8 +13,6 @@ so later loads take about a second.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import tarfile
@@ -30,6 +28,7 @@ from sslre import io
 
 from .base import DataError, DatasetNotFoundError, DataSplits, ImageSet
 from .cifar import CIFAR10_CLASSES, CIFAR10_SUPERCLASSES
+from .hierarchy import superclasses_of
 
 __all__ = ["load_imagefolder", "load_cifar10_jpeg", "cifar10_jpeg_archive", "CIFAR10_JPEG_SHA256", "IMAGE_EXTENSIONS"]
 
@@ -94,32 +93,6 @@ def _read_split(split_dir: Path, classes: tuple[str, ...], image_size: int, *,
     return torch.stack(imgs), torch.tensor(labels, dtype=torch.int64)
 
 
-def _hierarchy(classes: tuple[str, ...], hierarchy: str | os.PathLike | dict | None) -> tuple[torch.Tensor, tuple[str, ...]]:
-    """(C,) superclass id per class and the superclass names (in order of first appearance)."""
-    if hierarchy is None:
-        return torch.arange(len(classes)), classes
-    if isinstance(hierarchy, dict):
-        table = hierarchy
-    else:
-        path = Path(hierarchy)
-        if not path.is_file():
-            raise DatasetNotFoundError(f"hierarchy JSON {path} does not exist")
-        try:
-            table = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise DataError(f"hierarchy JSON {path} is not valid JSON: {e}") from e
-    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
-        raise DataError('hierarchy must map each class name to a superclass name: {"class": "superclass", ...}')
-    missing = [c for c in classes if c not in table]
-    if missing:
-        raise DataError(f"hierarchy has no superclass for class(es) {missing}")
-    names: list[str] = []
-    for c in classes:
-        if table[c] not in names:
-            names.append(table[c])
-    return torch.tensor([names.index(table[c]) for c in classes], dtype=torch.int64), tuple(names)
-
-
 def load_imagefolder(
     path: str | os.PathLike,
     *,
@@ -148,7 +121,7 @@ def load_imagefolder(
     extra = sorted({d.name for d in (root / "test").iterdir() if d.is_dir()} - set(classes))
     if extra:
         raise DataError(f"test/ has class folder(s) {extra} that train/ lacks")
-    to_super, sup_names = _hierarchy(classes, hierarchy)
+    to_super, sup_names = superclasses_of(classes, hierarchy)
     name = name or f"imagefolder:{root.name}"
     sets = {}
     for split in ("train", "test"):
@@ -170,13 +143,6 @@ def cifar10_jpeg_archive() -> Path:
     rel = Path("shared") / "data" / "cifar10-jpeg" / "cifar10-jpeg.tar.gz"
     return repo.parent / rel
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _extract_once(archive: Path, dest: Path) -> None:
@@ -210,7 +176,7 @@ def load_cifar10_jpeg(
             "cifar10-jpeg.tar.gz (sha256 " + CIFAR10_JPEG_SHA256[:12] + "...), or put it at "
             "../shared/data/cifar10-jpeg/ beside the repository."
         )
-    digest = _sha256(arch)
+    digest = io.file_sha256(arch)
     if digest != CIFAR10_JPEG_SHA256:
         raise DataError(f"{arch} has sha256 {digest}, expected {CIFAR10_JPEG_SHA256} (corrupt or different file)")
     root = Path(root).expanduser()
