@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 
 from sslre.claims.protocol.appendix_b import MU_MARGIN
-from sslre.claims.statistics import (KAPPA_LABEL, KAPPA_PROTOCOL, MissingSeries, by_layer, cells, curve, decide_all,
-                                     decide_diff, decide_equal, decide_series, early_epoch, early_share, fig_curves,
-                                     gain, guarded, layer_epoch, layer_slope, paired, per_seed, random_grid, rows,
-                                     note_excluded_targets, slope, wide)
+from sslre.claims.statistics import (absent_hierarchy, by_layer, cells, curve, decide_all, decide_diff, decide_equal,
+                                     decide_series, early_epoch, early_share, fig_curves, gain, guarded, KAPPA_LABEL,
+                                     KAPPA_PROTOCOL, layer_epoch, layer_slope, note_excluded_targets, paired,
+                                     per_seed, random_grid, rows, slope, wide, MissingSeries)
 
 MU_RUNS = ("vicreg-mu5", "vicreg", "vicreg-mu100")
 
@@ -333,6 +333,9 @@ def test_width_and_depth(measurements, claim_record):
     present = rec.use(m, "vicreg-narrow", "vicreg", "vicreg-wide", "vicreg-deep")
     if "vicreg" not in present:
         rec.inconclusive("the vicreg run is absent at this profile")
+    no_hierarchy = absent_hierarchy(m, "vicreg")
+    if no_hierarchy:                # a user's data without a hierarchy file: no superclass to test
+        rec.not_applicable(no_hierarchy)
     steps = (("vicreg", "vicreg-narrow"), ("vicreg-wide", "vicreg"))
 
     def width(levels, tag=""):

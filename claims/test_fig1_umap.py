@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sslre.claims.statistics import MissingSeries, decide_all, rows
+from sslre.claims.statistics import MissingSeries, absent_hierarchy, decide_all, rows
 
 LEVELS = ("sample", "class", "superclass")
 MAX_POINTS = 600     # points per panel kept in the JSON figure (the report draws them; the statistic uses all)
@@ -45,6 +45,9 @@ def test_umap_hierarchy(measurements, claim_record):
     m, rec = measurements, claim_record
     run = "vicreg"
     rec.require(m, run)
+    no_hierarchy = absent_hierarchy(m, run)
+    if no_hierarchy:                # a user's data without a hierarchy file: no superclass to test
+        rec.not_applicable(no_hierarchy)
     try:
         sil = rows(m, run, "umap_silhouette", None, features=None)
     except MissingSeries as exc:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sslre.claims.statistics import (MissingSeries, by_layer, curve, decide_all, decide_series, fig_curves, guarded,
-                                     layer_epoch, layer_slope, normalized, pick_run)
+from sslre.claims.statistics import (MissingSeries, absent_hierarchy, by_layer, curve, decide_all, decide_series,
+                                     fig_curves, guarded, layer_epoch, layer_slope, normalized, pick_run)
 
 
 def _norm_gain(w: pd.DataFrame) -> pd.Series:
@@ -42,6 +42,9 @@ def test_semantic_gains_not_sample(measurements, claim_record):
     run = "vicreg"
     rec.require(m, run)
     runs = [run]
+    no_hierarchy = absent_hierarchy(m, run)
+    if no_hierarchy:                # a user's data without a hierarchy file: no superclass to test
+        rec.not_applicable(no_hierarchy)
     w = {lvl: curve(m, run, "linear_test_acc", lvl) for lvl in ("sample", "class", "superclass")}
     g = {lvl: _norm_gain(x) for lvl, x in w.items()}
     src_up = "Sec. 6: performance for classes and superclasses 'significantly increased during training'"
@@ -101,6 +104,9 @@ def test_depth_ordering(measurements, claim_record):
         rec.inconclusive("neither vicreg-deep nor vicreg was measured at this profile")
     rec.use(m, run)
     runs = [run]
+    no_hierarchy = absent_hierarchy(m, run)
+    if no_hierarchy:                # a user's data without a hierarchy file: no superclass/class ratio to test
+        rec.not_applicable(no_hierarchy)
 
     def blocks(level, epoch="last"):
         w = by_layer(m, run, "linear_test_acc", level, epoch=epoch)

@@ -88,6 +88,21 @@ def absent_loss_terms(m: Any, run: str, terms: Sequence[str]) -> str:
     return ""
 
 
+def absent_hierarchy(m: Any, run: str) -> str:
+    """Why ``run``'s data has no superclass level above its classes, or ``""``.
+
+    Decided from the run's data config (:meth:`sslre.config.Config.has_hierarchy`): an ``imagefolder:`` tree
+    without a hierarchy file, or a synthetic set with as many superclasses as classes, makes every class its own
+    superclass, so a claim about superclasses cannot apply to it.
+    """
+    infos = getattr(m, "runs", {}).get(run) or []
+    config = getattr(infos[0], "config", None) if infos else None
+    if config is None or config.has_hierarchy:
+        return ""
+    return (f"the data of run {run} ({config.dataset}) has no superclass level: every class is its own superclass "
+            "(give a hierarchy file with --hierarchy)")
+
+
 def last_layer(m: Any, run: str) -> int:
     """The deepest layer of ``run`` (its arch's depth; :meth:`sslre.measure.Measurements.last_layer`)."""
     try:

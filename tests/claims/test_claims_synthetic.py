@@ -131,3 +131,25 @@ def test_no_pattern_end_to_end_null_rates():
     bound = 0.05 + 3 * (0.05 * 0.95 / sims) ** 0.5
     for cid, c in counts.items():
         assert c["supported"] / sims <= bound and c["refuted"] / sims <= bound, (cid, c)
+
+
+def test_superclass_claims_are_not_applicable_without_a_hierarchy():
+    """A user's ImageFolder data without a hierarchy file makes every class its own superclass: the four claims
+    about superclasses end as 'not applicable' (decided from the runs' data config); the others keep a verdict."""
+    import dataclasses
+
+    from sslre.claims.statistics import absent_hierarchy
+    from sslre.claims.synthetic import synthetic_measurements
+
+    m = synthetic_measurements(1.0)
+    before = claim_verdicts_direct(m)
+    for name, infos in m.runs.items():
+        m.runs[name] = [dataclasses.replace(i, config=i.config.replace(dataset="imagefolder:tree")) for i in infos]
+    assert "has no superclass level" in absent_hierarchy(m, "vicreg")
+    after = claim_verdicts_direct(m)
+    superclass = {"semantic-gains-not-sample", "depth-ordering", "umap-hierarchy", "width-and-depth"}
+    assert {c for c, v in after.items() if v == "not applicable"} == superclass
+    assert {c: v for c, v in after.items() if c not in superclass} == {c: v for c, v in before.items()
+                                                                        if c not in superclass}
+    m.runs["vicreg"] = [dataclasses.replace(i, config=i.config.replace(hierarchy="h.json")) for i in m.runs["vicreg"]]
+    assert absent_hierarchy(m, "vicreg") == ""
