@@ -43,12 +43,18 @@ def profile(request) -> str:
 def measurements(profile, pytestconfig):
     """The profile's :class:`sslre.measure.Measurements` (trained if quick; else the runs that exist, the missing
     ones in ``.partial``). Session-scoped: built once per profile."""
+    from sslre.imported import ENV as IMPORTED
     from sslre.measure import build_measurements
 
     logging.getLogger("sslre").setLevel(logging.INFO)
-    m = build_measurements(profile, _runs_dir(profile), train_missing=(profile == "quick"), partial=True,
-                           progress=bool(os.environ.get("SSLRE_PROGRESS", "")),
-                           status=terminal_status(pytestconfig))  # runs / checkpoints done, past capture
+    if os.environ.get(IMPORTED):    # a user's imported checkpoints, decided as the main run (sslre.imported)
+        from sslre.imported import imported_measurements
+
+        m = imported_measurements(os.environ[IMPORTED].split(os.pathsep), profile)
+    else:
+        m = build_measurements(profile, _runs_dir(profile), train_missing=(profile == "quick"), partial=True,
+                               progress=bool(os.environ.get("SSLRE_PROGRESS", "")),
+                               status=terminal_status(pytestconfig))  # runs / checkpoints done, past capture
     if m.partial is not None:
         note_missing_runs(pytestconfig, profile, m.partial.labels(), m.partial.total,
                           [c for cmds in m.partial.commands.values() for c in cmds])

@@ -103,6 +103,9 @@ def _add_measure_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN")
     p.add_argument("--profile", choices=PROFILES_NAMES, default="quick")
     p.add_argument("--name", default="vicreg", help="registry run name the runs stand for (default: the main run)")
+    p.add_argument("--claims", type=Path, metavar="OUT",
+                   help="then decide the claims on them (as the main run) into OUT/reproduction.{json,html}; claims "
+                        "that need runs an import lacks are recorded as not run")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -280,6 +283,10 @@ def _run(args: argparse.Namespace) -> int:
               f"layers; seeds {m.seeds(args.name)}", file=sys.stderr)
         for claim, runs in claims_without_runs(args.profile, [args.name]).items():
             print(f"sslre: not run: {claim} (needs {', '.join(runs)})", file=sys.stderr)
+        if args.claims is not None:
+            from sslre.imported import decide_imported
+
+            return decide_imported(args.run_dirs, args.profile, args.claims)
     elif args.command == "plan":
         from sslre.plan import plan
 

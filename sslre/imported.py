@@ -323,3 +323,47 @@ def claims_without_runs(profile: str, available: Iterable[str]) -> dict[str, lis
 
     have = set(available)
     return {c: sorted(set(runs) - have) for c, runs in claims_served(profile).items() if set(runs) - have}
+
+
+#: Run folders of imported checkpoints (one per seed, ``os.pathsep``-separated) that ``pytest claims`` measures and
+#: decides as the profile's main run instead of the registry's runs (``sslre measure-run --claims`` sets it).
+ENV = "SSLRE_IMPORTED"
+
+
+def imported_measurements(run_dirs: Sequence[str | os.PathLike], profile: str, *, settings=None,
+                          sample_settings=None, progress: bool = False):
+    """The imported runs measured as the profile's main run, with every other run of the registry listed as missing
+    (:class:`sslre.experiments.PartialRuns`), so each claim that reads only the main run gets a verdict and the
+    others are recorded as not run, with the commands that would make their runs."""
+    from sslre.experiments import PartialRuns, claims_served, runs_for, train_command, default_runs_dir
+
+    m = measure_imported(run_dirs, profile, settings=settings, sample_settings=sample_settings, progress=progress)
+    specs = runs_for(profile)
+    runs_dir = default_runs_dir(profile)
+    missing, commands = [], {}
+    for name, spec in specs.items():
+        real = specs[spec.alias_of] if spec.kind == "alias" else spec
+        if real.name == _DEFAULT_NAME:
+            continue
+        commands[name] = [train_command(real, s, runs_dir) for s in real.seeds]
+        missing += [(real.name, s) for s in real.seeds if (real.name, s) not in missing]
+    total = len({(s.name, seed) for s in specs.values() if s.kind != "alias" for seed in s.seeds})
+    m.partial = PartialRuns(profile, commands, missing, total, claims_served(profile, specs))
+    return m
+
+
+def decide_imported(run_dirs: Sequence[str | os.PathLike], profile: str, out: str | os.PathLike) -> int:
+    """``pytest claims -m <profile>`` on imported runs (as the main run), writing ``out/reproduction.{json,html}``;
+    returns the gate's code (:mod:`sslre.claims.check`: 3 = some claims not run for want of runs)."""
+    import subprocess
+
+    from sslre.claims.check import main as check_main
+    from sslre.reproduce import _REPO_ROOT, claims_command
+
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, ENV: os.pathsep.join(str(Path(d).resolve()) for d in run_dirs), "SSLRE_REPORT_DIR": str(out)}
+    rc = subprocess.call(claims_command(profile), cwd=_REPO_ROOT, env=env)
+    if rc >= 2:
+        return rc                   # pytest could not run the claims
+    return check_main([str(out / "reproduction.json"), "--profile", profile])

@@ -1,5 +1,6 @@
 """Runs imported from checkpoints written by a plain torchvision training loop: import, measure, errors."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -106,6 +107,16 @@ def test_import_and_measure_a_torchvision_run(tmp_path):
     assert missing["ssl-vs-supervised-ncc"] == ["supervised", "supervised-aa", "vicreg-deep"]
     assert "sample-clusters-first" in missing and missing["sample-clusters-first"] == ["vicreg-deep"]
     assert "mine-compression" not in missing  # served by the main run alone
+    # the claims on it: those of the main run alone get a verdict, the others are recorded with their commands
+    from sslre.imported import imported_measurements
+
+    im = imported_measurements([run], "quick", settings=MeasureSettings(probe="svc", l2_variant=False),
+                               sample_settings=SampleLevelSettings(8, 5, 2))
+    assert im.table.equals(t) and im.missing_for("semantic-gains-not-sample") == {}
+    assert sorted(im.missing_for("ssl-vs-supervised-ncc")) == ["supervised", "supervised-aa", "vicreg-deep"]
+    assert all(c.startswith("sslre ") for cmds in im.absent.values() for c in cmds)
+    verdict = _decide("test_sec6_layers.py", "test_semantic_gains_not_sample", "semantic-gains-not-sample", im)
+    assert verdict["verdict"] == "inconclusive" and "3 seeds" in verdict["reason"]   # one imported seed
 
 
 def test_a_changed_source_file_is_refused(tmp_path):
@@ -161,3 +172,23 @@ def test_cli_import_run_and_its_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 4 and "cannot be loaded as weights" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+def _decide(file: str, test: str, claim_id: str, m) -> dict:
+    """One claim test of ``claims/`` called on ``m`` directly; its recorded entry."""
+    import importlib.util
+
+    from _pytest.outcomes import OutcomeException
+
+    from sslre.claims.plugin import ClaimRecord
+
+    path = Path(__file__).resolve().parent.parent / "claims" / file
+    spec = importlib.util.spec_from_file_location(f"_claims_{path.stem}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rec = ClaimRecord(claim_id, test, profile="quick")
+    try:
+        getattr(mod, test)(m, rec)
+    except OutcomeException:
+        pass
+    return rec.data
