@@ -117,6 +117,9 @@ def test_import_and_measure_a_torchvision_run(tmp_path):
     assert all(c.startswith("sslre ") for cmds in im.absent.values() for c in cmds)
     verdict = _decide("test_sec6_layers.py", "test_semantic_gains_not_sample", "semantic-gains-not-sample", im)
     assert verdict["verdict"] == "inconclusive" and "3 seeds" in verdict["reason"]   # one imported seed
+    loss = _decide("test_sec4_clustering.py", "test_regularization_drives_learning", "regularization-drives-learning",
+                   im)
+    assert loss["verdict"] == "not applicable" and "no per-epoch loss history" in loss["reason"]
 
 
 def test_a_changed_source_file_is_refused(tmp_path):

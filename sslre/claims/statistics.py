@@ -66,6 +66,9 @@ def absent_loss_terms(m: Any, run: str, terms: Sequence[str]) -> str:
     loss rows is not decided here (its series is missing, not inapplicable).
     """
     infos = getattr(m, "runs", {}).get(run) or []
+    if infos and getattr(infos[0], "layers", ()) and m.select(run=run, metric="loss_total").empty:
+        return (f"run {run} is imported checkpoints ({infos[0].arch or 'a user backbone'}): it has no per-epoch loss "
+                "history, so its loss cannot be split into " + " and ".join(terms))
     method = getattr(getattr(infos[0], "config", None), "method", None) if infos else None
     if method is not None:
         from sslre.config import ConfigError
