@@ -236,7 +236,13 @@ def partial_runs(profile: str, specs: dict[str, RunSpec], runs_dir: Path | str,
                  evidence: Path | None = None) -> PartialRuns:
     """The runs of ``specs`` not (completely) trained under ``runs_dir`` nor published under ``evidence``; a run
     with a seed missing is missing."""
-    missing = incomplete_runs(specs, runs_dir, evidence=evidence)
+    return lacking(profile, specs, incomplete_runs(specs, runs_dir, evidence=evidence), runs_dir)
+
+
+def lacking(profile: str, specs: dict[str, RunSpec], missing: list[tuple[str, int]], runs_dir: Path | str
+            ) -> PartialRuns:
+    """The :class:`PartialRuns` of ``specs`` whose ``missing`` ``(run, seed)`` pairs are not there, with the
+    commands that make them under ``runs_dir`` (an alias gets the commands of the run it names)."""
     gone = {n for n, _ in missing}
     commands = {}
     for name, spec in specs.items():

@@ -335,20 +335,13 @@ def imported_measurements(run_dirs: Sequence[str | os.PathLike], profile: str, *
     """The imported runs measured as the profile's main run, with every other run of the registry listed as missing
     (:class:`sslre.experiments.PartialRuns`), so each claim that reads only the main run gets a verdict and the
     others are recorded as not run, with the commands that would make their runs."""
-    from sslre.experiments import PartialRuns, claims_served, runs_for, train_command, default_runs_dir
+    from sslre.experiments import default_runs_dir, lacking, runs_for
 
     m = measure_imported(run_dirs, profile, settings=settings, sample_settings=sample_settings, progress=progress)
     specs = runs_for(profile)
-    runs_dir = default_runs_dir(profile)
-    missing, commands = [], {}
-    for name, spec in specs.items():
-        real = specs[spec.alias_of] if spec.kind == "alias" else spec
-        if real.name == _DEFAULT_NAME:
-            continue
-        commands[name] = [train_command(real, s, runs_dir) for s in real.seeds]
-        missing += [(real.name, s) for s in real.seeds if (real.name, s) not in missing]
-    total = len({(s.name, seed) for s in specs.values() if s.kind != "alias" for seed in s.seeds})
-    m.partial = PartialRuns(profile, commands, missing, total, claims_served(profile, specs))
+    missing = [(spec.name, s) for spec in specs.values() if spec.kind != "alias" and spec.name != _DEFAULT_NAME
+               for s in spec.seeds]
+    m.partial = lacking(profile, specs, missing, default_runs_dir(profile))
     return m
 
 

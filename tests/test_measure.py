@@ -458,6 +458,14 @@ def test_rare_predicted_classes_are_left_out_of_a_random_level(standin):
     assert len(shuffled[shuffled.epoch == last]) == len(cells[(cells.metric == "cdnv") & (cells.epoch == last)])
 
 
+def _one_row_table(spec, info) -> pd.DataFrame:
+    """A stand-in measurements table: one row of ``spec`` at ``info``'s seed."""
+    row = {c: "" for c in M.COLUMNS}
+    row.update(run=spec.name, arch=info.config.arch, seed=info.seed, epoch=0, layer=math.nan, randomness=math.nan,
+               value=1.0)
+    return pd.DataFrame([row], columns=M.COLUMNS)
+
+
 # --- say what is happening: progress lines, warnings to the runs folder's log -----------------------------------
 def test_build_measurements_reports_progress_and_logs_warnings(tmp_path, monkeypatch, capsys):
     # Was: minutes without output on the first claims file; warnings printed between progress bars.
@@ -472,10 +480,7 @@ def test_build_measurements_reports_progress_and_logs_warnings(tmp_path, monkeyp
     def fake_measure_run(spec, info, **kw):
         calls.append(info.seed)
         logging.getLogger("sslre.targets").warning("target level vit@0 is not usable: one class")
-        row = {c: "" for c in M.COLUMNS}
-        row.update(run=spec.name, arch=info.config.arch, seed=info.seed, epoch=0, layer=math.nan, randomness=math.nan,
-                   value=1.0)
-        return pd.DataFrame([row], columns=M.COLUMNS)
+        return _one_row_table(spec, info)
 
     monkeypatch.setattr(M, "measure_run", fake_measure_run)
     cfg = profile_config("quick", train_subset=64, test_subset=16)
@@ -541,10 +546,7 @@ def test_partial_run_set_measures_what_exists_and_lists_the_rest(tmp_path, monke
 
     def fake_measure_run(spec, info, **kw):
         measured.append(f"{spec.name}-s{info.seed}")
-        row = {c: "" for c in M.COLUMNS}
-        row.update(run=spec.name, arch=info.config.arch, seed=info.seed, epoch=0, layer=math.nan, randomness=math.nan,
-                   value=1.0)
-        return pd.DataFrame([row], columns=M.COLUMNS)
+        return _one_row_table(spec, info)
 
     monkeypatch.setattr(M, "measure_run", fake_measure_run)
     cfg = profile_config("quick", train_subset=64, test_subset=16)
