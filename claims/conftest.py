@@ -63,11 +63,21 @@ def measurements(profile, pytestconfig):
 
 @pytest.fixture(autouse=True)
 def _runs_present(request):
-    """A claim test whose runs are missing from a partial run set ends as ``not run``, with the commands."""
+    """A claim test whose runs are missing from a partial run set ends as ``not run``, with the commands; one
+    method's ablation (``CLAIM_METHOD``) is ``not applicable`` in another method's column of the matrix."""
     mark = request.node.get_closest_marker("claim")
     if mark is None or "measurements" not in request.fixturenames:
         return
     m = request.getfixturevalue("measurements")
+    from sslre.claims.catalogue import CLAIM_METHOD
+
+    owner = CLAIM_METHOD.get(mark.kwargs.get("id"))
+    if owner is not None and m.method != owner:
+        rec = request.getfixturevalue("claim_record")
+        rec.use(m)
+        rec.not_applicable(
+            f"an ablation of {owner} (its sentence is about {owner}): decided in the {owner} column of the method "
+            f"matrix, not for {m.method}")
     absent = m.missing_for(mark.kwargs.get("id"))
     if absent:
         request.getfixturevalue("claim_record").runs_missing(m, absent)

@@ -60,6 +60,9 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
                    help="train and measure the profile's runs on this dataset, e.g. imagefolder:<path> (use a "
                         "--runs-dir of its own)")
     p.add_argument("--hierarchy", metavar="FILE", help=_HIERARCHY_HELP)
+    p.add_argument("--methods", metavar="M,M,...",
+                   help="the generality matrix: SSL methods (built-in names or pkg.mod:Class plug-ins), each "
+                        "deciding every method-generic claim; e.g. vicreg,simclr,barlowtwins,byol (default: vicreg)")
     p.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (after --)")
 
 
@@ -74,6 +77,8 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", choices=PROFILES_NAMES, required=True)
     p.add_argument("--runs-dir", type=Path)
     p.add_argument("--format", choices=("lines", "json", "slurm"), default="lines")
+    p.add_argument("--methods", metavar="M,M,...", help="plan the generality matrix of these SSL methods "
+                   "(as sslre reproduce --methods)")
 
 
 def _add_import_run(sub: argparse._SubParsersAction) -> None:
@@ -258,7 +263,8 @@ def _run(args: argparse.Namespace) -> int:
         from sslre.reproduce import reproduce
 
         return reproduce(args.profile, args.out, runs_dir=args.runs_dir, pytest_args=args.pytest_args,
-                         against=args.against, dataset=args.dataset, hierarchy=args.hierarchy)
+                         against=args.against, dataset=args.dataset, hierarchy=args.hierarchy,
+                         methods=args.methods.split(",") if args.methods else None)
     elif args.command == "report":
         from sslre.report.html import render_report
 
@@ -290,7 +296,8 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "plan":
         from sslre.plan import plan
 
-        print(plan(args.profile, runs_dir=args.runs_dir, fmt=args.format))
+        print(plan(args.profile, runs_dir=args.runs_dir, fmt=args.format,
+                   methods=args.methods.split(",") if args.methods else None))
     return EXIT_OK
 
 

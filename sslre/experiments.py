@@ -99,6 +99,7 @@ class RunSpec:
     coverage: Coverage = field(default_factory=Coverage)
     target: TargetSettings | None = None  # kind == "targets"
     alias_of: str | None = None           # kind == "alias": the same runs as another name (small's vicreg-other)
+    dir_name: str | None = None           # folder stem when it differs from the name (another method's roles)
 
     @property
     def config(self) -> Config:
@@ -112,7 +113,7 @@ class RunSpec:
             raise KeyError(f"run {self.name!r} has no seed {seed}; seeds: {list(self.seeds)}") from None
 
     def run_dir(self, runs_dir: Path | str, seed: int) -> Path:
-        return Path(runs_dir) / f"{self.alias_of or self.name}-s{seed}"
+        return Path(runs_dir) / f"{self.dir_name or self.alias_of or self.name}-s{seed}"
 
 
 def _cifar10_archive_present() -> bool:
@@ -141,16 +142,48 @@ _GENERATOR_CLAIMS = {"resnet18": ("randomness-ordering", "semantic-vs-random-rat
 #: keeps its own). Read by :func:`runs_for` in ``sslre reproduce`` and in the claims' pytest process alike.
 DATASET_ENV, HIERARCHY_ENV = "SSLRE_DATASET", "SSLRE_HIERARCHY"
 
+#: Environment variable naming the SSL method whose runs play the registry's method-generic roles (the generality
+#: matrix, ``sslre reproduce --methods``); read by :func:`runs_for` in ``sslre reproduce`` and in the claims' pytest
+#: process alike. Unset: VICReg, the paper's method.
+METHOD_ENV = "SSLRE_METHOD"
+
+#: The roles any SSL method plays in the generality matrix: the claims that read them are method-generic. The
+#: other SSL runs are one method's ablations and stay with it (``CLAIM_METHOD`` in :mod:`sslre.claims.catalogue`).
+GENERIC_ROLES = (Run.MAIN, Run.DEEP, Run.NARROW, Run.WIDE, Run.OTHER)
+
+
+def matrix_method() -> str:
+    """The method of the generic roles: :data:`METHOD_ENV` if set, else ``vicreg``."""
+    return os.environ.get(METHOD_ENV) or "vicreg"
+
+
+def method_slug(method: str) -> str:
+    """The folder stem of ``method``'s runs: a built-in name as is, a plug-in ``pkg.mod:Class`` as ``class``."""
+    return method.rsplit(":", 1)[-1].replace(".", "-").lower()
+
+
+def role_dir(role: str, method: str) -> str | None:
+    """Folder stem of ``role`` (a :data:`GENERIC_ROLES` name) trained with ``method``: None (the role's own name)
+    for VICReg; ``<method>-main`` / ``<method>-deep`` / ... for another method. (``simclr-main`` and App. B.4's
+    ``simclr`` are the same training, kept apart because they are measured with different coverage.)"""
+    if method == "vicreg":
+        return None
+    return f"{method_slug(method)}-{'main' if role == Run.MAIN else role.split('-', 1)[1]}"
+
 
 def data_overrides() -> dict[str, str]:
     """``{"dataset": ..., "hierarchy": ...}`` from :data:`DATASET_ENV` / :data:`HIERARCHY_ENV` (those set)."""
     return {k: os.environ[e] for k, e in (("dataset", DATASET_ENV), ("hierarchy", HIERARCHY_ENV)) if os.environ.get(e)}
 
 
-def runs_for(profile: str) -> dict[str, RunSpec]:
+def runs_for(profile: str, method: str | None = None) -> dict[str, RunSpec]:
     """Every run the ``profile``'s claims read, by name (see the module docstring for the table).
 
-    The runs on the profile's own dataset use :func:`data_overrides` when set (the user's data).
+    The runs on the profile's own dataset use :func:`data_overrides` when set (the user's data). ``method``
+    (default :func:`matrix_method`): the SSL method of the :data:`GENERIC_ROLES`. For a method other than VICReg
+    the roles keep their names (the claims read roles) and train that method into their own folders
+    (:func:`role_dir`); VICReg's ablations (mu, SimCLR) are left out, the supervised runs and the generators are
+    shared.
 
     >>> sorted(runs_for("quick"))[:3]
     ['simclr', 'supervised', 'supervised-aa']
@@ -158,11 +191,18 @@ def runs_for(profile: str) -> dict[str, RunSpec]:
     prof = get_profile(profile)
     main, aux = prof.main_seeds, prof.seeds
     user_data = data_overrides()
+    method = matrix_method() if method is None else method
+    from sslre.claims.catalogue import CLAIM_METHOD
 
     def spec(name, seeds, claims, purpose, coverage=_EVERY_LAYER, **kw) -> RunSpec:
         data = {} if "dataset" in kw else user_data  # a run on another dataset keeps it
+        if name in GENERIC_ROLES and method != "vicreg":
+            kw = {k: v for k, v in kw.items() if not k.startswith("vicreg_")}
+            kw["method"] = method
+            claims = tuple(c for c in claims if CLAIM_METHOD.get(c, method) == method)
+            purpose = f"{purpose} -- as {method}"
         return RunSpec(name, tuple(prof.config.replace(seed=s, **data, **kw) for s in seeds), seeds, claims, purpose,
-                       coverage=coverage)
+                       coverage=coverage, dir_name=role_dir(name, method) if name in GENERIC_ROLES else None)
 
     vic = dict(method="vicreg", vicreg_lambda=25.0, vicreg_mu=25.0, vicreg_nu=1.0)
     sup_plain = {"supervised_augment": "none"} if prof.literal_no_augment else {}
@@ -186,7 +226,7 @@ def runs_for(profile: str) -> dict[str, RunSpec]:
     if prof.other_dataset is None:  # the profile already runs on CIFAR-10: the App. B.2 run *is* the main run
         specs.append(RunSpec(Run.OTHER, specs[0].configs, main, ("other-datasets",),
                              f"App. B.2 CIFAR-10 (= the {profile} profile's main run)", kind="alias",
-                             coverage=_EVERY_LAYER, alias_of=Run.MAIN))
+                             coverage=_EVERY_LAYER, alias_of=Run.MAIN, dir_name=specs[0].dir_name))
     elif prof.other_dataset != "cifar10-jpeg" or _cifar10_archive_present():
         what = "real CIFAR-10 slice" if prof.other_dataset == "cifar10-jpeg" else "CIFAR-10"
         specs.append(spec(Run.OTHER, aux, ("other-datasets",), f"App. B.2 {what}", dataset=prof.other_dataset, **vic))
@@ -196,6 +236,9 @@ def runs_for(profile: str) -> dict[str, RunSpec]:
         generator = spec(name, aux, _GENERATOR_CLAIMS[kind], f"random-target generator {kind} (Sec. 5, App. B.5)",
                          method="supervised")
         specs.append(dataclasses.replace(generator, kind="targets", target=prof.target(kind)))
+    if method != "vicreg":  # one method's ablations stay with it (CLAIM_METHOD)
+        specs = [s for s in specs if s.name in GENERIC_ROLES or s.name in (Run.SUPERVISED, Run.SUPERVISED_AA)
+                 or s.kind == "targets"]
     return {s.name: s for s in specs}
 
 

@@ -612,6 +612,15 @@ class Measurements:
         return bool((self.table["run"] == run).any())
 
     @property
+    def method(self) -> str:
+        """The SSL method of the main run (the generality matrix's column): from its config, else its rows."""
+        infos = self.runs.get(Run.MAIN) or []
+        if infos:
+            return infos[0].config.method
+        rows = self.table.loc[self.table["run"] == Run.MAIN, "method"].unique()
+        return str(rows[0]) if len(rows) else "vicreg"
+
+    @property
     def absent(self) -> dict[str, list[str]]:
         """``{run: commands that make it}`` of the runs missing from a partial run set (empty when complete)."""
         return dict(self.partial.commands) if self.partial is not None else {}

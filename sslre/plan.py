@@ -26,7 +26,7 @@ import math
 import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from sslre.config import Config, ConfigError, parse_arch
 from sslre.evidence import is_published
@@ -184,7 +184,7 @@ def _planned(spec: RunSpec, seed: int, runs_dir: Path, table: dict[str, float],
                seconds_per_image_epoch(config.replace(amp=False), CPU_SECONDS_PER_IMAGE_EPOCH, floor=False)[0])
     cpu_left = 0.0 if done else (cpu_per * n * (epochs - epochs_done) / 3600.0
                                  if cpu_per is not None and n is not None else None)
-    return PlannedRun(spec.name, seed, spec.kind, str(run_dir), command, torchrun, n, epochs, hours, how,
+    return PlannedRun(spec.dir_name or spec.name, seed, spec.kind, str(run_dir), command, torchrun, n, epochs, hours, how,
                       done, tuple(spec.claims), epochs_done, cpu_left)
 
 
@@ -199,18 +199,23 @@ def _epochs_done(run_dir: Path) -> int:
 
 
 def plan_runs(profile: str, runs_dir: str | Path | None = None,
-              table: dict[str, float] | None = None) -> list[PlannedRun]:
-    """Every (run, seed) of ``profile``'s registry, in registry order (aliases left out)."""
+              table: dict[str, float] | None = None, methods: Sequence[str] | None = None) -> list[PlannedRun]:
+    """Every (run, seed) of ``profile``'s registry, in registry order (aliases left out); with ``methods`` (the
+    generality matrix), the registry of each method in turn, a run shared between methods listed once."""
     from sslre.evidence import evidence_dir
 
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(profile)
     table = GPU_SECONDS_PER_IMAGE_EPOCH if table is None else table
     evidence = evidence_dir(profile)   # a published run is done wherever its checkpoints are
-    out = []
-    for spec in runs_for(profile).values():
-        if spec.kind == "alias":
-            continue
-        out.extend(_planned(spec, seed, runs_dir, table, evidence) for seed in spec.seeds)
+    out, seen = [], set()
+    for method in (methods or [None]):
+        for spec in runs_for(profile, method).values():
+            if spec.kind == "alias":
+                continue
+            for seed in spec.seeds:
+                if spec.run_dir(runs_dir, seed) not in seen:
+                    seen.add(spec.run_dir(runs_dir, seed))
+                    out.append(_planned(spec, seed, runs_dir, table, evidence))
     return out
 
 
@@ -350,10 +355,16 @@ wait $!
 """
 
 
-def plan(profile: str, runs_dir: str | Path | None = None, fmt: str = "lines") -> str:
-    """The plan of ``profile`` in format ``fmt`` (``lines`` | ``json`` | ``slurm``), as text (``sslre plan``)."""
+def plan(profile: str, runs_dir: str | Path | None = None, fmt: str = "lines",
+         methods: Sequence[str] | None = None) -> str:
+    """The plan of ``profile`` in format ``fmt`` (``lines`` | ``json`` | ``slurm``), as text (``sslre plan``);
+    ``methods``: the generality matrix's runs (``sslre reproduce --methods``)."""
     if fmt not in FORMATS:
         raise ConfigError(f"plan format {fmt!r} is unknown; allowed: {', '.join(FORMATS)}")
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(profile)
-    runs = plan_runs(profile, runs_dir)
+    if methods:
+        from sslre.reproduce import _method_order
+
+        methods = _method_order(methods)
+    runs = plan_runs(profile, runs_dir, methods=methods)
     return {"lines": format_lines, "json": format_json, "slurm": format_slurm}[fmt](profile, runs, runs_dir)

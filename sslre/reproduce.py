@@ -61,7 +61,8 @@ def user_data_env(dataset: str | None = None, hierarchy: str | None = None) -> d
 
 def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None, pytest_args: Sequence[str] = (),
               *, train: bool = True, progress: bool = True, against: Path | str | None = None,
-              dataset: str | None = None, hierarchy: str | None = None) -> int:
+              dataset: str | None = None, hierarchy: str | None = None,
+              methods: Sequence[str] | None = None) -> int:
     """Train what ``profile`` needs (or reuse it), run its claim tests, write ``out/reproduction.{json,html}``.
 
     ``against``: a reference ``reproduction.json`` (default: the profile's committed reference, e.g.
@@ -72,6 +73,13 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
     ``dataset`` / ``hierarchy``: train and measure the profile's runs on the user's data (:func:`user_data_env`);
     use a runs folder of their own (``runs_dir``).
 
+    ``methods``: the generality matrix. Each SSL method (built-in or ``pkg.mod:Class``) trains the registry's
+    method-generic roles (:data:`sslre.experiments.GENERIC_ROLES`) and gets every method-generic claim decided in
+    ``out/methods/<method>/`` (VICReg, or the first method, in ``out`` itself); one method's ablations stay in its
+    column. ``out/reproduction.json`` then gains a ``methods`` matrix (method x claim verdicts, each cell naming
+    its report), shown at the top of the HTML report. Each method's report is checked for flips against the
+    reference's report of that method, where it has one.
+
     Returns 0 when every claim has a verdict and nothing flipped, 1 when some claim could not be decided (error /
     not run) or flipped, pytest's code when pytest itself failed to run (>= 2), 3 if runs are missing and
     ``train`` is False -- the report is then written for the claims whose runs exist (a partial reproduction).
@@ -79,7 +87,9 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
     import json
 
     from sslre.claims.calibration import REFERENCES
+    from sslre.experiments import METHOD_ENV, method_slug
 
+    methods = _method_order(methods)
     data_env = user_data_env(dataset, hierarchy)
     ref_path = Path(against) if against is not None else (
         _REPO_ROOT / REFERENCES[profile] if profile in REFERENCES and not dataset else None)
@@ -100,46 +110,127 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
     # read them there, and a later call trains only what has no published folder yet.
     evidence = out / "runs" if profile in EVIDENCE_DIRS else None
     t0 = time.perf_counter()
-    try:
-        # Warnings while training (e.g. a random-target level that is not usable) go to RUNS/sslre.log and are
-        # counted, instead of landing between progress bars; the report counts them too.
-        with run_log(runs_dir, say=lambda line: print(f"sslre reproduce: {line}", file=sys.stderr)) as warned, \
-                _environ(data_env):
-            ensure_runs(profile, runs_dir, train_missing=train, progress=progress, evidence=evidence)
-        partial = False
-    except MissingRunsError as exc:
-        print(f"sslre reproduce: {exc}", file=sys.stderr)
-        print("sslre reproduce: running the claims whose runs exist (a partial report)", file=sys.stderr)
-        partial = True
+    partial = False
+    # Warnings while training (e.g. a random-target level that is not usable) go to RUNS/sslre.log and are
+    # counted, instead of landing between progress bars; the report counts them too.
+    with run_log(runs_dir, say=lambda line: print(f"sslre reproduce: {line}", file=sys.stderr)) as warned:
+        for method in methods:
+            try:
+                with _environ({**data_env, METHOD_ENV: method}):
+                    ensure_runs(profile, runs_dir, train_missing=train, progress=progress, evidence=evidence)
+            except MissingRunsError as exc:
+                print(f"sslre reproduce: {exc}", file=sys.stderr)
+                print("sslre reproduce: running the claims whose runs exist (a partial report)", file=sys.stderr)
+                partial = True
     log.info("runs ready in %.1f s under %s", time.perf_counter() - t0, runs_dir)
-    env = {**os.environ, **data_env, "SSLRE_RUNS": str(runs_dir), "SSLRE_REPORT_DIR": str(out),
-           EARLIER_ENV: str(warned.count)}
-    if evidence is not None:
-        env[EVIDENCE_ENV] = str(evidence)
+    rc_all = 0
+    folders = {}
+    for method in methods:
+        folder = out if method == methods[0] else out / "methods" / method_slug(method)
+        folders[method] = folder
+        env = {**os.environ, **data_env, "SSLRE_RUNS": str(runs_dir), "SSLRE_REPORT_DIR": str(folder),
+               EARLIER_ENV: str(warned.count), METHOD_ENV: method}
+        if evidence is not None:
+            env[EVIDENCE_ENV] = str(evidence)
+        ref = reference if method == methods[0] else _method_reference(ref_path, method)
+        rc = _claims_for(profile, folder, env, pytest_args, ref, ref_path, method if len(methods) > 1 else None)
+        if rc >= 2 and rc != 3:
+            return rc  # pytest could not run the claims (usage error, internal error, nothing collected)
+        rc_all = max(rc_all, rc) if rc != 3 else rc_all
+    if len(methods) > 1:
+        write_matrix(out / "reproduction.json", {m: folders[m] for m in methods})
+    print(f"sslre reproduce: report {out / 'reproduction.html'} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    from sslre.claims.check import PARTIAL
+
+    return PARTIAL if partial and rc_all in (0, PARTIAL) else rc_all
+
+
+def _method_order(methods: Sequence[str] | None) -> list[str]:
+    """``methods`` without repeats, VICReg (the paper's method, whose report is ``OUT`` itself) first; each checked
+    like a Config's method (:class:`sslre.config.ConfigError` naming a bad one). Supervised is no SSL method."""
+    from sslre.config import Config, ConfigError
+
+    methods = list(dict.fromkeys(m.strip() for m in (methods or ["vicreg"]) if m.strip())) or ["vicreg"]
+    for m in methods:
+        if m == "supervised":
+            raise ConfigError("--methods: 'supervised' is the supervised baseline, not an SSL method of the matrix")
+        Config(method=m)
+    return sorted(methods, key=lambda m: m != "vicreg")
+
+
+def _method_reference(ref_path: Path | None, method: str) -> dict | None:
+    """The reference report of ``method`` beside ``ref_path`` (``methods/<method>/reproduction.json``), if any."""
+    import json
+
+    from sslre.experiments import method_slug
+
+    if ref_path is None:
+        return None
+    path = ref_path.parent / "methods" / method_slug(method) / "reproduction.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _claims_for(profile: str, folder: Path, env: dict, pytest_args: Sequence[str], reference: dict | None,
+                ref_path: Path | None, method: str | None) -> int:
+    """Run the claim tests into ``folder`` and check the report (and flips against ``reference``)."""
     cmd = claims_command(profile, pytest_args)
-    print("sslre reproduce:", " ".join(cmd), flush=True)
+    tag = f" [{method}]" if method else ""
+    print(f"sslre reproduce{tag}:", " ".join(cmd), flush=True)
     rc = subprocess.call(cmd, cwd=_REPO_ROOT, env=env)
     for name in ("reproduction.json", "reproduction.html"):
-        if not (out / name).exists():
-            print(f"sslre reproduce: warning: {out / name} was not written", file=sys.stderr)
+        if not (folder / name).exists():
+            print(f"sslre reproduce: warning: {folder / name} was not written", file=sys.stderr)
     if rc >= 2 and rc != 1:
-        return rc  # pytest could not run the claims (usage error, internal error, nothing collected)
-    from sslre.claims.check import PARTIAL
+        return rc
     from sslre.claims.check import main as check_main
 
-    rc_check = check_main([str(out / "reproduction.json"), "--profile", profile])
-    if reference is not None and (out / "reproduction.json").is_file():
+    rc_check = check_main([str(folder / "reproduction.json"), "--profile", profile])
+    if reference is not None and (folder / "reproduction.json").is_file():
         from sslre.claims.check import flips
 
-        fl, changes, warns = flips(out / "reproduction.json", reference)
-        for w in warns + [f"changed against {ref_path.name} (allowed): {c}" for c in changes]:
-            print(f"sslre reproduce: {w}")
+        fl, changes, warns = flips(folder / "reproduction.json", reference)
+        for w in warns + [f"changed against the reference (allowed): {c}" for c in changes]:
+            print(f"sslre reproduce{tag}: {w}")
         for f in fl:
-            print(f"sslre reproduce: FLIP against the reference {ref_path}: {f}", file=sys.stderr)
+            print(f"sslre reproduce{tag}: FLIP against the reference {ref_path}: {f}", file=sys.stderr)
         if fl:
             rc_check = max(rc_check, 1)
-    print(f"sslre reproduce: report {out / 'reproduction.html'} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    return PARTIAL if partial and rc_check in (0, PARTIAL) else rc_check
+    return rc_check
+
+
+def write_matrix(primary: Path, folders: dict[str, Path]) -> dict:
+    """Add the method x claim matrix to the ``primary`` report (``methods``: the column order, each method's
+    report relative to it, and each claim's verdict per method) and render its HTML again; returns the matrix."""
+    import json
+    import os as _os
+
+    from sslre import io
+    from sslre.claims.catalogue import CLAIM_IDS, CLAIM_METHOD
+
+    doc = json.loads(primary.read_text())
+    matrix = {"order": list(folders), "reports": {}, "verdicts": {c: {} for c in CLAIM_IDS}, "summary": {},
+              "owners": dict(CLAIM_METHOD)}
+    for method, folder in folders.items():
+        path = folder / "reproduction.json"
+        rel = _os.path.relpath(folder / "reproduction.html", primary.parent).replace(_os.sep, "/")
+        matrix["reports"][method] = rel
+        try:
+            rep = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        matrix["summary"][method] = rep.get("summary", {})
+        for c in rep.get("claims", []):
+            if c.get("id") in matrix["verdicts"]:
+                matrix["verdicts"][c["id"]][method] = c.get("verdict")
+    doc["methods"] = matrix
+    io.write_json(doc, primary, indent=1, allow_nan=False)
+    from sslre.report.html import render_report
+
+    render_report(primary, primary.with_suffix(".html"))
+    return matrix
 
 
 @contextlib.contextmanager

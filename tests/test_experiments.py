@@ -232,3 +232,36 @@ def test_a_generator_with_another_schedule_is_not_complete(tmp_path):
     other = dataclasses.replace(spec, target=dataclasses.replace(t, snapshot_epochs=(0, t.epochs)))
     assert not ex._same_generator_schedule(other, d)
     assert not ex._same_generator_schedule(spec, tmp_path / "missing")
+
+
+@pytest.mark.parametrize("profile", ["quick", "small", "medium", "full"])
+@pytest.mark.parametrize("method", ["simclr", "barlowtwins", "byol"])
+def test_another_method_plays_the_generic_roles_in_its_own_folders(profile, method):
+    """The generality matrix: the method-generic roles keep their names (the claims read roles) and the vicreg
+    registry's configs except the method; they train into ``<method>-main`` / ``-deep`` / ... folders; VICReg's
+    ablations (mu, SimCLR) are left out; supervised runs and generators are the very same runs."""
+    from sslre.claims.catalogue import CLAIM_METHOD
+
+    vic, other = ex.runs_for(profile, "vicreg"), ex.runs_for(profile, method)
+    assert set(other) == set(vic) - {"vicreg-mu5", "vicreg-mu100", "simclr"}
+    for name, spec in other.items():
+        if name in ex.GENERIC_ROLES:
+            ref = vic[name]
+            assert spec.seeds == ref.seeds and spec.coverage == ref.coverage
+            for a, b in zip(spec.configs, ref.configs):
+                assert a.method == method and a.replace(method="vicreg") == b
+            stem = spec.run_dir("R", 0).name
+            assert stem.startswith(f"{method}-") and stem != ref.run_dir("R", 0).name
+            assert not set(spec.claims) & set(CLAIM_METHOD)
+        else:
+            assert spec == vic[name]
+    dirs = [s.run_dir("R", 0).name for s in other.values() if s.kind != "alias"]
+    assert len(dirs) == len(set(dirs))
+
+
+def test_method_env_selects_the_column(monkeypatch):
+    monkeypatch.setenv(ex.METHOD_ENV, "byol")
+    assert ex.runs_for("quick")["vicreg"].config.method == "byol"
+    monkeypatch.delenv(ex.METHOD_ENV)
+    assert ex.runs_for("quick")["vicreg"].config.method == "vicreg"
+    assert ex.method_slug("mypkg.methods:MyMethod") == "mymethod"

@@ -161,3 +161,65 @@ def test_reproduce_exit_code_ignores_xfail(tmp_path):
     rc = subprocess.call(["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:sslre_claims",
                           str(tmp_path)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL)
     assert rc == 1
+
+
+def test_reproduce_methods_writes_one_report_per_method_and_the_matrix(tmp_path, monkeypatch):
+    """--methods: each method's claims run with SSLRE_METHOD set into its own folder; the first report (VICReg)
+    gains the method x claim matrix; the check reads every method's report; a flip in one method's report against
+    the reference's report of that method fails the reproduction."""
+    import json
+
+    from sslre.claims import check as C
+    from sslre.claims.catalogue import CLAIM_IDS, CLAIM_METHOD
+
+    trained = []
+    monkeypatch.setattr(R, "ensure_runs", lambda profile, runs_dir, train_missing, progress, evidence:
+                        trained.append(os.environ.get(ex.METHOD_ENV)))
+    verdict = {"byol": "refuted"}
+
+    def fake_call(cmd, cwd, env):
+        m = env[ex.METHOD_ENV]
+        claims = [{"id": c, "verdict": "not applicable" if CLAIM_METHOD.get(c, m) != m else
+                   verdict.get(m, "supported"), "profile": "quick"} for c in CLAIM_IDS]
+        folder = Path(env["SSLRE_REPORT_DIR"])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "reproduction.json").write_text(json.dumps({"profile": "quick", "method": m, "claims": claims}))
+        return 1
+
+    monkeypatch.setattr(subprocess, "call", fake_call)
+    out = tmp_path / "out"
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"claims": []}))
+    rc = R.reproduce("quick", out, runs_dir=tmp_path / "runs", against=empty, methods=["byol", "vicreg", "byol"])
+    assert rc == 0
+    assert trained == ["vicreg", "byol"]                       # VICReg first, repeats dropped
+    doc = json.loads((out / "reproduction.json").read_text())
+    assert doc["methods"]["order"] == ["vicreg", "byol"]
+    assert doc["methods"]["reports"]["byol"] == "methods/byol/reproduction.html"
+    assert doc["methods"]["verdicts"]["sample-clusters-first"] == {"vicreg": "supported", "byol": "refuted"}
+    assert doc["methods"]["verdicts"]["mu-ablation"] == {"vicreg": "supported", "byol": "not applicable"}
+    page = (out / "reproduction.html").read_text()
+    assert 'id="methods-matrix"' in page and 'href="methods/byol/reproduction.html#claim-sample-clusters-first"' in page
+    assert "vicreg ablation" in page                          # mu-ablation's byol cell: not a verdict of byol
+    assert [m for m, _, _ in C.method_reports(out / "reproduction.json")] == ["byol"]
+    assert C.main([str(out / "reproduction.json"), "--profile", "quick"]) == 0
+    # the reference now holds this matrix: byol flipping from refuted to supported fails, VICReg's report is fine
+    ref = tmp_path / "ref"
+    import shutil
+
+    shutil.copytree(out, ref)
+    verdict["byol"] = "supported"
+    assert R.reproduce("quick", out, runs_dir=tmp_path / "runs", against=ref / "reproduction.json",
+                       methods=["vicreg", "byol"]) == 1
+    assert C.main([str(out / "reproduction.json"), "--profile", "quick", "--against", str(ref / "reproduction.json")]) == 1
+    verdict["byol"] = "refuted"
+    assert R.reproduce("quick", out, runs_dir=tmp_path / "runs", against=ref / "reproduction.json",
+                       methods=["vicreg", "byol"]) == 0
+
+
+@pytest.mark.parametrize("methods, problem", [(["supervised"], "not an SSL method"), (["nosuch"], "nosuch")])
+def test_reproduce_methods_bad_method_is_one_line(methods, problem):
+    from sslre.config import ConfigError
+
+    with pytest.raises(ConfigError, match=problem):
+        R._method_order(methods)

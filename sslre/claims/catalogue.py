@@ -120,6 +120,11 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
 CLAIM_IDS: tuple[str, ...] = tuple(e.id for e in CATALOGUE)
 BY_ID: dict[str, CatalogueEntry] = {e.id: e for e in CATALOGUE}
 
+#: Claims about one method's own ablation, by that method (their sentences name it: "With VICReg, mu=5 ...",
+#: "SimCLR shows ... with VICReg consistently somewhat better"). In the generality matrix (``sslre reproduce
+#: --methods``) they are decided in that method's column only; every other claim is method-generic.
+CLAIM_METHOD: dict[str, str] = {"mu-ablation": "vicreg", "simclr-like-vicreg": "vicreg"}
+
 _ROW = re.compile(r"^\|\s*`([a-z0-9-]+)`\s*\|([^|]*)\|([^|]*)\|([^|]*)\|\s*$")
 
 

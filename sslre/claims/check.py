@@ -20,6 +20,9 @@ a claim that flips between *supported* and *refuted* fails the check (the verdic
 the float path); a change between *inconclusive* or *not applicable* and a decided verdict is listed and allowed.
 A reference decided under another protocol version is reported as a warning.
 
+A report with a generality matrix (``sslre reproduce --methods``: a ``methods`` key) has one report per method
+beside it; each is checked the same way, and against the reference's report of that method where there is one.
+
 Exit status: 0 when every catalogue claim has a verdict (supported / refuted / inconclusive / not applicable) and
 no claim flips against ``REF``; 3 when the only problems are claims not run because their runs are missing (a
 partial run set); 1 otherwise; 2 on a usage error.
@@ -96,6 +99,22 @@ def flips(report: Path | dict, reference: Path | dict) -> tuple[list[str], list[
     return out_flips, changes, warns
 
 
+def method_reports(report: Path, against: Path | None = None) -> list[tuple[str, Path, Path | None]]:
+    """``(method, report, reference or None)`` of every other method of the report's generality matrix
+    (``methods``, :func:`sslre.reproduce.write_matrix`); the reference is the one beside ``against``, where it
+    exists. Empty for a report without a matrix."""
+    try:
+        matrix = json.loads(Path(report).read_text()).get("methods") or {}
+    except (OSError, json.JSONDecodeError):
+        return []
+    out = []
+    for method in matrix.get("order", [])[1:]:
+        rel = Path(matrix["reports"][method]).with_suffix(".json")
+        ref = Path(against).parent / rel if against is not None else None
+        out.append((method, Path(report).parent / rel, ref if ref is not None and ref.is_file() else None))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m sslre.claims.check", description=__doc__.splitlines()[0])
     p.add_argument("report", type=Path, nargs="?", default=Path("reports/reproduction.json"))
@@ -113,6 +132,17 @@ def main(argv: list[str] | None = None) -> int:
         for c in changes:
             print(f"changed (allowed): {c}")
         problems += [f"flip against {args.against}: {f}" for f in fl]
+    for method, path, ref in method_reports(args.report, args.against):
+        p2, w2, v2 = check(path, args.profile)
+        problems += [f"[{method}] {x}" for x in p2]
+        warns += [f"[{method}] {x}" for x in w2]
+        print(f"[{method}] verdicts: " + ", ".join(f"{sum(1 for x in v2.values() if x == v)} {v}" for v in DECIDED))
+        if ref is not None:
+            fl, changes, w = flips(path, ref)
+            warns += [f"[{method}] {x}" for x in w]
+            for c in changes:
+                print(f"[{method}] changed (allowed): {c}")
+            problems += [f"[{method}] flip against {ref}: {f}" for f in fl]
     counts = {v: sum(1 for x in verdicts.values() if x == v) for v in DECIDED}
     for cid, v in verdicts.items():
         print(f"{v:>13}  {cid}")

@@ -539,6 +539,10 @@ def build_report(records: Iterable[ClaimRecord], *, command: str, env: dict,
     }
     if missing_runs:  # present only when a run set was partial
         doc["missing_runs"] = _jsonable(dict(missing_runs))
+    from sslre.experiments import METHOD_ENV
+
+    if os.environ.get(METHOD_ENV):  # one column of the generality matrix (sslre reproduce --methods)
+        doc["method"] = os.environ[METHOD_ENV]
     doc.update(summary=summary, claims=claims)
     return doc
 

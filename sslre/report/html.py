@@ -535,6 +535,55 @@ def _reporting(claims: list[Mapping], anchors: list[str], progress: Callable[[st
         yield c, a
 
 
+def _method_note(data: Mapping) -> str:
+    """``, method X`` for one column of the generality matrix whose method is not VICReg (its runs play the
+    registry's VICReg roles: run names in this report are roles)."""
+    m = data.get("method")
+    if not m or m == "vicreg":
+        return ""
+    return (f", method <b>{html.escape(str(m))}</b> (its runs play the registry's method-generic roles: the run "
+            f"names below, e.g. <code>vicreg-deep</code>, are roles, trained with {html.escape(str(m))})")
+
+
+def _matrix_block(data: Mapping, claims: list[Mapping], anchors: list[str]) -> str:
+    """The generality matrix (``methods``, :func:`sslre.reproduce.write_matrix`): claim x method verdicts, each
+    cell linking to that claim's section in the method's report; empty without a matrix."""
+    matrix = data.get("methods")
+    if not isinstance(matrix, Mapping) or not matrix.get("order"):
+        return ""
+    order = [str(m) for m in matrix["order"]]
+    reports = matrix.get("reports") or {}
+    verdicts = matrix.get("verdicts") or {}
+    owners = matrix.get("owners") or {}
+    own = {c.get("id"): a for c, a in zip(claims, anchors)}
+    head = "<tr><th>Claim</th>" + "".join(
+        f'<th><a href="{html.escape(str(reports.get(m, "")))}"><code>{html.escape(m)}</code></a></th>' for m in order
+    ) + "</tr>"
+    rows = []
+    for cid, per in verdicts.items():
+        cells = []
+        for i, m in enumerate(order):
+            v = (per or {}).get(m)
+            owner = owners.get(cid)
+            if v is None:
+                cells.append('<td class="muted">—</td>')
+                continue
+            if owner is not None and owner != m and normalize_verdict(v) == "not applicable":
+                cells.append(f'<td class="muted small">{html.escape(owner)} ablation</td>')
+                continue
+            anchor = own.get(cid, "claim-" + _slug(cid)) if i == 0 else "claim-" + _slug(cid)
+            href = f"#{anchor}" if i == 0 else f"{html.escape(str(reports.get(m, '')))}#{anchor}"
+            cells.append(f'<td><a href="{href}">{_verdict_badge(v)}</a></td>')
+        rows.append(f"<tr><td class=\"wrap\"><code>{html.escape(str(cid))}</code></td>{''.join(cells)}</tr>")
+    note = ("<p class=\"small muted\">Each SSL method trains the registry's method-generic runs (main, deeper, "
+            "narrower, wider, other-dataset) and has every method-generic claim decided under the same protocol; "
+            "the supervised baselines and random-target generators are shared. One method's ablations "
+            "(mu, SimCLR vs VICReg) are decided in its column only. Each cell links to the claim's section in that "
+            "method's report.</p>")
+    return (f'<h2 id="methods">Methods x claims</h2>{note}<table class="claims" id="methods-matrix"><thead>{head}'
+            f'</thead><tbody>{"".join(rows)}</tbody></table>')
+
+
 def render_html(data: Mapping, source_name: str = "reproduction.json", *,
                 progress: Callable[[str], None] | None = None) -> str:
     """The complete HTML page for an already-loaded reproduction mapping (see :func:`render_report`).
@@ -573,12 +622,13 @@ def render_html(data: Mapping, source_name: str = "reproduction.json", *,
 <header>
 <h1>{html.escape(title)}</h1>
 <p class="subtitle">Ben-Shaul, Shwartz-Ziv, Galanti, Dekel, LeCun — claim by claim, as tested by <code>sslre</code>
-at the <b>{_e(data.get("profile"))}</b> profile.</p>
+at the <b>{_e(data.get("profile"))}</b> profile{_method_note(data)}.</p>
 {banner}
-<nav class="toc small"><a href="#run">Run</a> · <a href="#summary-heading">Summary</a> ·
+<nav class="toc small">{'<a href="#methods">Methods x claims</a> · ' if data.get("methods") else ""}<a href="#run">Run</a> · <a href="#summary-heading">Summary</a> ·
 <a href="#how-to-read">How to read this</a> · <a href="#claims">Claims</a> · <a href="#claim-sections">Claim by claim</a> ·
 <a href="#protocol">Evaluation protocol</a> · <a href="#runs">Trained runs</a></nav>
 </header>
+{_matrix_block(data, claims, anchors)}
 <h2 id="run">Run</h2>
 {_meta_block(data, claims)}
 <h2 id="summary-heading">Summary</h2>
