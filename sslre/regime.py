@@ -53,6 +53,12 @@ class Criterion:
     note: str = ""
     missing: Sequence[str] = field(default_factory=tuple)   # run folders the check needs that are not there
 
+    def to_dict(self) -> dict:
+        """The criterion as the report stores it (``reproduction.json``'s ``regime.criteria``)."""
+        return {"name": self.name, "statement": self.statement, "threshold": self.threshold, "met": self.met,
+                "values": {k: float(v) for k, v in sorted(self.values.items())}, "note": self.note,
+                "missing": list(self.missing), "summary": self.summary()}
+
     def summary(self) -> str:
         if self.missing and not self.values:
             return f"{self.name}: not measurable yet (needs {', '.join(self.missing)})"
@@ -185,3 +191,11 @@ def read_folders(base: Path | str) -> dict[str, RunFolder]:
     if not base.is_dir():
         return {}
     return {p.name: RunFolder.read(p) for p in sorted(base.iterdir()) if (p / "config.json").is_file()}
+
+
+def regime_entry(base: Path | str, expected: Sequence[str] = ()) -> dict:
+    """``reproduction.json``'s ``regime``: the four criteria on the run folders under ``base`` (the published runs),
+    ``expected`` run labels that are absent listed as missing; ``met`` when every criterion is."""
+    crits = check_regime(read_folders(base), expected)
+    return {"criteria": [c.to_dict() for c in crits], "met": all(c.met for c in crits),
+            "source": "sslre/regime.py on the published run folders (runs/ beside the report)"}

@@ -137,6 +137,8 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
         if rc >= 2 and rc != 3:
             return rc  # pytest could not run the claims (usage error, internal error, nothing collected)
         rc_all = max(rc_all, rc) if rc != 3 else rc_all
+    if evidence is not None and (out / "reproduction.json").is_file():
+        write_regime(out / "reproduction.json", evidence, profile)
     if len(methods) > 1:
         write_matrix(out / "reproduction.json", {m: folders[m] for m in methods})
     print(f"sslre reproduce: report {out / 'reproduction.html'} ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -199,6 +201,27 @@ def _claims_for(profile: str, folder: Path, env: dict, pytest_args: Sequence[str
         if fl:
             rc_check = max(rc_check, 1)
     return rc_check
+
+
+def write_regime(primary: Path, evidence: Path, profile: str) -> dict:
+    """Add ``regime`` (:func:`sslre.regime.regime_entry` on the published runs under ``evidence``; every VICReg
+    registry run expected) to the ``primary`` report and render its HTML again; returns the entry."""
+    import json
+
+    from sslre import io
+    from sslre.experiments import runs_for
+    from sslre.regime import regime_entry
+
+    specs = runs_for(profile, "vicreg")
+    expected = [spec.run_dir("", seed).name for spec in specs.values() if spec.kind == "train" for seed in spec.seeds]
+    entry = regime_entry(evidence, expected)
+    doc = json.loads(primary.read_text())
+    doc["regime"] = entry
+    io.write_json(doc, primary, indent=1, allow_nan=False)
+    from sslre.report.html import render_report
+
+    render_report(primary, primary.with_suffix(".html"))
+    return entry
 
 
 def write_matrix(primary: Path, folders: dict[str, Path]) -> dict:

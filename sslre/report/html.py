@@ -545,6 +545,30 @@ def _method_note(data: Mapping) -> str:
             f"names below, e.g. <code>vicreg-deep</code>, are roles, trained with {html.escape(str(m))})")
 
 
+def _regime_block(data: Mapping) -> str:
+    """``regime`` (:mod:`sslre.regime`): did the runs reach the state the paper's claims describe? Empty if absent."""
+    regime = data.get("regime")
+    if not isinstance(regime, Mapping) or not isinstance(regime.get("criteria"), list):
+        return ""
+    rows = []
+    for c in regime["criteria"]:
+        if not isinstance(c, Mapping):
+            continue
+        vals = ", ".join(f"{html.escape(str(k))} {float(v):.3f}" for k, v in (c.get("values") or {}).items()) or MISSING
+        state = "met" if c.get("met") else ("not measurable yet" if c.get("missing") and not c.get("values")
+                                            else "NOT met")
+        extra = "; ".join(x for x in (c.get("note") or "", ("missing: " + ", ".join(map(str, c["missing"])))
+                                      if c.get("missing") else "") if x)
+        rows.append(f"<tr><td><code>{_e(c.get('name'))}</code></td><td class=\"statement\">{_e(c.get('statement'))}"
+                    f"</td><td>{_e(c.get('threshold'))}</td><td><b>{html.escape(state)}</b></td>"
+                    f"<td class=\"wrap\">{vals}</td><td class=\"wrap small\">{_e(extra)}</td></tr>")
+    return ('<h2 id="regime">Training regime</h2><p class="small muted">Whether the runs reached the state the '
+            "paper's claims describe (sslre/regime.py, computed from the published runs' tables and histories). "
+            "A verdict on runs short of it says less about the paper.</p><table class=\"claims\" id=\"regime-table\">"
+            "<thead><tr><th>criterion</th><th>statement</th><th>threshold</th><th>state</th><th>values per run"
+            f"</th><th>note</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
 def _matrix_block(data: Mapping, claims: list[Mapping], anchors: list[str]) -> str:
     """The generality matrix (``methods``, :func:`sslre.reproduce.write_matrix`): claim x method verdicts, each
     cell linking to that claim's section in the method's report; empty without a matrix."""
@@ -633,6 +657,7 @@ at the <b>{_e(data.get("profile"))}</b> profile{_method_note(data)}.</p>
 {_meta_block(data, claims)}
 <h2 id="summary-heading">Summary</h2>
 {_summary_block(data, claims)}
+{_regime_block(data)}
 <h2 id="how-to-read">How to read this</h2>
 {howto}
 <h2 id="claims">Claims</h2>
