@@ -62,7 +62,8 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hierarchy", metavar="FILE", help=_HIERARCHY_HELP)
     p.add_argument("--methods", metavar="M,M,...",
                    help="the generality matrix: SSL methods (built-in names or pkg.mod:Class plug-ins), each "
-                        "deciding every method-generic claim; e.g. vicreg,simclr,barlowtwins,byol (default: vicreg)")
+                        "deciding every method-generic claim; e.g. vicreg,simclr,barlowtwins,byol (default: the profile's; "
+                        "quick: those four, the others: vicreg)")
     p.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (after --)")
 
 

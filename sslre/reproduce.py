@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Sequence
 
 from sslre.evidence import ENV as EVIDENCE_ENV, EVIDENCE_DIRS
+from sslre.profiles import profile as get_profile
 from sslre.experiments import MissingRunsError, default_runs_dir, ensure_runs
 from sslre.runlog import EARLIER_ENV, run_log
 
@@ -73,7 +74,7 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
     ``dataset`` / ``hierarchy``: train and measure the profile's runs on the user's data (:func:`user_data_env`);
     use a runs folder of their own (``runs_dir``).
 
-    ``methods``: the generality matrix. Each SSL method (built-in or ``pkg.mod:Class``) trains the registry's
+    ``methods`` (default: the profile's, :attr:`sslre.profiles.Profile.methods`): the generality matrix. Each SSL method (built-in or ``pkg.mod:Class``) trains the registry's
     method-generic roles (:data:`sslre.experiments.GENERIC_ROLES`) and gets every method-generic claim decided in
     ``out/methods/<method>/`` (VICReg, or the first method, in ``out`` itself); one method's ablations stay in its
     column. ``out/reproduction.json`` then gains a ``methods`` matrix (method x claim verdicts, each cell naming
@@ -89,7 +90,7 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
     from sslre.claims.calibration import REFERENCES
     from sslre.experiments import METHOD_ENV, method_slug
 
-    methods = _method_order(methods)
+    methods = _method_order(methods or get_profile(profile).methods)
     data_env = user_data_env(dataset, hierarchy)
     ref_path = Path(against) if against is not None else (
         _REPO_ROOT / REFERENCES[profile] if profile in REFERENCES and not dataset else None)

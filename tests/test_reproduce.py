@@ -99,7 +99,7 @@ def test_reproduce_runs_pytest_with_env(tmp_path, monkeypatch):
     monkeypatch.setattr(subprocess, "call", fake_call)
     ref = tmp_path / "ref.json"
     ref.write_text(json.dumps({"claims": [{"id": c, "verdict": v} for c, v in zip(CLAIM_IDS, verdicts)]}))
-    rc = R.reproduce("quick", tmp_path / "out", runs_dir=tmp_path / "runs", pytest_args=["-x"], against=ref)
+    rc = R.reproduce("quick", tmp_path / "out", runs_dir=tmp_path / "runs", pytest_args=["-x"], against=ref, methods=["vicreg"])
     assert rc == 0  # every claim has a verdict: a refuted claim is a finding, not a failed reproduction run
     assert seen["profile"] == "quick" and seen["train"] is True
     assert seen["env"]["SSLRE_RUNS"] == str((tmp_path / "runs").resolve())
@@ -108,12 +108,12 @@ def test_reproduce_runs_pytest_with_env(tmp_path, monkeypatch):
     assert cmd[1:3] == ["-m", "pytest"] and cmd[cmd.index("-m", 3) + 1] == "quick" and cmd[-1] == "-x"
     assert cmd[3].endswith("claims")
     verdicts[1] = "error"
-    assert R.reproduce("quick", tmp_path / "out", runs_dir=tmp_path / "runs", against=ref) == 1
+    assert R.reproduce("quick", tmp_path / "out", runs_dir=tmp_path / "runs", against=ref, methods=["vicreg"]) == 1
     # a supported <-> refuted flip against the reference fails the reproduction; a reference is read before the run
     verdicts[1] = "supported"
     ref.write_text(json.dumps({"claims": [{"id": c, "verdict": "supported"} for c in CLAIM_IDS]}))
-    assert R.reproduce("quick", tmp_path / "out", runs_dir=tmp_path / "runs", against=ref) == 1
-    assert R.reproduce("quick", tmp_path / "out", runs_dir=tmp_path / "runs", against=tmp_path / "none.json") == 2
+    assert R.reproduce("quick", tmp_path / "out", runs_dir=tmp_path / "runs", against=ref, methods=["vicreg"]) == 1
+    assert R.reproduce("quick", tmp_path / "out", runs_dir=tmp_path / "runs", against=tmp_path / "none.json", methods=["vicreg"]) == 2
     # quick publishes nothing; medium publishes each finished run under OUT/runs and the claims read it there
     assert seen["evidence"] is None
     R.reproduce("medium", tmp_path / "med", runs_dir=tmp_path / "runs", against=ref)

@@ -95,6 +95,7 @@ class Profile:
     sample_level: SampleLevelSettings
     measure: MeasureSettings
     targets: Mapping[str, "TargetSettings"]  # generator family -> how it is trained
+    methods: tuple[str, ...] = ("vicreg",)  # the generality matrix `sslre reproduce` decides by default (--methods)
 
     def target(self, kind: str) -> "TargetSettings":
         """The settings of generator family ``kind`` (``resnet18`` | ``vit``)."""

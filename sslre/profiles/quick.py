@@ -32,4 +32,6 @@ PROFILE = Profile(
     # classes for its first 3-6 epochs, which the degeneracy rule excludes; snapshots at 0, 1, 2, 4, 8 left two
     # of three seeds with fewer than two levels.
     targets=generators(8, tuple(range(9)), 128, 0.001, width=8, vit_dim=64, vit_depth=2, vit_heads=4),
+    # The generality matrix: every method-generic claim for each SSL method, in CI (sslre reproduce --methods).
+    methods=("vicreg", "simclr", "barlowtwins", "byol"),
 )
