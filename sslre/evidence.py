@@ -88,12 +88,13 @@ def resolve(spec: "RunSpec", seed: int, runs_dir: Path, evidence: Path | None) -
 
 def publish(run_dir: Path | str, dest: Path | str) -> list[str]:
     """Copy the published files of ``run_dir`` into ``dest`` (created), each written atomically; returns the
-    names copied. A run folder without ``config.json`` is not a run: :class:`EvidenceError`."""
+    names copied. A folder with neither ``config.json`` (a trained run) nor ``targets.json`` (a random-target
+    generator) is not a run: :class:`EvidenceError`."""
     from sslre.io import atomic_write
 
     run_dir, dest = Path(run_dir), Path(dest)
-    if not (run_dir / "config.json").is_file():
-        raise EvidenceError(f"{run_dir} has no config.json: not a run folder, nothing published")
+    if not ((run_dir / "config.json").is_file() or (run_dir / "targets.json").is_file()):
+        raise EvidenceError(f"{run_dir} has neither config.json nor targets.json: not a run folder, nothing published")
     dest.mkdir(parents=True, exist_ok=True)
     names = []
     for name in PUBLISHED_FILES:

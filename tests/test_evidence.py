@@ -33,8 +33,19 @@ def test_publish_copies_the_small_files_and_never_checkpoints(tmp_path):
 
 def test_publish_refuses_a_folder_that_is_not_a_run(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(EvidenceError, match="has no config.json"):
+    with pytest.raises(EvidenceError, match="neither config.json nor targets.json"):
         publish(tmp_path / "empty", tmp_path / "out")
+
+
+def test_publish_takes_a_generator_folder(tmp_path):
+    """A random-target generator has no config.json: its targets are what is published (never its weights)."""
+    gen = tmp_path / "targets-vit-s0"
+    (gen / "checkpoints").mkdir(parents=True)
+    (gen / "targets.json").write_text("{}")
+    (gen / "targets.pt").write_bytes(b"x" * 10)
+    (gen / "checkpoints" / "epoch_0001.pt").write_bytes(b"w")
+    assert publish(gen, tmp_path / "out") == ["targets.json", "targets.pt"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["targets.json", "targets.pt"]
 
 
 def test_a_published_table_is_used_only_under_the_same_portable_fingerprint(tmp_path):
