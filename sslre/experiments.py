@@ -438,6 +438,22 @@ def ensure_runs(profile: str, runs_dir: Path | str | None = None, train_missing:
     return {name: [(s, specs[name].run_dir(runs_dir, s)) for s in specs[name].seeds] for name in wanted}
 
 
+def ensure_matrix(profile: str, methods: Iterable[str], runs_dir: Path | str, train_missing: bool, *,
+                  progress: bool = True, evidence: Path | None = None) -> None:
+    """:func:`ensure_runs` for every method of the generality matrix at once: what the methods' registries lack
+    (a run shared between methods once) trains in one pool, so no core idles between methods."""
+    runs_dir = Path(runs_dir)
+    items: dict[Path, tuple[RunSpec, int]] = {}
+    for method in methods:
+        specs = runs_for(profile, method)
+        for name, seed in incomplete_runs(specs, runs_dir, evidence=evidence):
+            items.setdefault(specs[name].run_dir(runs_dir, seed), (specs[name], seed))
+    if items and not train_missing:
+        raise MissingRunsError(profile, runs_dir, [(s.dir_name or s.name, seed) for s, seed in items.values()],
+                               [train_command(s, seed, runs_dir) for s, seed in items.values()])
+    _train_items(list(items.values()), runs_dir, progress=progress, jobs=None, evidence=evidence)
+
+
 def incomplete_runs(specs: dict[str, RunSpec], runs_dir: Path | str, names: Iterable[str] | None = None,
                     evidence: Path | None = None) -> list[tuple[str, int]]:
     """``(run, seed)`` of ``names`` (default: every run of ``specs``) that are missing or unfinished under
@@ -462,22 +478,31 @@ def _train_one(args: tuple) -> tuple[str, int]:
     if evidence is not None:   # a finished run is measured and published at once: nothing of it waits on others
         from sslre.measure import measure_and_publish
 
-        measure_and_publish(spec.config.profile, spec.name, seed, runs_dir, evidence)
-    return spec.name, seed
+        method = spec.config.method if spec.name in GENERIC_ROLES else None  # a matrix column's role
+        measure_and_publish(spec.config.profile, spec.name, seed, runs_dir, evidence, method)
+    return spec.dir_name or spec.name, seed
 
 
 def _train_all(specs: dict[str, RunSpec], missing: list[tuple[str, int]], runs_dir: Path, *, progress: bool,
                jobs: int | None, evidence: Path | None = None) -> None:
-    """Train ``missing`` runs, ``jobs`` at a time (single-threaded runs share the cores without contention)."""
+    """Train ``missing`` runs of ``specs``, ``jobs`` at a time (single-threaded runs share the cores)."""
+    _train_items([(specs[n], s) for n, s in missing], runs_dir, progress=progress, jobs=jobs, evidence=evidence)
+
+
+def _train_items(items: list[tuple[RunSpec, int]], runs_dir: Path, *, progress: bool, jobs: int | None,
+                 evidence: Path | None = None) -> None:
+    """Train each ``(spec, seed)``, ``jobs`` at a time (default: the CPU count when every run uses one thread)."""
     from sslre import parallel
 
+    if not items:
+        return
     if jobs is None:
-        single = all(c.num_threads == 1 for n, _ in missing for c in specs[n].configs)
+        single = all(c.num_threads == 1 for spec, _ in items for c in spec.configs)
         jobs = parallel.jobs(None if single else 1)
-    jobs = max(1, min(jobs, len(missing)))
+    jobs = max(1, min(jobs, len(items)))
     # Generators first: the SSL runs that read their targets can then be measured as soon as they finish.
-    missing = sorted(missing, key=lambda ns: specs[ns[0]].kind != "targets")
-    work = [(specs[n], s, runs_dir, evidence) for n, s in missing]
+    items = sorted(items, key=lambda item: item[0].kind != "targets")
+    work = [(spec, seed, runs_dir, evidence) for spec, seed in items]
     if jobs == 1:
         for spec, seed, _, ev in work:
             if ev is None:

@@ -854,14 +854,16 @@ def _measure_one(p: _Pass, name: str, seed: int) -> None:
                 sample_settings=p.sample_level, progress=False, on_checkpoint=tell)
 
 
-def measure_and_publish(profile: str, name: str, seed: int, runs_dir: Path, evidence: Path) -> bool:
-    """Measure one run of ``profile``'s registry as soon as it is trained, and publish it under ``evidence``
-    (:mod:`sslre.evidence`). A run whose random-target generators are not finished yet is left to the final
-    pass (returns False); a generator is published as it is (it has no table of its own)."""
+def measure_and_publish(profile: str, name: str, seed: int, runs_dir: Path, evidence: Path,
+                        method: str | None = None) -> bool:
+    """Measure one run of ``profile``'s registry (``method``'s, for the generality matrix) as soon as it is
+    trained, and publish it under ``evidence`` (:mod:`sslre.evidence`). A run whose random-target generators are
+    not finished yet is left to the final pass (returns False); a generator is published as it is (it has no
+    table of its own)."""
     from sslre.evidence import publish
 
     prof = get_profile(profile)
-    p = _Pass(profile, Path(runs_dir), runs_for(profile), prof.measure, prof.sample_level, Path(evidence))
+    p = _Pass(profile, Path(runs_dir), runs_for(profile, method), prof.measure, prof.sample_level, Path(evidence))
     spec = p.specs[name]
     if spec.kind == "targets":
         publish(spec.run_dir(p.runs_dir, seed), spec.run_dir(p.evidence, seed))

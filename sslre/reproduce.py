@@ -26,7 +26,7 @@ from typing import Sequence
 
 from sslre.evidence import ENV as EVIDENCE_ENV, EVIDENCE_DIRS
 from sslre.profiles import profile as get_profile
-from sslre.experiments import MissingRunsError, default_runs_dir, ensure_runs
+from sslre.experiments import MissingRunsError, default_runs_dir, ensure_matrix, ensure_runs
 from sslre.runlog import EARLIER_ENV, run_log
 
 log = logging.getLogger(__name__)
@@ -115,14 +115,17 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
     # Warnings while training (e.g. a random-target level that is not usable) go to RUNS/sslre.log and are
     # counted, instead of landing between progress bars; the report counts them too.
     with run_log(runs_dir, say=lambda line: print(f"sslre reproduce: {line}", file=sys.stderr)) as warned:
-        for method in methods:
-            try:
-                with _environ({**data_env, METHOD_ENV: method}):
-                    ensure_runs(profile, runs_dir, train_missing=train, progress=progress, evidence=evidence)
-            except MissingRunsError as exc:
-                print(f"sslre reproduce: {exc}", file=sys.stderr)
-                print("sslre reproduce: running the claims whose runs exist (a partial report)", file=sys.stderr)
-                partial = True
+        try:
+            with _environ(data_env):
+                if len(methods) == 1:
+                    with _environ({METHOD_ENV: methods[0]}):
+                        ensure_runs(profile, runs_dir, train_missing=train, progress=progress, evidence=evidence)
+                else:   # every method's runs in one pool
+                    ensure_matrix(profile, methods, runs_dir, train, progress=progress, evidence=evidence)
+        except MissingRunsError as exc:
+            print(f"sslre reproduce: {exc}", file=sys.stderr)
+            print("sslre reproduce: running the claims whose runs exist (a partial report)", file=sys.stderr)
+            partial = True
     log.info("runs ready in %.1f s under %s", time.perf_counter() - t0, runs_dir)
     rc_all = 0
     folders = {}

@@ -265,3 +265,19 @@ def test_method_env_selects_the_column(monkeypatch):
     monkeypatch.delenv(ex.METHOD_ENV)
     assert ex.runs_for("quick")["vicreg"].config.method == "vicreg"
     assert ex.method_slug("mypkg.methods:MyMethod") == "mymethod"
+
+
+def test_ensure_matrix_trains_the_union_once(tmp_path, monkeypatch):
+    """The matrix's runs train in one pool: each method's roles in their own folders, shared runs once; without
+    training, one MissingRunsError lists every command."""
+    seen = []
+    monkeypatch.setattr(ex, "_train_items", lambda items, runs_dir, progress, jobs, evidence: seen.extend(items))
+    ex.ensure_matrix("quick", ["vicreg", "byol"], tmp_path, True)
+    dirs = [spec.run_dir(tmp_path, seed).name for spec, seed in seen]
+    assert len(dirs) == len(set(dirs))
+    vic, byol = ex.runs_for("quick", "vicreg"), ex.runs_for("quick", "byol")
+    want = {s.run_dir(tmp_path, seed).name for reg in (vic, byol) for s in reg.values() if s.kind != "alias"
+            for seed in s.seeds}
+    assert set(dirs) == want and "byol-main-s4" in want and "supervised-s0" in want
+    with pytest.raises(ex.MissingRunsError, match="--method byol"):
+        ex.ensure_matrix("quick", ["vicreg", "byol"], tmp_path, False)

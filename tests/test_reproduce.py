@@ -173,8 +173,8 @@ def test_reproduce_methods_writes_one_report_per_method_and_the_matrix(tmp_path,
     from sslre.claims.catalogue import CLAIM_IDS, CLAIM_METHOD
 
     trained = []
-    monkeypatch.setattr(R, "ensure_runs", lambda profile, runs_dir, train_missing, progress, evidence:
-                        trained.append(os.environ.get(ex.METHOD_ENV)))
+    monkeypatch.setattr(R, "ensure_matrix", lambda profile, methods, runs_dir, train, progress, evidence:
+                        trained.extend(methods))
     verdict = {"byol": "refuted"}
 
     def fake_call(cmd, cwd, env):
