@@ -767,6 +767,39 @@ def _measure_parallel(p: _Pass, progress: bool, status: Callable[[str], None] | 
     return True
 
 
+def measure_matrix(profile: str, methods: Sequence[str], runs_dir: Path | str, *, progress: bool = True,
+                   evidence: Path | None = None) -> int:
+    """Fill the measurement caches of every method's runs (the generality matrix) in one pool of workers, a run
+    shared between methods once, the heaviest (main runs: MINE, UMAP) first, so that no core idles between
+    methods and each worker pays the UMAP/numba start-up once. Each claims session then reads its caches.
+    Returns the number of (run, seed) measured or checked. Runs not trained yet are left out."""
+    from sslre import parallel
+    from sslre.experiments import run_is_complete
+
+    prof = get_profile(profile)
+    items, seen = [], set()
+    for method in methods:
+        p = _Pass(profile, Path(runs_dir), runs_for(profile, method), prof.measure, prof.sample_level, evidence)
+        for name, seed in p.todo():
+            folder = p.folder(name, seed)
+            if folder in seen or not run_is_complete(p.specs[name], folder):
+                continue
+            seen.add(folder)
+            items.append((p, name, seed))
+    items.sort(key=lambda it: (it[1] != Run.MAIN, it[1] != Run.DEEP))
+    jobs = min(parallel.jobs(), len(items))
+    if jobs <= 1:
+        for it in items:
+            _measure_worker(it)
+        return len(items)
+    done_queue = parallel.CONTEXT.Queue()
+    for _ in parallel.run_parallel(_measure_worker, items, jobs, desc="measuring the matrix", progress=progress,
+                                   label=lambda r: f"{r[0]}-s{r[1]}", init=(_init_worker, (done_queue,)),
+                                   poll_s=1.0):
+        pass
+    return len(items)
+
+
 def _count_checkpoints(done_queue, done: dict, total: dict) -> bool:
     """Count the checkpoints the workers reported since the last call into ``done``; True if there were any."""
     import queue

@@ -127,6 +127,11 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
             print("sslre reproduce: running the claims whose runs exist (a partial report)", file=sys.stderr)
             partial = True
     log.info("runs ready in %.1f s under %s", time.perf_counter() - t0, runs_dir)
+    if len(methods) > 1:   # every column's runs measured in one pool; each claims session then reads caches
+        from sslre.measure import measure_matrix
+
+        with _environ(data_env):
+            measure_matrix(profile, methods, runs_dir, progress=progress, evidence=evidence)
     rc_all = 0
     folders = {}
     for method in methods:
