@@ -61,6 +61,12 @@ CPU_SECONDS_PER_IMAGE_EPOCH: dict[str, float] = {
     "targets/resnet18": 4.3e-3,          # medium's width-16 generator: 425 CPU-s for 10 epochs of 10,000 images
 }
 
+#: CPU cost of a method's training step relative to VICReg's on the same net (a two-view method without a measured
+#: entry of its own is scaled from VICReg's by this factor). Quick profile, main run, one seed, one thread, CPU
+#: seconds of the whole `sslre train` minus ~5 s of start-up: vicreg 14, simclr 17, barlowtwins 17, byol 28
+#: (BYOL runs the momentum encoder on both views and a 4096-wide predictor).
+CPU_METHOD_FACTOR: dict[str, float] = {"vicreg": 1.0, "simclr": 1.2, "barlowtwins": 1.2, "byol": 2.0}
+
 #: Training images per epoch of the datasets whose size is fixed (train split); others need ``train_subset``.
 DATASET_TRAIN_IMAGES = {"cifar10": 50_000, "cifar100": 50_000, "cifar10-jpeg": 50_000, "food101": 75_750}
 
@@ -181,11 +187,24 @@ def _planned(spec: RunSpec, seed: int, runs_dir: Path, table: dict[str, float],
     done = run_is_complete(spec, run_dir) or is_published(spec, seed, evidence)
     epochs_done = epochs if done else _epochs_done(run_dir)
     cpu_per = (CPU_SECONDS_PER_IMAGE_EPOCH.get(f"targets/{spec.target.kind}") if spec.kind == "targets" else
-               seconds_per_image_epoch(config.replace(amp=False), CPU_SECONDS_PER_IMAGE_EPOCH, floor=False)[0])
+               _cpu_seconds_per_image_epoch(config))
     cpu_left = 0.0 if done else (cpu_per * n * (epochs - epochs_done) / 3600.0
                                  if cpu_per is not None and n is not None else None)
     return PlannedRun(spec.dir_name or spec.name, seed, spec.kind, str(run_dir), command, torchrun, n, epochs, hours, how,
                       done, tuple(spec.claims), epochs_done, cpu_left)
+
+
+def _cpu_seconds_per_image_epoch(config: Config) -> Optional[float]:
+    """One core's seconds per image-epoch: measured for the method if :data:`CPU_SECONDS_PER_IMAGE_EPOCH` has it,
+    else VICReg's (scaled to the arch) times :data:`CPU_METHOD_FACTOR` (None for a method without one)."""
+    config = config.replace(amp=False)
+    per, how = seconds_per_image_epoch(config, CPU_SECONDS_PER_IMAGE_EPOCH, floor=False)
+    if per is None or how == "measured" or config.method == "supervised":
+        return per
+    if config.method not in CPU_METHOD_FACTOR:
+        return None
+    vic, _ = seconds_per_image_epoch(config.replace(method="vicreg"), CPU_SECONDS_PER_IMAGE_EPOCH, floor=False)
+    return None if vic is None else vic * CPU_METHOD_FACTOR[config.method]
 
 
 def _epochs_done(run_dir: Path) -> int:

@@ -190,3 +190,16 @@ def test_medium_plan_counts_cpu_hours_left_partial_runs_and_published_runs(tmp_p
     assert 0 < by["vicreg-narrow-s0"].cpu_hours_left < by["vicreg-s2"].cpu_hours_left
     text = plan("medium", runs)
     assert "partial 10/64" in text and "estimated CPU training still to do" in text and "hours on 2 cores" in text
+
+
+def test_cpu_estimate_scales_other_methods_by_their_measured_factor():
+    """A method without a CPU figure of its own costs VICReg's on the same net times CPU_METHOD_FACTOR; a method
+    without a factor (a plug-in) is unmeasured, never guessed."""
+    from sslre.config import profile_config
+    from sslre.plan import CPU_METHOD_FACTOR, _cpu_seconds_per_image_epoch
+
+    vic = _cpu_seconds_per_image_epoch(profile_config("medium", method="vicreg"))
+    for method in ("simclr", "barlowtwins", "byol"):
+        got = _cpu_seconds_per_image_epoch(profile_config("medium", method=method))
+        assert got == pytest.approx(vic * CPU_METHOD_FACTOR[method])
+    assert _cpu_seconds_per_image_epoch(profile_config("medium", method="tests.methods.toy_method:ToyMethod")) is None
