@@ -264,3 +264,22 @@ def test_not_applicable_and_runs_missing_are_shown_apart(quick_data):
     assert (f"Partial run set: 1 of 32 runs of profile full are missing; 1 claim not run (<code>{nr['id']}</code>)"
             in page)
     assert ".v-not-applicable" in page
+
+
+def test_regime_table_states_each_criterion(quick_data):
+    """``regime`` (sslre.regime) is drawn as a table: each criterion met / NOT met / not measurable yet, with its
+    values per run and what is missing."""
+    from sslre.regime import Criterion
+
+    data = copy.deepcopy(quick_data)
+    crits = [Criterion("sample-plateau", "plateau", {"vicreg-s0": 0.05}, 0.02, False, "level 0.73"),
+             Criterion("loss-flat", "flat", {"vicreg-s0": 0.001}, 0.02, True),
+             Criterion("width-enough", "width", {}, 0.02, False, "", ("vicreg-wide-s0",))]
+    data["regime"] = {"criteria": [c.to_dict() for c in crits], "met": False, "source": "test"}
+    page = render_html(data)
+    table = page[page.index('id="regime-table"'):]
+    table = table[:table.index("</table>")]
+    assert table.count("<tr>") == 4
+    assert "NOT met" in table and "<b>met</b>" in table and "not measurable yet" in table
+    assert "vicreg-s0 0.050" in table and "missing: vicreg-wide-s0" in table
+    assert 'id="regime-table"' not in render_html(quick_data)
