@@ -133,16 +133,17 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
         with _environ(data_env):
             measure_matrix(profile, methods, runs_dir, progress=progress, evidence=evidence)
     rc_all = 0
-    folders = {}
-    for method in methods:
-        folder = out if method == methods[0] else out / "methods" / method_slug(method)
-        folders[method] = folder
-        env = {**os.environ, **data_env, "SSLRE_RUNS": str(runs_dir), "SSLRE_REPORT_DIR": str(folder),
-               EARLIER_ENV: str(warned.count), METHOD_ENV: method}
+    folders = {m: out if m == methods[0] else out / "methods" / method_slug(m) for m in methods}
+    envs = {}
+    for method, folder in folders.items():
+        envs[method] = {**os.environ, **data_env, "SSLRE_RUNS": str(runs_dir), "SSLRE_REPORT_DIR": str(folder),
+                        EARLIER_ENV: str(warned.count), METHOD_ENV: method}
         if evidence is not None:
-            env[EVIDENCE_ENV] = str(evidence)
+            envs[method][EVIDENCE_ENV] = str(evidence)
+    codes = _sessions(profile, folders, envs, pytest_args)
+    for method, folder in folders.items():
         ref = reference if method == methods[0] else _method_reference(ref_path, method)
-        rc = _claims_for(profile, folder, env, pytest_args, ref, ref_path, method if len(methods) > 1 else None)
+        rc = _check_session(profile, folder, codes[method], ref, ref_path, method if len(methods) > 1 else None)
         if rc >= 2 and rc != 3:
             return rc  # pytest could not run the claims (usage error, internal error, nothing collected)
         rc_all = max(rc_all, rc) if rc != 3 else rc_all
@@ -184,16 +185,42 @@ def _method_reference(ref_path: Path | None, method: str) -> dict | None:
         return None
 
 
-def _claims_for(profile: str, folder: Path, env: dict, pytest_args: Sequence[str], reference: dict | None,
-                ref_path: Path | None, method: str | None) -> int:
-    """Run the claim tests into ``folder`` and check the report (and flips against ``reference``)."""
+def _sessions(profile: str, folders: dict[str, Path], envs: dict[str, dict], pytest_args: Sequence[str]
+              ) -> dict[str, int]:
+    """Run the claims session of every method (pytest in a subprocess; they only read measurement caches), as many
+    at once as there are jobs (``$SSLRE_JOBS``). The first method's output is shown; the others' go to
+    ``<folder>/claims.log``. Returns pytest's exit code per method."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sslre import parallel
+
     cmd = claims_command(profile, pytest_args)
+    first = next(iter(folders))
+
+    def one(method: str) -> int:
+        folder = folders[method]
+        if method == first:
+            print(f"sslre reproduce{'' if len(folders) == 1 else f' [{method}]'}:", " ".join(cmd), flush=True)
+            return subprocess.call(cmd, cwd=_REPO_ROOT, env=envs[method])
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "claims.log", "w") as log_file:
+            rc = subprocess.call(cmd, cwd=_REPO_ROOT, env=envs[method], stdout=log_file, stderr=subprocess.STDOUT)
+        print(f"sslre reproduce [{method}]: claims session ended ({rc}); its output: {folder / 'claims.log'}",
+              flush=True)
+        return rc
+
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel.jobs(), len(folders)))) as pool:
+        futures = {m: pool.submit(one, m) for m in folders}
+        return {m: f.result() for m, f in futures.items()}
+
+
+def _check_session(profile: str, folder: Path, rc: int, reference: dict | None, ref_path: Path | None,
+                   method: str | None) -> int:
+    """Check the report one claims session wrote into ``folder`` (and flips against ``reference``)."""
     tag = f" [{method}]" if method else ""
-    print(f"sslre reproduce{tag}:", " ".join(cmd), flush=True)
-    rc = subprocess.call(cmd, cwd=_REPO_ROOT, env=env)
     for name in ("reproduction.json", "reproduction.html"):
         if not (folder / name).exists():
-            print(f"sslre reproduce: warning: {folder / name} was not written", file=sys.stderr)
+            print(f"sslre reproduce{tag}: warning: {folder / name} was not written", file=sys.stderr)
     if rc >= 2 and rc != 1:
         return rc
     from sslre.claims.check import main as check_main

@@ -177,7 +177,7 @@ def test_reproduce_methods_writes_one_report_per_method_and_the_matrix(tmp_path,
                         trained.extend(methods))
     verdict = {"byol": "refuted"}
 
-    def fake_call(cmd, cwd, env):
+    def fake_call(cmd, cwd, env, **kw):
         m = env[ex.METHOD_ENV]
         claims = [{"id": c, "verdict": "not applicable" if CLAIM_METHOD.get(c, m) != m else
                    verdict.get(m, "supported"), "profile": "quick"} for c in CLAIM_IDS]
