@@ -69,8 +69,9 @@ def standardize(train: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tenso
 
     ``train`` ``(N, D)``; population std (ddof=0); features whose std is (numerically) zero --
     at most ``10 * eps * |mean|`` in the input's precision, a rule *relative* to the feature's own
-    magnitude like sklearn's ``_is_constant_feature`` -- keep scale 1, so they become 0 instead of
-    NaN. There is no absolute floor: features of any magnitude standardize alike (a feature with
+    magnitude like sklearn's ``_is_constant_feature`` -- keep scale 1 and become exactly 0 in
+    ``train`` (not NaN, and not their rounding residue ``x - mean``, which grows with ``|mean|``;
+    the other splits get ``x - mean``). There is no absolute floor: features of any magnitude standardize alike (a feature with
     std 1e-9 is a feature, not a constant). Columns whose squares overflow or lose precision to
     subnormals in the input dtype (|x| near 1e19 or below 1e-16 in float32) get their std from a
     power-of-two rescaled copy. Works in the input dtype: the column sums are GEMVs and the
@@ -108,8 +109,13 @@ def standardize_into(train: torch.Tensor, out: torch.Tensor) -> tuple[torch.Tens
     # Relative rule (sklearn's _is_constant_feature): only a std within rounding of the mean is "constant";
     # an absolute floor would declare every small-magnitude feature constant.
     tiny = 10 * finfo.eps * mean.abs()
-    std = torch.where(std <= tiny, torch.ones_like(std), std)
+    constant = std <= tiny  # (D,)
+    std = torch.where(constant, torch.ones_like(std), std)
     centred.sub_(shift).div_(std)
+    if bool(constant.any()):
+        # A constant feature becomes 0. What x - mean leaves of it is rounding, up to 10 eps |mean| in size: at
+        # |x| ~ 1e26 in float32 that is ~1e20 per entry, a Gram matrix no precision can factor.
+        centred[:, constant] = 0
     return mean, std
 
 
