@@ -15,7 +15,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from sslre.metrics import MetricInputError, linear_probe_accuracy, linear_probe_predict
-from sslre.metrics._l2svm import standardize
+from sslre.metrics import _l2svm
+from sslre.metrics._l2svm import fit_ovr_l2svm, standardize
 
 
 def resnet_like(n=30, d=512, k=10, seed=0):
@@ -141,3 +142,36 @@ def test_non_finite_features_are_one_line_errors(where, bad, dtype):
     with pytest.raises(MetricInputError, match="NaN or inf") as exc:
         linear_probe_accuracy(x, y, xt, y)
     assert "\n" not in str(exc.value)
+
+
+# --- the factorizations: exact float64 fallbacks when rounding has left a matrix indefinite --------------
+def test_preconditioner_recomputes_an_indefinite_gram_exactly():
+    x, _ = resnet_like()
+    xt = torch.cat([standardize(x.float())[0], torch.ones(30, 1)], 1)  # (30, 513) X~
+    exact = torch.linalg.cholesky(torch.eye(513, dtype=torch.float64) + 2 * (xt.double().T @ xt.double()))
+    spoiled = xt.T @ xt - 10 * torch.eye(513)  # as if rounding had pushed eigenvalues far below -1 / 2C
+    torch.testing.assert_close(_l2svm._preconditioner(xt, spoiled, 1.0), exact)
+
+
+def test_newton_rebuilds_an_indefinite_hessian_exactly(monkeypatch):
+    """Generalized Hessians that drifted below -I / 2C are rebuilt in float64: same optimum, no LinAlgError."""
+    x, y = resnet_like()
+    xs = standardize(x.float())[0]
+    w_ref, info_ref = fit_ovr_l2svm(xs, y, 10, dtype=torch.float32)
+    real = _l2svm._active_hessians
+
+    def drifted(xt_pad, act, work=None):
+        return real(xt_pad, act, work) - 10 * torch.eye(xt_pad.shape[1])
+
+    monkeypatch.setattr(_l2svm, "_active_hessians", drifted)
+    w, info = fit_ovr_l2svm(xs, y, 10, dtype=torch.float32)
+    assert info["converged"] and info_ref["converged"]
+    f = lambda w_: _objective(w_.double(), xs.double(), y, 10)  # noqa: E731
+    assert f(w).item() == pytest.approx(f(w_ref).item(), rel=1e-5)
+
+
+def _objective(w, x, y_idx, k, C=1.0):
+    """Sum over classes of 0.5||w_k||^2 + C sum_i max(0, 1 - y_ik w_k.x~_i)^2 (w (P, K), bias last)."""
+    xt = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
+    yy = torch.where(y_idx[:, None] == torch.arange(k)[None], 1.0, -1.0).to(x.dtype)
+    return (0.5 * (w * w).sum() + C * ((1 - yy * (xt @ w)).clamp(min=0) ** 2).sum())
