@@ -44,16 +44,11 @@ def user_data_env(dataset: str | None = None, hierarchy: str | None = None) -> d
     """The environment (:data:`sslre.experiments.DATASET_ENV`, ``HIERARCHY_ENV``) that puts a profile's runs on the
     user's ``dataset`` (e.g. ``imagefolder:TREE``) with its ``hierarchy`` file; paths made absolute (the claims run
     in the repository root). Checked like a Config: :class:`sslre.config.ConfigError` naming a bad value."""
-    from sslre.config import Config
+    from sslre.config import Config, absolute_data_paths
     from sslre.experiments import DATASET_ENV, HIERARCHY_ENV
 
-    env: dict[str, str] = {}
-    if dataset:
-        if dataset.startswith("imagefolder:"):
-            dataset = "imagefolder:" + str(Path(dataset.split(":", 1)[1]).expanduser().resolve())
-        env[DATASET_ENV] = dataset
-    if hierarchy:
-        env[HIERARCHY_ENV] = str(Path(hierarchy).expanduser().resolve())
+    data = absolute_data_paths({"dataset": dataset or "", "hierarchy": hierarchy or ""})
+    env = {e: data[k] for k, e in (("dataset", DATASET_ENV), ("hierarchy", HIERARCHY_ENV)) if data[k]}
     if env:
         Config(dataset=env.get(DATASET_ENV, Config().dataset), hierarchy=env.get(HIERARCHY_ENV, ""))
     return env
