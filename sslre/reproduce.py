@@ -54,6 +54,35 @@ def user_data_env(dataset: str | None = None, hierarchy: str | None = None) -> d
     return env
 
 
+def check_user_data(profile: str) -> None:
+    """Load the user's data once, before anything trains (call it with :func:`user_data_env` set): a tree or
+    hierarchy file that cannot be read is one :class:`sslre.data.base.DataError` naming the file and the class
+    before a run folder exists, and so is a tree the profile cannot train or measure on -- fewer train images
+    than an SSL batch (incomplete batches are dropped) or than the sample level's source images, fewer than 2
+    classes, or no test image."""
+    from sslre.data import load_dataset_for
+    from sslre.data.base import DataError
+    from sslre.experiments import runs_for
+    from sslre.profiles import Run, profile as get_profile
+
+    specs = runs_for(profile)
+    main = specs[Run.MAIN].config
+    data = load_dataset_for(main)
+    ssl_batch = max(c.batch_size for s in specs.values() if s.kind == "train" for c in s.configs
+                    if c.dataset == main.dataset and c.method != "supervised")
+    sample = get_profile(profile).sample_level.n_images
+    n_train, n_test, n_classes = len(data.train), len(data.test), len(data.train.class_names)
+    where = main.dataset.split(":", 1)[-1]
+    if n_classes < 2:
+        raise DataError(f"{where}/train holds {n_classes} class folder; the probes and the claims need at least 2")
+    if n_train < max(ssl_batch, sample):
+        raise DataError(f"{where}/train holds {n_train} images; profile {profile} needs at least "
+                        f"{max(ssl_batch, sample)} (SSL batches of {ssl_batch}, incomplete ones dropped; "
+                        f"{sample} sample-level source images): add images")
+    if n_test == 0:
+        raise DataError(f"{where}/test holds no image; the claims measure test accuracy: add images")
+
+
 def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None, pytest_args: Sequence[str] = (),
               *, train: bool = True, progress: bool = True, against: Path | str | None = None,
               dataset: str | None = None, hierarchy: str | None = None) -> int:
@@ -65,7 +94,8 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
     return value 1.
 
     ``dataset`` / ``hierarchy``: train and measure the profile's runs on the user's data (:func:`user_data_env`);
-    use a runs folder of their own (``runs_dir``).
+    use a runs folder of their own (``runs_dir``). The data is checked before anything trains
+    (:func:`check_user_data`: :class:`sslre.data.base.DataError` or ``DatasetNotFoundError``, exit code 3).
 
     Returns 0 when every claim has a verdict and nothing flipped, 1 when some claim could not be decided (error /
     not run) or flipped, pytest's code when pytest itself failed to run (>= 2), 3 if runs are missing and
@@ -76,6 +106,9 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
     from sslre.claims.calibration import REFERENCES
 
     data_env = user_data_env(dataset, hierarchy)
+    if data_env:
+        with _environ(data_env):
+            check_user_data(profile)
     ref_path = Path(against) if against is not None else (
         _REPO_ROOT / REFERENCES[profile] if profile in REFERENCES and not dataset else None)
     reference = None
