@@ -10,8 +10,10 @@ Steps:
 3. :mod:`sslre.claims.check` reads the report: the return value is 0 when every catalogue claim got a verdict
    (supported, refuted or inconclusive -- a refuted claim is a *finding*, shown as FAILED by pytest and as
    refuted in the report), 1 when a claim errored, did not run or is missing, 2+ for pytest usage/internal
-   problems, 3 when runs are missing and training was not asked for: the claims then run on the runs that exist
-   (a partial report; the others are ``not run`` with the commands that make their runs).
+   problems, 3 when runs are missing and training was not asked for, or when runs diverged in training (their
+   loss became NaN or inf, e.g. the quick recipe's mu=100 run on a few hundred images): the claims then run on
+   the runs that exist (a partial report; the others are ``not run`` with the commands that make their runs, and
+   why).
 """
 from __future__ import annotations
 
@@ -99,7 +101,8 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
 
     Returns 0 when every claim has a verdict and nothing flipped, 1 when some claim could not be decided (error /
     not run) or flipped, pytest's code when pytest itself failed to run (>= 2), 3 if runs are missing and
-    ``train`` is False -- the report is then written for the claims whose runs exist (a partial reproduction).
+    ``train`` is False, or runs diverged in training -- the report is then written for the claims whose runs
+    exist (a partial reproduction).
     """
     import json
 
