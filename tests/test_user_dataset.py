@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +76,9 @@ def tiny_quick(monkeypatch):
     return ["--", "-p", "tiny_quick_profile", "-q"]
 
 
-def reproduce(tree: Path, hierarchy: Path | None, where: Path, plugin: list[str]) -> tuple[int, dict]:
+def reproduce(tree: Path | str, hierarchy: Path | str | None, where: Path, plugin: list[str]) -> tuple[int, dict]:
+    """``sslre reproduce --profile quick --dataset imagefolder:TREE [--hierarchy FILE] --runs-dir WHERE/runs --out
+    WHERE/out`` (paths as given: relative ones are read from the current folder); its exit code and report."""
     from sslre.cli import main
 
     args = ["reproduce", "--profile", "quick", "--dataset", f"imagefolder:{tree}", "--runs-dir", str(where / "runs"),
@@ -89,9 +92,22 @@ def verdicts(report: dict) -> dict[str, str]:
     return {c["id"]: c["verdict"] for c in report.get("claims", [])}
 
 
-def test_reproduce_on_an_imagefolder_tree_with_a_hierarchy(tree, tmp_path, tiny_quick):
+def test_reproduce_on_an_imagefolder_tree_with_a_hierarchy(tree, tmp_path, tiny_quick, monkeypatch):
+    """The README's two commands, from the folder that holds the tree (relative paths): `sslre train` makes the
+    registry's vicreg seed 0, and `sslre reproduce` reuses it, trains the rest and decides every claim."""
+    from sslre.cli import main
+
     tree_dir, hierarchy = tree
-    rc, report = reproduce(tree_dir, hierarchy, tmp_path, tiny_quick)
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tree_dir, tmp_path / "pets")
+    (tmp_path / "pets-hierarchy.json").write_text(hierarchy.read_text())
+    hierarchy = tmp_path / "pets-hierarchy.json"
+    assert main(["train", "--profile", "quick", "--method", "vicreg", "--dataset", "imagefolder:pets", "--hierarchy",
+                 "pets-hierarchy.json", "--run-dir", "runs/vicreg-s0", "--no-progress"]) == 0
+    done = (tmp_path / "runs" / "vicreg-s0" / "DONE").stat().st_mtime_ns
+    rc, report = reproduce("pets", "pets-hierarchy.json", Path("."), tiny_quick)
+    tree_dir = tmp_path / "pets"
+    assert (tmp_path / "runs" / "vicreg-s0" / "DONE").stat().st_mtime_ns == done  # reused, not trained again
     v = verdicts(report)
     assert rc == 0, v
     assert set(CLAIM_IDS) <= set(v) and all(v[c] in DECIDED for c in CLAIM_IDS), v
