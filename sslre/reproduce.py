@@ -70,8 +70,8 @@ def check_user_data(profile: str) -> None:
     specs = runs_for(profile)
     main = specs[Run.MAIN].config
     data = load_dataset_for(main)
-    ssl_batch = max(c.batch_size for s in specs.values() if s.kind == "train" for c in s.configs
-                    if c.dataset == main.dataset and c.method != "supervised")
+    ssl_batch = max((c.batch_size for s in specs.values() if s.kind == "train" for c in s.configs
+                     if c.dataset == main.dataset and c.method != "supervised"), default=1)
     sample = get_profile(profile).sample_level.n_images
     n_train, n_test, n_classes = len(data.train), len(data.test), len(data.train.class_names)
     where = main.dataset.split(":", 1)[-1]

@@ -15,8 +15,8 @@ Three interchangeable methods, all fitted on the train split and scored on the t
 ``"svc"`` -- the *same objective* solved in torch, for all classes at once (CPU or CUDA):
     the same standardization (except that a feature constant within rounding is exactly 0 on the
     train split, where ``StandardScaler`` keeps ``x - mean``: its rounding residue, which grows with
-    the feature's magnitude; see :func:`~sslre.metrics._l2svm.standardize`); for every class k, with ``y_ik = +1`` if ``y_i = k`` else ``-1``
-    and ``x~_i = [x_i, intercept_scaling]``::
+    the feature's magnitude; see :func:`~sslre.metrics._l2svm.standardize`); for every class k,
+    with ``y_ik = +1`` if ``y_i = k`` else ``-1`` and ``x~_i = [x_i, intercept_scaling]``::
 
         min_w  0.5 ||w||^2 + C * sum_i max(0, 1 - y_ik w . x~_i)^2        (w includes the bias)
 
