@@ -240,7 +240,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "train":
         import warnings
 
-        from sslre.config import profile_config
+        from sslre.config import absolute_data_paths, profile_config
         from sslre.train import train
 
         overrides = _parse_set(args.set)
@@ -251,7 +251,7 @@ def _run(args: argparse.Namespace) -> int:
                 overrides[key] = getattr(args, flag)
         if args.autoaugment:
             overrides["autoaugment"] = True
-        config = profile_config(args.profile, **overrides)
+        config = profile_config(args.profile, **absolute_data_paths(overrides))
         with warnings.catch_warnings():
             # A skipped checkpoint on resume is news for the user: one line, not a source-code excerpt.
             warnings.showwarning = _show_warning

@@ -261,6 +261,26 @@ def _check_method(value: str) -> None:
                           "'package.module:ClassName' (a subclass of sslre.methods.SSLMethod)")
 
 
+def absolute_data_paths(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` (Config fields) with the path of an ``imagefolder:<path>`` dataset and of a ``hierarchy`` file made
+    absolute (``~`` expanded), as typed relative to the current folder: a run's ``config.json`` then names the same
+    files from any working directory (``sslre reproduce`` decides the claims in the repository root). Other fields
+    and datasets are returned as they are.
+
+    >>> absolute_data_paths({"dataset": "cifar10", "seed": 1})
+    {'dataset': 'cifar10', 'seed': 1}
+    """
+    from pathlib import Path
+
+    out = dict(data)
+    dataset, hierarchy = out.get("dataset"), out.get("hierarchy")
+    if isinstance(dataset, str) and dataset.startswith("imagefolder:") and dataset.split(":", 1)[1]:
+        out["dataset"] = "imagefolder:" + str(Path(dataset.split(":", 1)[1]).expanduser().resolve())
+    if isinstance(hierarchy, str) and hierarchy:
+        out["hierarchy"] = str(Path(hierarchy).expanduser().resolve())
+    return out
+
+
 def _check_keys(d: Mapping[str, Any]) -> None:
     known = {f.name for f in dataclasses.fields(Config)}
     unknown = sorted(set(d) - known)

@@ -69,6 +69,34 @@ class MissingRunsError(RuntimeError):
         )
 
 
+#: A run whose training loss became non-finite keeps the reason in ``RUN/DIVERGED`` (JSON): :func:`ensure_runs` does
+#: not train it again (it would diverge again: training is deterministic); deleting the folder does.
+DIVERGED = "DIVERGED"
+
+
+class RunDivergedError(FloatingPointError):
+    """One registry run's training loss became non-finite (``sslre train-run``: exit code 7, naming the run)."""
+
+    def __init__(self, run: str, seed: int, reason: str):
+        self.run, self.seed, self.reason = run, seed, reason
+        super().__init__(f"{run}-s{seed} diverged: {reason}")
+
+
+class RunsDivergedError(MissingRunsError):
+    """Runs diverged in training (the others are trained): ``.missing`` are they, ``.reasons`` why; the claims
+    that read them cannot run. A :class:`MissingRunsError`: the claims of the other runs can (a partial report)."""
+
+    def __init__(self, profile: str, runs_dir: Path, reasons: dict[tuple[str, int], str], commands: list[str]):
+        self.profile, self.runs_dir, self.commands = profile, Path(runs_dir), commands
+        self.missing = list(reasons)
+        self.reasons = dict(reasons)
+        said = "; ".join(f"{n}-s{s}: {why}" for (n, s), why in reasons.items())
+        RuntimeError.__init__(
+            self, f"{len(reasons)} run(s) of profile {profile!r} diverged in training ({said}); the claims that read "
+            f"them are not run. Each folder keeps the reason in {DIVERGED} and is not trained again: delete it "
+            f"(under {self.runs_dir}) to retry")
+
+
 @dataclass(frozen=True)
 class Coverage:
     """Which (layer, level) cells a run measures (pipeline contract, 'Coverage').
@@ -258,7 +286,8 @@ class PartialRuns:
 
     ``commands``: run name (an alias too) -> the commands that make its missing seeds; ``missing``: the
     ``(run, seed)`` pairs missing or unfinished; ``total``: the ``(run, seed)`` pairs of the registry;
-    ``claims``: claim id -> the runs it reads (:func:`claims_served`).
+    ``claims``: claim id -> the runs it reads (:func:`claims_served`); ``reasons``: run name -> why it is missing
+    when that is not just "not trained yet" (its training diverged).
     """
 
     profile: str
@@ -266,6 +295,7 @@ class PartialRuns:
     missing: list[tuple[str, int]]
     total: int
     claims: dict[str, list[str]]
+    reasons: dict[str, str] = field(default_factory=dict)  # run name -> why it is missing, when not just untrained
 
     def for_claim(self, claim_id: str) -> dict[str, list[str]]:
         """``{run: commands}`` of the missing runs that ``claim_id`` reads (empty: the claim can run)."""
@@ -279,13 +309,16 @@ def partial_runs(profile: str, specs: dict[str, RunSpec], runs_dir: Path | str,
                  evidence: Path | None = None) -> PartialRuns:
     """The runs of ``specs`` not (completely) trained under ``runs_dir`` nor published under ``evidence``; a run
     with a seed missing is missing."""
-    return lacking(profile, specs, incomplete_runs(specs, runs_dir, evidence=evidence), runs_dir)
+    missing = incomplete_runs(specs, runs_dir, evidence=evidence)
+    reasons = {(n, s): why for n, s in missing if (why := diverged_reason(specs[n], specs[n].run_dir(runs_dir, s)))}
+    return lacking(profile, specs, missing, runs_dir, reasons)
 
 
-def lacking(profile: str, specs: dict[str, RunSpec], missing: list[tuple[str, int]], runs_dir: Path | str
-            ) -> PartialRuns:
+def lacking(profile: str, specs: dict[str, RunSpec], missing: list[tuple[str, int]], runs_dir: Path | str,
+            reasons: dict[tuple[str, int], str] | None = None) -> PartialRuns:
     """The :class:`PartialRuns` of ``specs`` whose ``missing`` ``(run, seed)`` pairs are not there, with the
-    commands that make them under ``runs_dir`` (an alias gets the commands of the run it names)."""
+    commands that make them under ``runs_dir`` (an alias gets the commands of the run it names); ``reasons``:
+    why some pairs are missing (:class:`RunsDivergedError`)."""
     gone = {n for n, _ in missing}
     commands = {}
     for name, spec in specs.items():
@@ -293,7 +326,12 @@ def lacking(profile: str, specs: dict[str, RunSpec], missing: list[tuple[str, in
         if real.name in gone:
             commands[name] = [train_command(real, s, runs_dir) for n, s in missing if n == real.name]
     total = len({(s.name, seed) for s in specs.values() if s.kind != "alias" for seed in s.seeds})
-    return PartialRuns(profile, commands, missing, total, claims_served(profile, specs))
+    why: dict[str, str] = {}
+    for (n, seed), reason in (reasons or {}).items():
+        for name, spec in specs.items():
+            if name == n or spec.alias_of == n:
+                why[name] = "; ".join(filter(None, (why.get(name), f"{n}-s{seed} diverged: {reason}")))
+    return PartialRuns(profile, commands, missing, total, claims_served(profile, specs), why)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -393,9 +431,25 @@ def train_run(spec: RunSpec, seed: int, runs_dir: Path | str, *, progress: bool 
     else:
         from sslre.train import train
 
-        train(config, run_dir, progress=progress)
+        try:
+            train(config, run_dir, progress=progress)
+        except FloatingPointError as exc:  # the loss became NaN / inf: recorded, so it is not trained again
+            from sslre import io
+
+            io.write_json({"reason": str(exc), "config": config.to_dict()}, run_dir / DIVERGED, indent=1)
+            raise RunDivergedError(spec.name, seed, str(exc)) from exc
     log.info("trained %s-s%d in %.1f s", spec.name, seed, time.perf_counter() - t0)
     return run_dir
+
+
+def diverged_reason(spec: RunSpec, run_dir: Path) -> str | None:
+    """Why run ``spec`` diverged in ``run_dir`` (its ``DIVERGED`` record, for the same config), else ``None``."""
+    try:
+        record = json.loads((run_dir / DIVERGED).read_text())
+    except (OSError, ValueError):
+        return None
+    same = isinstance(record, dict) and record.get("config") in [c.to_dict() for c in spec.configs]
+    return str(record.get("reason", "the loss became non-finite")) if same else None
 
 
 def train_named(profile: str, name: str, seed: int, runs_dir: Path | str | None = None, *,
@@ -422,7 +476,9 @@ def ensure_runs(profile: str, runs_dir: Path | str | None = None, train_missing:
     registry (tests use a shrunken one). ``jobs`` runs that many trainings at once in separate processes
     (default ``$SSLRE_JOBS``, else the CPU count when every missing run uses one thread, else 1); each run is
     deterministic on its own, so the order and the parallelism do not change any number. A run published under
-    ``evidence`` (:mod:`sslre.evidence`) counts as done and is not trained again.
+    ``evidence`` (:mod:`sslre.evidence`) counts as done and is not trained again. A run whose loss becomes
+    non-finite does not stop the others: when they are trained, :class:`RunsDivergedError` names every run that
+    diverged (now, or before: its ``DIVERGED`` record keeps it from being trained again).
     """
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(profile)
     specs = runs_for(profile) if specs is None else specs
@@ -434,14 +490,21 @@ def ensure_runs(profile: str, runs_dir: Path | str | None = None, train_missing:
     if missing and not train_missing:
         raise MissingRunsError(profile, runs_dir, missing,
                                [train_command(specs[n], s, runs_dir) for n, s in missing])
-    _train_all(specs, missing, runs_dir, progress=progress, jobs=jobs, evidence=evidence)
+    diverged = {(n, s): why for n, s in missing if (why := diverged_reason(specs[n], specs[n].run_dir(runs_dir, s)))}
+    diverged.update(_train_all(specs, [m for m in missing if m not in diverged], runs_dir, progress=progress,
+                               jobs=jobs, evidence=evidence))
+    if diverged:
+        diverged = {m: diverged[m] for m in missing if m in diverged}  # registry order
+        raise RunsDivergedError(profile, runs_dir, diverged, [train_command(specs[n], s, runs_dir) for n, s in diverged])
     return {name: [(s, specs[name].run_dir(runs_dir, s)) for s in specs[name].seeds] for name in wanted}
 
 
 def ensure_matrix(profile: str, methods: Iterable[str], runs_dir: Path | str, train_missing: bool, *,
                   progress: bool = True, evidence: Path | None = None) -> None:
     """:func:`ensure_runs` for every method of the generality matrix at once: what the methods' registries lack
-    (a run shared between methods once) trains in one pool, so no core idles between methods."""
+    (a run shared between methods once) trains in one pool, so no core idles between methods. Missing runs
+    without training: :class:`MissingRunsError`; runs that diverge: :class:`RunsDivergedError` once the others are
+    trained (their folders keep ``DIVERGED``, as in :func:`ensure_runs`)."""
     runs_dir = Path(runs_dir)
     items: dict[Path, tuple[RunSpec, int]] = {}
     for method in methods:
@@ -451,7 +514,15 @@ def ensure_matrix(profile: str, methods: Iterable[str], runs_dir: Path | str, tr
     if items and not train_missing:
         raise MissingRunsError(profile, runs_dir, [(s.dir_name or s.name, seed) for s, seed in items.values()],
                                [train_command(s, seed, runs_dir) for s, seed in items.values()])
-    _train_items(list(items.values()), runs_dir, progress=progress, jobs=None, evidence=evidence)
+    todo = list(items.values())
+    diverged = {i: why for i, (spec, seed) in enumerate(todo) if (why := diverged_reason(spec, spec.run_dir(runs_dir, seed)))}
+    fresh = [i for i in range(len(todo)) if i not in diverged]
+    now = _train_items([todo[i] for i in fresh], runs_dir, progress=progress, jobs=None, evidence=evidence)
+    diverged.update({fresh[j]: why for j, why in now.items()})
+    if diverged:
+        raise RunsDivergedError(profile, runs_dir, {(todo[i][0].dir_name or todo[i][0].name, todo[i][1]): why
+                                                    for i, why in sorted(diverged.items())},
+                                [train_command(*todo[i], runs_dir) for i in sorted(diverged)])
 
 
 def incomplete_runs(specs: dict[str, RunSpec], runs_dir: Path | str, names: Iterable[str] | None = None,
@@ -472,47 +543,56 @@ def incomplete_runs(specs: dict[str, RunSpec], runs_dir: Path | str, names: Iter
     return missing
 
 
-def _train_one(args: tuple) -> tuple[str, int]:
-    spec, seed, runs_dir, evidence = args
-    train_run(spec, seed, runs_dir, progress=False)
+def _train_one(args: tuple) -> tuple[str, int, str | None, str]:
+    """Train one run (and publish it when ``evidence``): ``(name, seed, None, run folder)``, or with the reason it
+    diverged in place of None."""
+    spec, seed, runs_dir, evidence, progress = args
+    try:
+        train_run(spec, seed, runs_dir, progress=progress)
+    except RunDivergedError as exc:
+        log.warning("%s", exc)
+        return spec.name, seed, exc.reason, str(spec.run_dir(runs_dir, seed))
     if evidence is not None:   # a finished run is measured and published at once: nothing of it waits on others
         from sslre.measure import measure_and_publish
 
         method = spec.config.method if spec.name in GENERIC_ROLES else None  # a matrix column's role
         measure_and_publish(spec.config.profile, spec.name, seed, runs_dir, evidence, method)
-    return spec.dir_name or spec.name, seed
+    return spec.name, seed, None, str(spec.run_dir(runs_dir, seed))
 
 
 def _train_all(specs: dict[str, RunSpec], missing: list[tuple[str, int]], runs_dir: Path, *, progress: bool,
-               jobs: int | None, evidence: Path | None = None) -> None:
-    """Train ``missing`` runs of ``specs``, ``jobs`` at a time (single-threaded runs share the cores)."""
-    _train_items([(specs[n], s) for n, s in missing], runs_dir, progress=progress, jobs=jobs, evidence=evidence)
+               jobs: int | None, evidence: Path | None = None) -> dict[tuple[str, int], str]:
+    """Train ``missing`` runs of ``specs``, ``jobs`` at a time (single-threaded runs share the cores without
+    contention); returns ``{(run, seed): reason}`` of those that diverged."""
+    items = [(specs[n], s) for n, s in missing]
+    why = _train_items(items, runs_dir, progress=progress, jobs=jobs, evidence=evidence)
+    return {(spec.name, seed): why[i] for i, (spec, seed) in enumerate(items) if i in why}
 
 
 def _train_items(items: list[tuple[RunSpec, int]], runs_dir: Path, *, progress: bool, jobs: int | None,
-                 evidence: Path | None = None) -> None:
-    """Train each ``(spec, seed)``, ``jobs`` at a time (default: the CPU count when every run uses one thread)."""
+                 evidence: Path | None = None) -> dict[int, str]:
+    """Train each ``(spec, seed)``, ``jobs`` at a time (default: the CPU count when every run uses one thread);
+    returns ``{index in items: reason}`` of the runs that diverged."""
     from sslre import parallel
 
     if not items:
-        return
+        return {}
     if jobs is None:
         single = all(c.num_threads == 1 for spec, _ in items for c in spec.configs)
         jobs = parallel.jobs(None if single else 1)
     jobs = max(1, min(jobs, len(items)))
     # Generators first: the SSL runs that read their targets can then be measured as soon as they finish.
-    items = sorted(items, key=lambda item: item[0].kind != "targets")
-    work = [(spec, seed, runs_dir, evidence) for spec, seed in items]
+    order = sorted(range(len(items)), key=lambda i: items[i][0].kind != "targets")
+    index = {str(items[i][0].run_dir(runs_dir, items[i][1])): i for i in order}
     if jobs == 1:
-        for spec, seed, _, ev in work:
-            if ev is None:
-                train_run(spec, seed, runs_dir, progress=progress)
-            else:
-                _train_one((spec, seed, runs_dir, ev))
-        return
-    for _ in parallel.run_parallel(_train_one, work, jobs, desc="training", progress=progress,
-                                   label=lambda done: f"{done[0]}-s{done[1]} done"):
-        pass
+        done = [_train_one((items[i][0], items[i][1], runs_dir, evidence, progress)) for i in order]
+    else:
+        work = [(items[i][0], items[i][1], runs_dir, evidence, False) for i in order]
+        done = [r for batch in parallel.run_parallel(
+            _train_one, work, jobs, desc="training", progress=progress,
+            label=lambda r: f"{Path(r[3]).name} {'diverged' if r[2] else 'done'}") for r in batch]
+    out = {index[folder]: why for _, _, why, folder in done if why}
+    return out
 
 
 if __name__ == "__main__":  # pragma: no cover - the former spelling of `sslre train-run ...`

@@ -50,7 +50,7 @@ from torch import Tensor, nn
 
 from sslre import io
 from sslre.checkpoint import CheckpointError, checkpoint_path, list_checkpoints
-from sslre.config import Config, ConfigError
+from sslre.config import Config, ConfigError, absolute_data_paths
 
 __all__ = ["MANIFEST", "MANIFEST_FORMAT", "import_run", "import_loader", "imported_run_info", "measure_imported",
            "epoch_of", "build_backbone_spec", "backbone_state_dict", "TapBackbone", "claims_without_runs"]
@@ -220,7 +220,7 @@ def import_run(checkpoints: str | Iterable[str | os.PathLike], backbone: str, la
     allowed = {"hierarchy", "image_size", "data_root", "train_subset", "test_subset"}
     if set(data) - allowed:
         raise ConfigError(f"import_run: unknown data field(s) {sorted(set(data) - allowed)}; allowed: {sorted(allowed)}")
-    config = Config(profile=profile, dataset=dataset, seed=seed, **data)
+    config = Config(profile=profile, seed=seed, **absolute_data_paths({"dataset": dataset, **data}))
     by_epoch: dict[int, Path] = {}
     for f in map(Path, files):
         e = epoch_of(f)

@@ -54,7 +54,8 @@ import pandas as pd
 import torch
 
 from sslre.config import Config, parse_arch
-from sslre.experiments import PartialRuns, RunSpec, default_runs_dir, ensure_runs, partial_runs, runs_for
+from sslre.experiments import (PartialRuns, RunSpec, RunsDivergedError, default_runs_dir, ensure_runs, lacking,
+                               partial_runs, runs_for)
 from sslre.profiles import MeasureSettings, Run, SampleLevelSettings, profile as get_profile
 
 log = logging.getLogger(__name__)
@@ -945,7 +946,8 @@ def build_measurements(profile: str, runs_dir: Path | str | None = None, *, trai
 
     small/full never train here: a missing run raises :class:`sslre.experiments.MissingRunsError` with the
     commands, unless ``partial``: then the runs that exist are measured and the missing ones are kept in
-    ``.partial`` (:class:`sslre.experiments.PartialRuns`: their commands, and which claims read them). A run with
+    ``.partial`` (:class:`sslre.experiments.PartialRuns`: their commands, and which claims read them); so are
+    runs whose training diverged (:class:`sslre.experiments.RunsDivergedError` without ``partial``). A run with
     a seed missing counts as missing; an SSL run whose random-target generators are missing is measured without
     their levels (its cached table is measured again once they exist). Timings per stage are in ``.timings`` and logged. ``specs`` / ``settings`` / ``sample_settings``
     replace the profile's registry and sizes (tests use shrunken ones). ``status``: called with one line per
@@ -973,8 +975,14 @@ def build_measurements(profile: str, runs_dir: Path | str | None = None, *, trai
             specs = {k: v for k, v in specs.items() if k not in gaps.commands} if gaps.missing else specs
             gaps = gaps if gaps.missing else None
         t0 = time.perf_counter()
-        ensure_runs(profile, runs_dir, train_missing, names=list(specs), progress=progress, specs=specs,
-                    evidence=evidence)
+        try:
+            ensure_runs(profile, runs_dir, train_missing, names=list(specs), progress=progress, specs=specs,
+                        evidence=evidence)
+        except RunsDivergedError as exc:  # the other runs are trained; the claims that read these cannot run
+            if not partial:
+                raise
+            gaps = lacking(profile, specs, exc.missing, runs_dir, exc.reasons)
+            specs = {k: v for k, v in specs.items() if k not in gaps.commands}
         timings = {"train": time.perf_counter() - t0}
         p = _Pass(profile, runs_dir, specs, settings or get_profile(profile).measure,
                   sample_settings or get_profile(profile).sample_level, evidence)

@@ -10,8 +10,10 @@ Steps:
 3. :mod:`sslre.claims.check` reads the report: the return value is 0 when every catalogue claim got a verdict
    (supported, refuted or inconclusive -- a refuted claim is a *finding*, shown as FAILED by pytest and as
    refuted in the report), 1 when a claim errored, did not run or is missing, 2+ for pytest usage/internal
-   problems, 3 when runs are missing and training was not asked for: the claims then run on the runs that exist
-   (a partial report; the others are ``not run`` with the commands that make their runs).
+   problems, 3 when runs are missing and training was not asked for, or when runs diverged in training (their
+   loss became NaN or inf, e.g. the quick recipe's mu=100 run on a few hundred images): the claims then run on
+   the runs that exist (a partial report; the others are ``not run`` with the commands that make their runs, and
+   why).
 """
 from __future__ import annotations
 
@@ -45,19 +47,43 @@ def user_data_env(dataset: str | None = None, hierarchy: str | None = None) -> d
     """The environment (:data:`sslre.experiments.DATASET_ENV`, ``HIERARCHY_ENV``) that puts a profile's runs on the
     user's ``dataset`` (e.g. ``imagefolder:TREE``) with its ``hierarchy`` file; paths made absolute (the claims run
     in the repository root). Checked like a Config: :class:`sslre.config.ConfigError` naming a bad value."""
-    from sslre.config import Config
+    from sslre.config import Config, absolute_data_paths
     from sslre.experiments import DATASET_ENV, HIERARCHY_ENV
 
-    env: dict[str, str] = {}
-    if dataset:
-        if dataset.startswith("imagefolder:"):
-            dataset = "imagefolder:" + str(Path(dataset.split(":", 1)[1]).expanduser().resolve())
-        env[DATASET_ENV] = dataset
-    if hierarchy:
-        env[HIERARCHY_ENV] = str(Path(hierarchy).expanduser().resolve())
+    data = absolute_data_paths({"dataset": dataset or "", "hierarchy": hierarchy or ""})
+    env = {e: data[k] for k, e in (("dataset", DATASET_ENV), ("hierarchy", HIERARCHY_ENV)) if data[k]}
     if env:
         Config(dataset=env.get(DATASET_ENV, Config().dataset), hierarchy=env.get(HIERARCHY_ENV, ""))
     return env
+
+
+def check_user_data(profile: str) -> None:
+    """Load the user's data once, before anything trains (call it with :func:`user_data_env` set): a tree or
+    hierarchy file that cannot be read is one :class:`sslre.data.base.DataError` naming the file and the class
+    before a run folder exists, and so is a tree the profile cannot train or measure on -- fewer train images
+    than an SSL batch (incomplete batches are dropped) or than the sample level's source images, fewer than 2
+    classes, or no test image."""
+    from sslre.data import load_dataset_for
+    from sslre.data.base import DataError
+    from sslre.experiments import runs_for
+    from sslre.profiles import Run, profile as get_profile
+
+    specs = runs_for(profile)
+    main = specs[Run.MAIN].config
+    data = load_dataset_for(main)
+    ssl_batch = max((c.batch_size for s in specs.values() if s.kind == "train" for c in s.configs
+                     if c.dataset == main.dataset and c.method != "supervised"), default=1)
+    sample = get_profile(profile).sample_level.n_images
+    n_train, n_test, n_classes = len(data.train), len(data.test), len(data.train.class_names)
+    where = main.dataset.split(":", 1)[-1]
+    if n_classes < 2:
+        raise DataError(f"{where}/train holds {n_classes} class folder; the probes and the claims need at least 2")
+    if n_train < max(ssl_batch, sample):
+        raise DataError(f"{where}/train holds {n_train} images; profile {profile} needs at least "
+                        f"{max(ssl_batch, sample)} (SSL batches of {ssl_batch}, incomplete ones dropped; "
+                        f"{sample} sample-level source images): add images")
+    if n_test == 0:
+        raise DataError(f"{where}/test holds no image; the claims measure test accuracy: add images")
 
 
 def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None, pytest_args: Sequence[str] = (),
@@ -72,7 +98,8 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
     return value 1.
 
     ``dataset`` / ``hierarchy``: train and measure the profile's runs on the user's data (:func:`user_data_env`);
-    use a runs folder of their own (``runs_dir``).
+    use a runs folder of their own (``runs_dir``). The data is checked before anything trains
+    (:func:`check_user_data`: :class:`sslre.data.base.DataError` or ``DatasetNotFoundError``, exit code 3).
 
     ``methods`` (default: the profile's, :attr:`sslre.profiles.Profile.methods`): the generality matrix. Each SSL method (built-in or ``pkg.mod:Class``) trains the registry's
     method-generic roles (:data:`sslre.experiments.GENERIC_ROLES`) and gets every method-generic claim decided in
@@ -83,7 +110,8 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
 
     Returns 0 when every claim has a verdict and nothing flipped, 1 when some claim could not be decided (error /
     not run) or flipped, pytest's code when pytest itself failed to run (>= 2), 3 if runs are missing and
-    ``train`` is False -- the report is then written for the claims whose runs exist (a partial reproduction).
+    ``train`` is False, or runs diverged in training -- the report is then written for the claims whose runs
+    exist (a partial reproduction).
     """
     import json
 
@@ -92,6 +120,9 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
 
     methods = _method_order(methods or get_profile(profile).methods)
     data_env = user_data_env(dataset, hierarchy)
+    if data_env:
+        with _environ(data_env):
+            check_user_data(profile)
     ref_path = Path(against) if against is not None else (
         _REPO_ROOT / REFERENCES[profile] if profile in REFERENCES and not dataset else None)
     reference = None

@@ -290,3 +290,33 @@ def test_a_random_target_error_is_one_line(monkeypatch, capsys, tmp_path):
     assert main(["reproduce", "--profile", "quick", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "random-target error" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def _png_tree(root, classes=("a", "b"), n=16):
+    """``root/{train,test}/<class>/i.png``: 8x8 images of one colour per class, a little noise."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for k, cls in enumerate(classes):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(n):
+                arr = np.clip(60 + 120 * k + rng.normal(0, 10, (8, 8, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(arr).save(root / split / cls / f"{i}.png")
+    return root
+
+
+def test_relative_imagefolder_and_hierarchy_paths_are_stored_absolute(tmp_path, monkeypatch):
+    """A run folder's config names its data from anywhere: `sslre reproduce` measures it in the repository root."""
+    _png_tree(tmp_path / "pets")
+    (tmp_path / "h.json").write_text(json.dumps({"all": ["a", "b"]}))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *TINY, "--epochs", "1", "--dataset", "imagefolder:pets", "--hierarchy", "h.json",
+                 "--run-dir", "run"]) == 0
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["dataset"] == f"imagefolder:{(tmp_path / 'pets').resolve()}"
+    assert cfg["hierarchy"] == str((tmp_path / "h.json").resolve())
+    # `--set` spells the same fields: the same rule
+    assert main(["train", *TINY, "--epochs", "1", "--set", "dataset=imagefolder:pets", "--run-dir", "run2"]) == 0
+    assert json.loads((tmp_path / "run2" / "config.json").read_text())["dataset"] == cfg["dataset"]

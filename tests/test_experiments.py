@@ -271,7 +271,7 @@ def test_ensure_matrix_trains_the_union_once(tmp_path, monkeypatch):
     """The matrix's runs train in one pool: each method's roles in their own folders, shared runs once; without
     training, one MissingRunsError lists every command."""
     seen = []
-    monkeypatch.setattr(ex, "_train_items", lambda items, runs_dir, progress, jobs, evidence: seen.extend(items))
+    monkeypatch.setattr(ex, "_train_items", lambda items, runs_dir, progress, jobs, evidence: seen.extend(items) or {})
     ex.ensure_matrix("quick", ["vicreg", "byol"], tmp_path, True)
     dirs = [spec.run_dir(tmp_path, seed).name for spec, seed in seen]
     assert len(dirs) == len(set(dirs))
@@ -281,3 +281,61 @@ def test_ensure_matrix_trains_the_union_once(tmp_path, monkeypatch):
     assert set(dirs) == want and "byol-main-s4" in want and "supervised-s0" in want
     with pytest.raises(ex.MissingRunsError, match="--method byol"):
         ex.ensure_matrix("quick", ["vicreg", "byol"], tmp_path, False)
+
+def _fake_train(calls):
+    """``sslre.train.train`` stand-in: mu=100 runs diverge, every other run finishes at once."""
+    def train(config, run_dir, progress=True):
+        calls.append((config.vicreg_mu, config.seed))
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        if config.vicreg_mu == 100.0:
+            raise FloatingPointError(f"loss became nan at epoch 3, step 1; lower lr (now {config.lr})")
+        (Path(run_dir) / "DONE").write_text("")
+        return Path(run_dir)
+    return train
+
+
+def test_a_diverged_run_stops_no_other_and_is_not_trained_again(tmp_path, monkeypatch):
+    import sslre.train
+
+    calls = []
+    monkeypatch.setattr(sslre.train, "train", _fake_train(calls))
+    monkeypatch.setenv("SSLRE_JOBS", "1")  # in-process, so the patched train is the one called
+    names = ["vicreg-mu100", "vicreg", "vicreg-mu5"]
+    with pytest.raises(ex.RunsDivergedError) as info:
+        ex.ensure_runs("quick", tmp_path, train_missing=True, names=names)
+    err = info.value
+    assert isinstance(err, ex.MissingRunsError)          # sslre reproduce: a partial report, exit code 3
+    assert err.missing == [("vicreg-mu100", s) for s in (0, 1, 2)]
+    assert "vicreg-mu100-s0: loss became nan at epoch 3, step 1; lower lr (now 0.025)" in str(err)
+    assert len(calls) == 3 + 5 + 3                          # every other run trained
+    assert all((tmp_path / f"vicreg-s{s}" / "DONE").exists() for s in range(5))
+    record = json.loads((tmp_path / "vicreg-mu100-s1" / ex.DIVERGED).read_text())
+    assert record["reason"].startswith("loss became nan") and record["config"]["vicreg_mu"] == 100.0
+    # deterministic training diverges again: the record keeps it from being retried, until its folder goes
+    calls.clear()
+    with pytest.raises(ex.RunsDivergedError) as again:
+        ex.ensure_runs("quick", tmp_path, train_missing=True, names=names)
+    assert calls == [] and again.value.missing == err.missing
+    (tmp_path / "vicreg-mu100-s2" / ex.DIVERGED).unlink()
+    with pytest.raises(ex.RunsDivergedError):
+        ex.ensure_runs("quick", tmp_path, train_missing=True, names=names)
+    assert calls == [(100.0, 2)]
+    # without training, the commands of all three are listed as usual
+    with pytest.raises(ex.MissingRunsError) as listed:
+        ex.ensure_runs("quick", tmp_path, train_missing=False, names=names)
+    assert not isinstance(listed.value, ex.RunsDivergedError) and len(listed.value.commands) == 3
+    # and a partial run set says why they are missing
+    gaps = ex.partial_runs("quick", {n: ex.runs_for("quick")[n] for n in names}, tmp_path)
+    assert gaps.for_claim("mu-ablation") == {"vicreg-mu100": listed.value.commands}
+    assert gaps.reasons["vicreg-mu100"].startswith("vicreg-mu100-s0 diverged: loss became nan at epoch 3")
+
+
+def test_a_diverged_registry_run_is_exit_code_7_naming_it(tmp_path, monkeypatch, capsys):
+    import sslre.train
+    from sslre.cli import main
+
+    monkeypatch.setattr(sslre.train, "train", _fake_train([]))
+    rc = main(["train-run", "--profile", "quick", "--run", "vicreg-mu100", "--seed", "1", "--runs-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 7 and "\n" not in err
+    assert err.startswith("sslre: training diverged: vicreg-mu100-s1 diverged: loss became nan at epoch 3"), err

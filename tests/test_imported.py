@@ -195,3 +195,23 @@ def _decide(file: str, test: str, claim_id: str, m) -> dict:
     except OutcomeException:
         pass
     return rec.data
+
+
+def test_relative_data_paths_are_stored_absolute(tmp_path, monkeypatch):
+    """The manifest names the tree and the hierarchy file absolutely: measured from any folder (the claims run in
+    the repository root), the run reads the same files."""
+    import numpy as np
+    from PIL import Image
+
+    _plain_training(tmp_path / "ckpts", epochs=1)
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            (tmp_path / "pets" / split / cls).mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(tmp_path / "pets" / split / cls / f"{i}.png")
+    (tmp_path / "h.csv").write_text("a,x\nb,y\n")
+    monkeypatch.chdir(tmp_path)
+    run = import_run("ckpts/epoch_*.pt", "torchvision:resnet18", TAPS, "imagefolder:pets", "run", hierarchy="h.csv")
+    config = json.loads((run / "import.json").read_text())["config"]
+    assert config["dataset"] == f"imagefolder:{(tmp_path / 'pets').resolve()}"
+    assert config["hierarchy"] == str((tmp_path / "h.csv").resolve())

@@ -573,3 +573,28 @@ def test_partial_run_set_measures_what_exists_and_lists_the_rest(tmp_path, monke
     (tmp_path / "vicreg-mu5-s1" / "DONE").write_text("")
     full = M.build_measurements("quick", tmp_path, train_missing=False, partial=True, specs=specs, progress=False)
     assert full.partial is None and full.missing_for("mu-ablation") == {} and full.has("vicreg-mu5")
+
+
+def test_a_run_that_diverges_leaves_its_claims_not_run(tmp_path, monkeypatch):
+    """Really trained (seconds): the mu=100 run's loss blows up at lr 100; the main run is measured, and the partial
+    run set names the diverged run, why, and the claims it takes with it."""
+    from sslre import experiments as ex
+
+    monkeypatch.setenv("SSLRE_JOBS", "1")
+
+    def tiny(name, **kw):
+        spec = ex.runs_for("quick")[name]
+        cfg = spec.config.replace(seed=0, arch="RES-1-8", proj_hidden=16, proj_out=16, train_subset=64,
+                                  test_subset=32, epochs=2, checkpoint_epochs=(0, 1, 2), batch_size=32,
+                                  warmup_epochs=0, synthetic_classes=4, synthetic_superclasses=2, **kw)
+        cov = dataclasses.replace(spec.coverage, umap=False, mine=False, random=False)
+        return dataclasses.replace(spec, configs=(cfg,), seeds=(0,), coverage=cov)
+
+    specs = {"vicreg": tiny("vicreg"), "vicreg-mu100": tiny("vicreg-mu100", lr=100.0)}
+    kw = dict(specs=specs, train_missing=True, progress=False, sample_settings=SampleLevelSettings(6, 4, 2))
+    with pytest.raises(ex.RunsDivergedError, match=r"vicreg-mu100-s0: loss became (nan|inf)"):
+        M.build_measurements("quick", tmp_path, **kw)
+    m = M.build_measurements("quick", tmp_path, partial=True, **kw)
+    assert set(m.table["run"]) == {"vicreg"} and m.partial.missing == [("vicreg-mu100", 0)]
+    assert list(m.missing_for("mu-ablation")) == ["vicreg-mu100"] and m.missing_for("sample-clusters-first") == {}
+    assert m.partial.reasons["vicreg-mu100"].startswith("vicreg-mu100-s0 diverged: loss became")

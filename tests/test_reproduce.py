@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -223,3 +224,50 @@ def test_reproduce_methods_bad_method_is_one_line(methods, problem):
 
     with pytest.raises(ConfigError, match=problem):
         R._method_order(methods)
+
+def _tree(root: Path, n_train: int, n_test: int = 2, classes=("a", "b")) -> Path:
+    """``root/{train,test}/<class>/i.png``: tiny one-colour images, ``n_train`` / ``n_test`` per class."""
+    import numpy as np
+    from PIL import Image
+
+    for split, n in (("train", n_train), ("test", n_test)):
+        for k, cls in enumerate(classes):
+            (root / split / cls).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                Image.fromarray(np.full((8, 8, 3), 50 * k + i, np.uint8)).save(root / split / cls / f"{i}.png")
+    return root
+
+
+def _one_line(capsys, rc, needle):
+    err = capsys.readouterr().err.strip()
+    assert rc == 3 and needle in err and "\n" not in err and err.startswith("sslre: data error: "), (rc, err)
+
+
+@pytest.mark.parametrize("n_train, n_test, classes, needle", [
+    (20, 2, ("a", "b"), "train holds 40 images; profile quick needs at least 64 (SSL batches of 64"),
+    (40, 2, ("a",), "holds 1 class folder; the probes and the claims need at least 2"),
+    (40, 0, ("a", "b"), "test holds no image"),
+])
+def test_reproduce_refuses_a_tree_too_small_before_training(tmp_path, capsys, n_train, n_test, classes, needle):
+    """A user's tree the profile cannot train or measure on is one line (exit code 3) before any run folder exists."""
+    from sslre.cli import main
+
+    tree = _tree(tmp_path / "tree", n_train, n_test, classes)
+    if n_test == 0:
+        for cls in classes:
+            (tree / "test" / cls).rmdir()
+    rc = main(["reproduce", "--profile", "quick", "--dataset", f"imagefolder:{tree}", "--runs-dir",
+               str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    _one_line(capsys, rc, needle)
+    assert not any((tmp_path / "runs").glob("*-s*"))
+
+
+def test_reproduce_names_a_bad_hierarchy_before_training(tmp_path, capsys):
+    from sslre.cli import main
+
+    tree = _tree(tmp_path / "tree", 40)
+    (tmp_path / "h.json").write_text(json.dumps({"letters": ["a"]}))
+    rc = main(["reproduce", "--profile", "quick", "--dataset", f"imagefolder:{tree}", "--hierarchy",
+               str(tmp_path / "h.json"), "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    _one_line(capsys, rc, f"hierarchy file {tmp_path / 'h.json'}: no superclass for class 'b' of the tree")
+    assert not any((tmp_path / "runs").glob("*-s*"))

@@ -212,8 +212,11 @@ class ClaimRecord:
         commands = list(dict.fromkeys(c for cmds in absent.values() for c in cmds))
         self.data["missing_runs"] = list(absent)
         self.data["commands"] = commands
-        reason = (f"run(s) {', '.join(absent)} of profile {self.data['profile']} are missing or unfinished; "
-                  f"{len(commands)} command(s) make them (listed with this claim)")
+        why = getattr(getattr(measurements, "partial", None), "reasons", None) or {}
+        diverged = "; ".join(why[r] for r in absent if r in why)
+        reason = (f"run(s) {', '.join(absent)} of profile {self.data['profile']} are missing or unfinished"
+                  + (f" ({diverged}; its folder keeps the reason: delete it to train again)" if diverged else "")
+                  + f"; {len(commands)} command(s) make them (listed with this claim)")
         self._store(Verdict.NOT_RUN, reason)
         pytest.skip(f"{Verdict.NOT_RUN.value}: {reason}")
 

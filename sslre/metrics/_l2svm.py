@@ -69,8 +69,9 @@ def standardize(train: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tenso
 
     ``train`` ``(N, D)``; population std (ddof=0); features whose std is (numerically) zero --
     at most ``10 * eps * |mean|`` in the input's precision, a rule *relative* to the feature's own
-    magnitude like sklearn's ``_is_constant_feature`` -- keep scale 1, so they become 0 instead of
-    NaN. There is no absolute floor: features of any magnitude standardize alike (a feature with
+    magnitude like sklearn's ``_is_constant_feature`` -- keep scale 1 and become exactly 0 in
+    ``train`` (not NaN, and not their rounding residue ``x - mean``, which grows with ``|mean|``;
+    the other splits get ``x - mean``). There is no absolute floor: features of any magnitude standardize alike (a feature with
     std 1e-9 is a feature, not a constant). Columns whose squares overflow or lose precision to
     subnormals in the input dtype (|x| near 1e19 or below 1e-16 in float32) get their std from a
     power-of-two rescaled copy. Works in the input dtype: the column sums are GEMVs and the
@@ -108,8 +109,13 @@ def standardize_into(train: torch.Tensor, out: torch.Tensor) -> tuple[torch.Tens
     # Relative rule (sklearn's _is_constant_feature): only a std within rounding of the mean is "constant";
     # an absolute floor would declare every small-magnitude feature constant.
     tiny = 10 * finfo.eps * mean.abs()
-    std = torch.where(std <= tiny, torch.ones_like(std), std)
+    constant = std <= tiny  # (D,)
+    std = torch.where(constant, torch.ones_like(std), std)
     centred.sub_(shift).div_(std)
+    if bool(constant.any()):
+        # A constant feature becomes 0. What x - mean leaves of it is rounding, up to 10 eps |mean| in size: at
+        # |x| ~ 1e26 in float32 that is ~1e20 per entry, a Gram matrix no precision can factor.
+        centred[:, constant] = 0
     return mean, std
 
 
@@ -470,8 +476,7 @@ def _fit_block(xt_pad, gram, y_idx, cls, cfg: SolverSettings, steer, w0=None):
     x_t = xt.T  # (P, N) view: BLAS reads it transposed, as fast as a contiguous copy
     dtype, f64 = xt.dtype, torch.float64
     s = _start_block(xt, y_idx, cls, cfg, w0)
-    # (P, P) shared preconditioner M = H(w=0), factored in float64: collinear features make it ill-conditioned
-    chol_m = torch.linalg.cholesky(torch.eye(xt.shape[1], dtype=f64, device=xt.device) + 2 * cfg.C * gram.to(f64))
+    chol_m = _preconditioner(xt, gram, cfg.C)  # (P, P) float64 Cholesky factor of M = H(w=0)
     sub = _cg_subset(xt.shape[0], xt.device)
     work = _Workspace(xt.device)
     phase_newton, switch, act_cg, it = w0 is not None, False, None, 0
@@ -508,6 +513,22 @@ def _fit_block(xt_pad, gram, y_idx, cls, cfg: SolverSettings, steer, w0=None):
         _take_step(s, d, x_t, cfg.C, steered, curv0, None if phase_newton else sub, work)
     return s.w_out, {"iterations": it, "converged": bool(s.done.all()), "converged_mask": s.done,
                      "stalled": s.stalled.nonzero().flatten()}
+
+
+def _preconditioner(xt: torch.Tensor, gram: torch.Tensor, C: float) -> torch.Tensor:
+    """Cholesky factor ``(P, P)`` (float64) of the shared preconditioner ``M = I + 2C X~^T X~`` (``xt`` ``(N, P)``).
+
+    Factored in float64 (collinear features make ``M`` ill-conditioned) from ``gram``, the Gram matrix in the
+    working precision. ``M >= I`` in exact arithmetic; should rounding (float32 sums, bf16 products) have left
+    ``gram`` with an eigenvalue below ``-1 / 2C``, the Gram matrix is recomputed exactly in float64 first.
+    """
+    f64 = torch.float64
+    eye = torch.eye(xt.shape[1], dtype=f64, device=xt.device)
+    chol, info = torch.linalg.cholesky_ex(eye + 2 * C * gram.to(f64))
+    if int(info) != 0:
+        x64 = xt.to(f64)
+        chol = torch.linalg.cholesky(eye + 2 * C * (x64.T @ x64))
+    return chol
 
 
 def _cg_settled(act, act_cg, it, work) -> bool:
@@ -568,9 +589,28 @@ def _newton_direction(s: _Open, xt_pad, gram, C, steer, work) -> tuple[torch.Ten
     hess = torch.eye(p, dtype=dtype, device=s.w.device) + 2 * C * s.s_mat  # (T, P, P) generalized Hessians, >= I
     chol, info = torch.linalg.cholesky_ex(hess)
     if bool((info != 0).any()):  # too ill-conditioned for float32: factor in float64
-        chol = torch.linalg.cholesky(hess.to(torch.float64))
+        chol, info = torch.linalg.cholesky_ex(hess.to(torch.float64))
+        if bool((info != 0).any()):
+            chol = _rebuilt_hessians(s, xt_pad, hess, C, info != 0, chol)
     d = -torch.cholesky_solve(s.grad.to(chol.dtype).unsqueeze(2), chol).squeeze(2).to(dtype)  # (T, P) steps
     return d, torch.einsum("tp,tpq,tq->t", d, hess, d)  # (T,) d^T H d
+
+
+def _rebuilt_hessians(s: _Open, xt_pad, hess, C, bad, chol):
+    """Float64 Cholesky factors ``(T, P, P)``: ``chol`` with the classes ``bad`` ``(T,)`` refactored from exact
+    Hessians. ``S_k = X~_A^T X~_A`` is positive semi-definite, but the one kept in the working precision (bf16
+    products, rows added and removed step by step) can drift below ``-I / 2C``, which no precision can factor;
+    those classes get ``S_k`` recomputed in float64 from their active rows (``s.s_mat`` and ``hess`` updated)."""
+    f64, p = torch.float64, hess.shape[1]
+    xt64 = xt_pad[:-1].to(f64)  # (N, P)
+    eye = torch.eye(p, dtype=f64, device=hess.device)
+    for j in bad.nonzero().flatten().tolist():
+        rows = xt64[s.act[j] > 0]  # (A_j, P) the class's active rows
+        s64 = rows.T @ rows
+        s.s_mat[j] = s64.to(s.s_mat.dtype)
+        hess[j] = (eye + 2 * C * s64).to(hess.dtype)
+        chol[j] = torch.linalg.cholesky(eye + 2 * C * s64)
+    return chol
 
 
 def _take_step(s: _Open, d, x_t, C, steered, curv0, sub, work) -> None:

@@ -13,8 +13,10 @@ Three interchangeable methods, all fitted on the train split and scored on the t
     N > D), float64. Runs on the CPU; tensors are moved there.
 
 ``"svc"`` -- the *same objective* solved in torch, for all classes at once (CPU or CUDA):
-    the same standardization; for every class k, with ``y_ik = +1`` if ``y_i = k`` else ``-1``
-    and ``x~_i = [x_i, intercept_scaling]``::
+    the same standardization (except that a feature constant within rounding is exactly 0 on the
+    train split, where ``StandardScaler`` keeps ``x - mean``: its rounding residue, which grows with
+    the feature's magnitude; see :func:`~sslre.metrics._l2svm.standardize`); for every class k,
+    with ``y_ik = +1`` if ``y_i = k`` else ``-1`` and ``x~_i = [x_i, intercept_scaling]``::
 
         min_w  0.5 ||w||^2 + C * sum_i max(0, 1 - y_ik w . x~_i)^2        (w includes the bias)
 
@@ -62,6 +64,9 @@ FAST_TOL = 1e-2  # "fast": liblinear's stopping rule 100x looser than LinearSVC'
 # The two torch methods are presets of one solver: (default tol, float64 polish of stalled classes).
 _PRESETS = {"svc": (1e-4, True), "fast": (FAST_TOL, False)}
 _DEFAULT_MAX_ITER = 1000  # LinearSVC's max_iter, for every method
+# Columns whose largest |x| lies outside [2^-SAFE, 2^SAFE] are brought into range by a power of two before the
+# float32 work: beyond it float32 overflows (float64 input) or its column sums do (|x| near 3e38).
+_SAFE_EXPONENT = 100
 
 
 def _prepare(train_features, train_labels, test_features, test_labels):
@@ -81,6 +86,28 @@ def _prepare(train_features, train_labels, test_features, test_labels):
     else:
         test_idx = None
     return train_features, test_features, classes, y_idx, test_idx
+
+
+def _in_float32_range(xtr: torch.Tensor, xte: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(xtr, xte)`` with every column whose largest train ``|x|`` is outside ``[2^-_SAFE_EXPONENT,
+    2^_SAFE_EXPONENT]`` multiplied (in both splits) by the power of two that brings that maximum into [0.5, 1).
+
+    Exact in the input's dtype, and standardization is invariant to a positive scale per column, so the probe
+    is unchanged -- but finite features outside float32's range (float64 at 1e50, float32 near 3e38, whose sums
+    overflow) no longer turn into inf and NaN in the float32 solve. The other columns are not touched: inputs
+    already in range give bit-identical results.
+    """
+    lo, hi = torch.aminmax(xtr, dim=0)  # (D,) without an (N, D) |x| temporary
+    amax = torch.maximum(hi, -lo)
+    _, exp = torch.frexp(amax)  # amax = m * 2^exp, m in [0.5, 1)
+    out = (amax > 0) & ((exp > _SAFE_EXPONENT) | (exp < -_SAFE_EXPONENT))
+    if not bool(out.any()):
+        return xtr, xte
+    shift = torch.where(out, -exp, 0)  # (D,)
+    half = shift // 2  # 2^-exp in two factors: one alone overflows for subnormal float64 columns (exp ~ -1070)
+    one = torch.ones_like(amax)
+    first, second = torch.ldexp(one, half), torch.ldexp(one, shift - half)  # (D,) powers of two, exact
+    return xtr * first * second, xte * first * second
 
 
 def _sklearn_predict(xtr, y_idx, xte, C, tol, max_iter):
@@ -107,6 +134,7 @@ def _predict_idx(method, xtr, y_idx, n_classes, xte, C, tol, max_iter):
     default_tol, polish = _PRESETS[method]
     cfg = SolverSettings(C=C, tol=default_tol if tol is None else tol,
                          max_iter=_DEFAULT_MAX_ITER if max_iter is None else max_iter, polish=polish)
+    xtr, xte = _in_float32_range(xtr, xte)
     xt_pad = padded_design(xtr.shape[0], xtr.shape[1], 1.0, SVC_DTYPE, xtr.device)  # standardized X~ goes in here
     mean, std = standardize_into(xtr.to(SVC_DTYPE), xt_pad[:-1, :-1])
     xte_s = (xte.to(SVC_DTYPE) - mean) / std  # (M, D)

@@ -85,3 +85,24 @@ def test_gate_tells_a_partial_reproduction_apart(session):
     assert verdicts["regularization-drives-learning"] == "not applicable"
     assert any("runs missing: vicreg-deep" in p for p in problems)
     assert PARTIAL == 3
+
+
+def test_a_claim_of_a_diverged_run_says_why(pytester, monkeypatch):
+    """A run whose training diverged (``PartialRuns.reasons``): its claims are not run, and say why."""
+    def build(profile, runs_dir, **kw):
+        m = _fake_build(profile, runs_dir, **kw)
+        m.partial = dataclasses.replace(m.partial, reasons={
+            "vicreg-deep": "vicreg-deep-s0 diverged: loss became nan at epoch 3, step 1; lower lr (now 0.025)"})
+        return m
+
+    monkeypatch.setattr(sslre.measure, "build_measurements", build)
+    shutil.copy(CLAIMS_DIR / "conftest.py", pytester.path / "conftest.py")
+    shutil.copy(CLAIMS_DIR / "test_sec6_layers.py", pytester.path / "test_sec6_layers.py")
+    out = pytester.path / "out"
+    pytester.runpytest_inprocess("-p", "no:cacheprovider", "--import-mode=importlib", "-m", "small",
+                                 f"--sslre-report-dir={out}", "-k", "depth")
+    (c,) = [c for c in json.loads((out / "reproduction.json").read_text())["claims"] if c["id"] == "depth-ordering"]
+    assert c["verdict"] == "not run" and c["commands"] == [DEEP_COMMAND]
+    assert ("run(s) vicreg-deep of profile small are missing or unfinished (vicreg-deep-s0 diverged: loss became nan "
+            "at epoch 3, step 1; lower lr (now 0.025); its folder keeps the reason: delete it to train again)") \
+        in c["reason"]
