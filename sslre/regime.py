@@ -199,3 +199,25 @@ def regime_entry(base: Path | str, expected: Sequence[str] = ()) -> dict:
     crits = check_regime(read_folders(base), expected)
     return {"criteria": [c.to_dict() for c in crits], "met": all(c.met for c in crits),
             "source": "sslre/regime.py on the published run folders (runs/ beside the report)"}
+
+
+#: The quick recipe check's margin (claims/test_quick_recipe.py): a main run "learns" when its class-level linear and
+#: NCC test accuracy (last layer) each gain at least this much from epoch 0 to the last epoch.
+LEARNS_GAIN = 0.06
+
+
+def class_gains(table: pd.DataFrame) -> dict[str, float]:
+    """``{"linear": gain, "ncc": gain}``: class-level test accuracy (raw features, last layer), last epoch minus
+    epoch 0, from one run's measurements table (NaN where absent)."""
+    out = {}
+    t = table[(table["level"] == "class") & (table["features"] == "raw") & (table["layer"].astype(str) != "")]
+    if not t.empty:
+        t = t[t["layer"].astype(float) == t["layer"].astype(float).max()]
+    for key, metric in (("linear", "linear_test_acc"), ("ncc", "ncc_test_acc")):
+        u = t[t["metric"] == metric] if not t.empty else t
+        if u.empty:
+            out[key] = math.nan
+            continue
+        e = u["epoch"].astype(int)
+        out[key] = float(u[e == e.max()]["value"].astype(float).mean() - u[e == e.min()]["value"].astype(float).mean())
+    return out

@@ -181,7 +181,8 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
     if evidence is not None and (out / "reproduction.json").is_file():
         write_regime(out / "reproduction.json", evidence, profile)
     if len(methods) > 1:
-        write_matrix(out / "reproduction.json", {m: folders[m] for m in methods})
+        write_matrix(out / "reproduction.json", {m: folders[m] for m in methods},
+                     learning=_learning(profile, methods, runs_dir, evidence))
     print(f"sslre reproduce: report {out / 'reproduction.html'} ({time.perf_counter() - t0:.0f} s)", flush=True)
     from sslre.claims.check import PARTIAL
 
@@ -291,9 +292,35 @@ def write_regime(primary: Path, evidence: Path, profile: str) -> dict:
     return entry
 
 
-def write_matrix(primary: Path, folders: dict[str, Path]) -> dict:
+def _learning(profile: str, methods: Sequence[str], runs_dir: Path, evidence: Path | None) -> dict:
+    """``{method: {"linear": [gain per seed], "ncc": [...], "seeds": [...]}}``: does each method's main run learn
+    at all (class-level test accuracy, last layer, last epoch minus epoch 0; :func:`sslre.regime.class_gains`)?"""
+    from sslre.evidence import resolve
+    from sslre.experiments import runs_for
+    from sslre.measure import read_table
+    from sslre.profiles import Run
+    from sslre.regime import class_gains
+
+    out = {}
+    for method in methods:
+        spec = runs_for(profile, method)[Run.MAIN]
+        rows = {"seeds": [], "linear": [], "ncc": []}
+        for seed in spec.seeds:
+            csv = resolve(spec, seed, runs_dir, evidence) / "measurements.csv"
+            if not csv.is_file():
+                continue
+            g = class_gains(read_table(csv))
+            rows["seeds"].append(seed)
+            rows["linear"].append(round(g["linear"], 4))
+            rows["ncc"].append(round(g["ncc"], 4))
+        out[method] = rows
+    return out
+
+
+def write_matrix(primary: Path, folders: dict[str, Path], learning: dict | None = None) -> dict:
     """Add the method x claim matrix to the ``primary`` report (``methods``: the column order, each method's
-    report relative to it, and each claim's verdict per method) and render its HTML again; returns the matrix."""
+    report relative to it, each claim's verdict per method and, with ``learning``, each main run's class-level
+    gains per seed) and render its HTML again; returns the matrix."""
     import json
     import os as _os
 
@@ -302,7 +329,7 @@ def write_matrix(primary: Path, folders: dict[str, Path]) -> dict:
 
     doc = json.loads(primary.read_text())
     matrix = {"order": list(folders), "reports": {}, "verdicts": {c: {} for c in CLAIM_IDS}, "summary": {},
-              "owners": dict(CLAIM_METHOD)}
+              "owners": dict(CLAIM_METHOD), "learning": learning or {}}
     for method, folder in folders.items():
         path = folder / "reproduction.json"
         rel = _os.path.relpath(folder / "reproduction.html", primary.parent).replace(_os.sep, "/")

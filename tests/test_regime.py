@@ -94,3 +94,16 @@ def test_committed_report_states_the_regime_its_committed_tables_show(report, pr
         assert a["values"] == pytest.approx(b["values"]), a["name"]
         assert len(a["values"]) > 0, f"{a['name']}: no committed run gives it a value"
     assert stated["met"] == all(c["met"] for c in again["criteria"])
+
+
+def test_class_gains_reads_the_last_layer_from_epoch_0_to_the_last():
+    from sslre.regime import class_gains
+
+    rows = []
+    for epoch, layer, lin, ncc in [(0, 1.0, 0.2, 0.3), (5, 1.0, 0.5, 0.25), (0, 0.0, 0.9, 0.9), (5, 0.0, 0.1, 0.1)]:
+        rows += [dict(level="class", features="raw", layer=layer, epoch=epoch, metric="linear_test_acc", value=lin),
+                 dict(level="class", features="raw", layer=layer, epoch=epoch, metric="ncc_test_acc", value=ncc)]
+    g = class_gains(pd.DataFrame(rows))
+    assert g["linear"] == pytest.approx(0.3) and g["ncc"] == pytest.approx(-0.05)
+    assert all(math.isnan(v) for v in class_gains(pd.DataFrame(columns=["level", "features", "layer", "epoch",
+                                                                          "metric", "value"])).values())

@@ -584,6 +584,24 @@ def _matrix_block(data: Mapping, claims: list[Mapping], anchors: list[str]) -> s
         f'<th><a href="{html.escape(str(reports.get(m, "")))}"><code>{html.escape(m)}</code></a></th>' for m in order
     ) + "</tr>"
     rows = []
+    learning = matrix.get("learning") or {}
+    if learning:
+        from sslre.regime import LEARNS_GAIN
+
+        cells = []
+        for m in order:
+            g = learning.get(m) or {}
+            lin, ncc = g.get("linear") or [], g.get("ncc") or []
+            if not lin:
+                cells.append('<td class="muted">—</td>')
+                continue
+            ok = all(x >= LEARNS_GAIN for x in lin + ncc)
+            text = (f"linear {min(lin):+.2f}..{max(lin):+.2f}<br>NCC {min(ncc):+.2f}..{max(ncc):+.2f}"
+                    f"<br><b>{'learns' if ok else 'does NOT learn on every seed'}</b>")
+            cells.append(f'<td class="small">{text}</td>')
+        rows.append("<tr><td class=\"wrap\"><i>main run learns?</i> class test accuracy gain, epoch 0 to last, "
+                    f"range over {len((learning.get(order[0]) or {}).get('seeds') or [])} seeds (>= {LEARNS_GAIN} "
+                    f"each: the quick recipe margin)</td>{''.join(cells)}</tr>")
     for cid, per in verdicts.items():
         cells = []
         for i, m in enumerate(order):
@@ -603,7 +621,8 @@ def _matrix_block(data: Mapping, claims: list[Mapping], anchors: list[str]) -> s
             "narrower, wider, other-dataset) and has every method-generic claim decided under the same protocol; "
             "the supervised baselines and random-target generators are shared. One method's ablations "
             "(mu, SimCLR vs VICReg) are decided in its column only. Each cell links to the claim's section in that "
-            "method's report.</p>")
+            "method's report. A column whose main run does not learn decides nothing about its method: its verdicts "
+            "rest on features no better than at initialization.</p>")
     return (f'<h2 id="methods">Methods x claims</h2>{note}<table class="claims" id="methods-matrix"><thead>{head}'
             f'</thead><tbody>{"".join(rows)}</tbody></table>')
 
