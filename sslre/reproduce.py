@@ -326,10 +326,11 @@ def write_matrix(primary: Path, folders: dict[str, Path], learning: dict | None 
 
     from sslre import io
     from sslre.claims.catalogue import CLAIM_IDS, CLAIM_METHOD
+    from sslre.regime import LEARNS_GAIN
 
     doc = json.loads(primary.read_text())
     matrix = {"order": list(folders), "reports": {}, "verdicts": {c: {} for c in CLAIM_IDS}, "summary": {},
-              "owners": dict(CLAIM_METHOD), "learning": learning or {}}
+              "owners": dict(CLAIM_METHOD), "learning": learning or {}, "learns_gain": LEARNS_GAIN}
     for method, folder in folders.items():
         path = folder / "reproduction.json"
         rel = _os.path.relpath(folder / "reproduction.html", primary.parent).replace(_os.sep, "/")

@@ -586,8 +586,7 @@ def _matrix_block(data: Mapping, claims: list[Mapping], anchors: list[str]) -> s
     rows = []
     learning = matrix.get("learning") or {}
     if learning:
-        from sslre.regime import LEARNS_GAIN
-
+        margin = float(matrix.get("learns_gain", 0.0))
         cells = []
         for m in order:
             g = learning.get(m) or {}
@@ -595,12 +594,12 @@ def _matrix_block(data: Mapping, claims: list[Mapping], anchors: list[str]) -> s
             if not lin:
                 cells.append('<td class="muted">—</td>')
                 continue
-            ok = all(x >= LEARNS_GAIN for x in lin + ncc)
+            ok = all(x >= margin for x in lin + ncc)
             text = (f"linear {min(lin):+.2f}..{max(lin):+.2f}<br>NCC {min(ncc):+.2f}..{max(ncc):+.2f}"
                     f"<br><b>{'learns' if ok else 'does NOT learn on every seed'}</b>")
             cells.append(f'<td class="small">{text}</td>')
         rows.append("<tr><td class=\"wrap\"><i>main run learns?</i> class test accuracy gain, epoch 0 to last, "
-                    f"range over {len((learning.get(order[0]) or {}).get('seeds') or [])} seeds (>= {LEARNS_GAIN} "
+                    f"range over {len((learning.get(order[0]) or {}).get('seeds') or [])} seeds (>= {margin} "
                     f"each: the quick recipe margin)</td>{''.join(cells)}</tr>")
     for cid, per in verdicts.items():
         cells = []
