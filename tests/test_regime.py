@@ -92,7 +92,7 @@ def test_committed_report_states_the_regime_its_committed_tables_show(report, pr
     for a, b in zip(stated["criteria"], again["criteria"]):
         assert a["met"] == b["met"] and a["missing"] == b["missing"], a["name"]
         assert a["values"] == pytest.approx(b["values"]), a["name"]
-        assert len(a["values"]) > 0, f"{a['name']}: no committed run gives it a value"
+        assert len(a["values"]) > 0 or a["missing"], f"{a['name']}: no committed run gives it a value"
     assert stated["met"] == all(c["met"] for c in again["criteria"])
 
 

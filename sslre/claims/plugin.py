@@ -209,7 +209,7 @@ class ClaimRecord:
         the commands that make it (:meth:`sslre.measure.Measurements.missing_for`). The entry keeps the runs
         (``missing_runs``) and the commands (``commands``); pytest reports the test as skipped."""
         self.use(measurements)
-        commands = list(dict.fromkeys(c for cmds in absent.values() for c in cmds))
+        commands = list(dict.fromkeys(portable_command(c) for cmds in absent.values() for c in cmds))
         self.data["missing_runs"] = list(absent)
         self.data["commands"] = commands
         why = getattr(getattr(measurements, "partial", None), "reasons", None) or {}
@@ -263,6 +263,16 @@ def portable_path(path: Any) -> str:
             continue
         return f"{label}/{rel}" if label else str(rel)
     return str(p)
+
+
+def portable_command(command: str) -> str:
+    """A shell command as the report stores it: the runs folder written ``$SSLRE_RUNS`` (see :func:`portable_path`),
+    so a committed report names no machine's folders."""
+    runs = os.environ.get("SSLRE_RUNS")
+    if runs:
+        for form in dict.fromkeys((str(Path(runs).resolve()), str(Path(runs)))):
+            command = command.replace(form + os.sep, "$SSLRE_RUNS/")
+    return command
 
 
 def _jsonable(x: Any) -> Any:
@@ -319,7 +329,8 @@ def note_missing_runs(config: pytest.Config, profile: str, missing: Sequence[str
     how many runs and claims that leaves out."""
     state = config.stash.get(_STATE, None)
     if state is not None and missing:
-        state.missing_runs[profile] = {"missing": list(missing), "total": int(total), "commands": list(commands)}
+        state.missing_runs[profile] = {"missing": list(missing), "total": int(total),
+                                       "commands": [portable_command(c) for c in commands]}
 
 
 def missing_runs_line(profile: str, entry: Mapping, claims: Iterable[Mapping]) -> str:

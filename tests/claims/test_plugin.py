@@ -303,3 +303,14 @@ def test_not_applicable_and_missing_run_are_skips_with_their_reasons(pytester):
     assert nr["verdict"] == "not run" and nr["commands"] == ["sslre train --profile full --seed 0"]
     assert doc["summary"]["not applicable"] == 1 and doc["summary"]["inconclusive"] == 0
     assert "missing_runs" not in doc            # no partial run set was noted in this session
+
+
+def test_portable_command_writes_the_runs_folder_as_a_variable(monkeypatch, tmp_path):
+    """Commands in a committed report (a partial run set's missing runs) name no machine's folders."""
+    from sslre.claims.plugin import portable_command
+
+    monkeypatch.setenv("SSLRE_RUNS", str(tmp_path / "runs"))
+    cmd = f"sslre train --profile medium --seed 0 --run-dir {tmp_path / 'runs' / 'vicreg-deep-s0'}"
+    assert portable_command(cmd) == "sslre train --profile medium --seed 0 --run-dir $SSLRE_RUNS/vicreg-deep-s0"
+    monkeypatch.delenv("SSLRE_RUNS")
+    assert portable_command(cmd) == cmd
