@@ -274,20 +274,24 @@ def _check_session(profile: str, folder: Path, rc: int, reference: dict | None, 
 def write_regime(primary: Path, evidence: Path, profile: str) -> dict:
     """Add ``regime`` (:func:`sslre.regime.regime_entry` on the published runs under ``evidence``; every VICReg
     registry run expected) to the ``primary`` report and render its HTML again; returns the entry."""
-    import json
-
-    from sslre import io
     from sslre.experiments import runs_for
     from sslre.regime import regime_entry
 
     specs = runs_for(profile, "vicreg")
     expected = [spec.run_dir("", seed).name for spec in specs.values() if spec.kind == "train" for seed in spec.seeds]
-    entry = regime_entry(evidence, expected)
-    doc = json.loads(primary.read_text())
-    doc["regime"] = entry
-    io.write_json(doc, primary, indent=1, allow_nan=False)
+    return _amend(primary, "regime", regime_entry(evidence, expected))
+
+
+def _amend(primary: Path, key: str, entry: dict) -> dict:
+    """Set ``key`` of the report ``primary`` to ``entry`` (written atomically) and render its HTML again."""
+    import json
+
+    from sslre import io
     from sslre.report.html import render_report
 
+    doc = json.loads(primary.read_text())
+    doc[key] = entry
+    io.write_json(doc, primary, indent=1, allow_nan=False)
     render_report(primary, primary.with_suffix(".html"))
     return entry
 
@@ -324,11 +328,9 @@ def write_matrix(primary: Path, folders: dict[str, Path], learning: dict | None 
     import json
     import os as _os
 
-    from sslre import io
     from sslre.claims.catalogue import CLAIM_IDS, CLAIM_METHOD
     from sslre.regime import LEARNS_GAIN
 
-    doc = json.loads(primary.read_text())
     matrix = {"order": list(folders), "reports": {}, "verdicts": {c: {} for c in CLAIM_IDS}, "summary": {},
               "owners": dict(CLAIM_METHOD), "learning": learning or {}, "learns_gain": LEARNS_GAIN}
     for method, folder in folders.items():
@@ -343,12 +345,7 @@ def write_matrix(primary: Path, folders: dict[str, Path], learning: dict | None 
         for c in rep.get("claims", []):
             if c.get("id") in matrix["verdicts"]:
                 matrix["verdicts"][c["id"]][method] = c.get("verdict")
-    doc["methods"] = matrix
-    io.write_json(doc, primary, indent=1, allow_nan=False)
-    from sslre.report.html import render_report
-
-    render_report(primary, primary.with_suffix(".html"))
-    return matrix
+    return _amend(primary, "methods", matrix)
 
 
 @contextlib.contextmanager
