@@ -55,12 +55,33 @@ def paper_epoch_to_run(paper_epoch: float, epochs: int, warmup_epochs: int = 0,
     """
     if paper_epoch <= 0:
         return 0
-    cands = sorted(int(c) for c in (range(epochs + 1) if candidates is None else candidates))
+    target = paper_share(paper_epoch)
+    if candidates is None:   # every epoch: bisect (the share rises with the epoch), so any epochs count is instant
+        return _closest_epoch(target, epochs, warmup_epochs)
+    cands = sorted(int(c) for c in candidates)
     cands = [c for c in cands if warmup_epochs < c <= epochs] or [c for c in cands if c > 0]
     if not cands:
         raise ValueError(f"no run epoch after the warm-up ({warmup_epochs}) among {candidates}")
-    target = paper_share(paper_epoch)
     return min(cands, key=lambda c: (abs(lr_share(c, epochs, warmup_epochs) - target), -c))
+
+
+def _closest_epoch(target: float, epochs: int, warmup_epochs: int) -> int:
+    """:func:`paper_epoch_to_run` over every epoch: the run epoch after the warm-up (any epoch >= 1 if the warm-up
+    is the whole run) whose lr share is closest to ``target``, ties to the later one; O(log epochs)."""
+    lo = warmup_epochs + 1 if warmup_epochs < epochs else 1
+    hi = epochs
+    if epochs < 1:
+        raise ValueError(f"no run epoch after the warm-up ({warmup_epochs}) among 0..{epochs}")
+    share = lambda c: lr_share(c, epochs, warmup_epochs)  # noqa: E731 - non-decreasing in c
+    a, b = lo, hi                                          # the first epoch in [lo, hi] whose share >= target
+    while a < b:
+        mid = (a + b) // 2
+        if share(mid) >= target:
+            b = mid
+        else:
+            a = mid + 1
+    best = max((c for c in range(a - 1, a + 2) if lo <= c <= hi), key=lambda c: (-abs(share(c) - target), c))
+    return best
 
 
 def checkpoint_schedule(epochs: int, warmup_epochs: int = 0, paper_epochs: tuple[int, ...] = PAPER_EPOCHS

@@ -39,3 +39,22 @@ def test_full_profile_keeps_the_paper_epochs_and_short_runs_map_by_share():
     # 15 epochs with 4 warm-up: paper epoch 100 (20% of the integral) is the first epoch after the warm-up
     assert paper_epoch_to_run(100, 15, 4) == 5
     assert paper_epoch_to_run(400, 15, 4) == 8
+
+
+def _closest_by_scan(paper_epoch: int, epochs: int, warmup: int) -> int:
+    """The clear version: scan every epoch (what :func:`paper_epoch_to_run` computes by bisection)."""
+    cands = [c for c in range(1, epochs + 1) if c > warmup] or list(range(1, epochs + 1))
+    target = paper_share(paper_epoch)
+    return min(cands, key=lambda c: (abs(lr_share(c, epochs, warmup) - target), -c))
+
+
+@given(epochs=st.integers(1, 400), warmup=st.integers(0, 400), paper_epoch=st.integers(1, 1000))
+def test_bisection_picks_the_epoch_a_scan_picks(epochs, warmup, paper_epoch):
+    warmup = min(warmup, epochs)
+    assert paper_epoch_to_run(paper_epoch, epochs, warmup) == _closest_by_scan(paper_epoch, epochs, warmup)
+
+
+def test_a_huge_epoch_count_maps_without_scanning_every_epoch():
+    # Was: a list of every epoch, so `--set epochs=10**20` hung and filled the memory instead of training or erring.
+    sched = checkpoint_schedule(10**20, 5)
+    assert sched[0] == 0 and sched[-1] == 10**20 and list(sched) == sorted(set(sched))
