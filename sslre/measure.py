@@ -271,7 +271,7 @@ def _fingerprint(spec: RunSpec, info: RunInfo, settings: MeasureSettings, sample
         "checkpoints": {str(e): _file_fp(p) for e, p in sorted(info.checkpoints.items())},
         "history": _file_fp(hist) if hist.exists() else None,
         "coverage": asdict(spec.coverage),
-        "settings": json.loads(json.dumps(asdict(settings), default=str)),
+        "settings": settings.fingerprint(),
         "sample_level": asdict(sample_settings),
         "targets": list(target_fps),
     }
@@ -426,7 +426,7 @@ class _Job:
                 for ls in self.label_sets:
                     for layer in self._layers_of(ls, epoch):
                         self._cell(ls, epoch, layer, feats)
-            if self.spec.coverage.mine and self.info.seed in self.settings.mine_run_seeds:
+            if self._mine_at(epoch):
                 with self.timed("mine"):
                     for row in _mine_rows(self.data.train.images, feats["train"][self.depth], self.settings):
                         self.add(epoch=epoch, layer=self.depth, features="raw", **row)
@@ -434,6 +434,13 @@ class _Job:
                 self.ends[epoch] = {k: [v[self.depth]] for k, v in feats.items()}
             if on_checkpoint is not None:
                 on_checkpoint(epoch)
+
+    def _mine_at(self, epoch: int) -> bool:
+        """Whether this checkpoint gets MINE: the run and seed have it, and the profile measures it at every
+        checkpoint or this is the first or the last one (``mine_epochs="ends"``)."""
+        if not (self.spec.coverage.mine and self.info.seed in self.settings.mine_run_seeds):
+            return False
+        return self.settings.mine_epochs == "all" or epoch in (self.epochs[0], self.epochs[-1])
 
     def _layers_of(self, ls: LabelSet, epoch: int) -> list[int]:
         """Main levels: every layer. Controls / random targets: the last layer at every epoch, every layer at the
@@ -687,6 +694,19 @@ class _Pass:
         return [(spec.name, seed) for spec in self.specs.values() if spec.kind not in ("targets", "alias")
                 for seed in spec.seeds]
 
+    def is_current(self, name: str, seed: int) -> bool:
+        """Whether (run, seed) needs no measuring here: its cached table was made from its current inputs, or it
+        has no checkpoints (a published folder, or a run not trained: the serial pass reads it or names it).
+        File stamps only, nothing loaded, so a pass whose caches are all current starts no worker."""
+        spec, info = self.specs[name], self.info(name, seed)
+        if not info.checkpoints:
+            return True
+        fps = _paired_targets(self.specs, info.config, seed,
+                              lambda o, s: (None, _target_fp(o, s, self.folder(o.name, s))))[1] \
+            if spec.coverage.random else []
+        fp = _fingerprint(spec, info, self.settings, self.sample_level, (), fps)
+        return _cache_is_current(info.run_dir / "measurements.csv", info.run_dir / "measurements.meta.json", fp)
+
     def info(self, name: str, seed: int) -> RunInfo:
         from sslre.checkpoint import list_checkpoints
 
@@ -739,7 +759,9 @@ def _measure_parallel(p: _Pass, progress: bool, status: Callable[[str], None] | 
     from sslre.checkpoint import list_checkpoints
     from sslre.runlog import add_counted
 
-    todo = p.todo()
+    if parallel.jobs() <= 1:
+        return False
+    todo = [(n, s) for n, s in p.todo() if not p.is_current(n, s)]   # the serial pass reads the current ones
     jobs = min(parallel.jobs(), len(todo))
     if jobs <= 1:
         return False
@@ -773,7 +795,8 @@ def measure_matrix(profile: str, methods: Sequence[str], runs_dir: Path | str, *
     """Fill the measurement caches of every method's runs (the generality matrix) in one pool of workers, a run
     shared between methods once, the heaviest (main runs: MINE, UMAP) first, so that no core idles between
     methods and each worker pays the UMAP/numba start-up once. Each claims session then reads its caches.
-    Returns the number of (run, seed) measured or checked. Runs not trained yet are left out."""
+    Returns the number of (run, seed) measured; runs not trained yet, and runs whose cached table is current, are
+    left out (checking a stamp starts no worker)."""
     from sslre import parallel
     from sslre.experiments import run_is_complete
 
@@ -783,7 +806,7 @@ def measure_matrix(profile: str, methods: Sequence[str], runs_dir: Path | str, *
         p = _Pass(profile, Path(runs_dir), runs_for(profile, method), prof.measure, prof.sample_level, evidence)
         for name, seed in p.todo():
             folder = p.folder(name, seed)
-            if folder in seen or not run_is_complete(p.specs[name], folder):
+            if folder in seen or not run_is_complete(p.specs[name], folder) or p.is_current(name, seed):
                 continue
             seen.add(folder)
             items.append((p, name, seed))

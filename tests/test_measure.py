@@ -16,7 +16,7 @@ from torch import nn
 
 import sslre.measure as M
 import sslre.metrics
-from sslre.config import profile_config
+from sslre.config import ConfigError, profile_config
 from sslre.data.base import DataSplits, ImageSet
 from sslre.experiments import Coverage, RunSpec
 from sslre.profiles import MeasureSettings, SampleLevelSettings
@@ -219,6 +219,63 @@ def test_measure_run_mine_and_umap(standin, monkeypatch):
 
     assert curve(meas, "vicreg", "mine_mi", "").shape == (2, 1)
     assert curve(meas, "vicreg", "mine_mi", "", target="mine-seed2")[0].tolist() == [2.5, 2.5]
+
+
+def test_a_pass_whose_caches_are_current_starts_no_worker(standin, monkeypatch):
+    """A claims session after `sslre reproduce` measured everything reads the caches; it spawns no worker processes
+    just to find that out (each costs a torch import)."""
+    import sslre.parallel
+
+    spec, info, kw, _ = standin
+    spec = dataclasses.replace(spec, coverage=dataclasses.replace(spec.coverage, random=False))
+    kw = {**kw, "targets": [], "target_fps": []}
+    p = M._Pass("quick", info.run_dir.parent, {"vicreg": spec}, kw["settings"], kw["sample_settings"])
+    assert not p.is_current("vicreg", 0)                    # nothing measured yet
+    M.measure_run(spec, p.info("vicreg", 0), **kw)
+    assert p.is_current("vicreg", 0)
+
+    def no_pool(*a, **k):
+        raise AssertionError("a worker pool was started for current caches")
+
+    monkeypatch.setenv("SSLRE_JOBS", "2")
+    monkeypatch.setattr(sslre.parallel, "run_parallel", no_pool)
+    assert M._measure_parallel(p, progress=False) is False
+    path = info.checkpoints[2]                              # a retrained checkpoint: stale again
+    torch.save({"weights": [w * 2 for w in torch.load(path, weights_only=True)["weights"]]}, path)
+    assert not p.is_current("vicreg", 0)
+
+
+def test_mine_epochs_ends_measures_the_first_and_last_checkpoint_with_the_same_values(standin, monkeypatch):
+    """``mine_epochs="ends"`` (quick) keeps MINE at the two checkpoints mine-compression decides on, with exactly the
+    values ``"all"`` gives there (each estimate is independent of the other checkpoints)."""
+    spec, info, kw, _ = standin
+    mine = types.ModuleType("sslre.metrics.mine")   # a stand-in whose value depends on the checkpoint's features
+    mine.mine_multi_seed = lambda x, z, seeds, **k: {"values": [float(z.mean()) + s for s in seeds],
+                                                     "seeds": tuple(seeds)}
+    mine.mine_shuffled_null = lambda x, z, seed, **k: types.SimpleNamespace(mi=float(z.std()) + seed)
+    monkeypatch.setitem(sys.modules, "sslre.metrics.mine", mine)
+    middle = info.run_dir / "checkpoints" / "epoch_0001.pt"   # a third checkpoint between the standin's two
+    torch.save(torch.load(info.checkpoints[2], weights_only=True), middle)
+    info = dataclasses.replace(info, checkpoints={**info.checkpoints, 1: middle})
+    spec = RunSpec(spec.name, spec.configs, spec.seeds, spec.claims, spec.purpose,
+                   coverage=Coverage(all_layers=False, sample=False, controls=False, mine=True))
+    tables = {}
+    for which in ("all", "ends"):
+        kw["settings"] = MeasureSettings(probe="", mine_seeds=(0, 1), mine_null_seeds=(0,), mine_images=50,
+                                         mine_run_seeds=(0,), mine_epochs=which)
+        df = M.measure_run(spec, info, **kw)
+        tables[which] = df[df.metric.isin(["mine_mi", "mine_null"])].reset_index(drop=True)
+    assert sorted(set(tables["all"].epoch)) == [0, 1, 2]
+    assert sorted(set(tables["ends"].epoch)) == [0, 2]
+    ends_of_all = tables["all"][tables["all"].epoch != 1].reset_index(drop=True)
+    pd.testing.assert_frame_equal(tables["ends"], ends_of_all)
+
+
+def test_mine_epochs_is_checked_and_left_out_of_the_cache_key_at_its_default():
+    with pytest.raises(ConfigError, match="mine_epochs"):
+        MeasureSettings(mine_epochs="last")
+    assert "mine_epochs" not in MeasureSettings().fingerprint()       # tables published before it stay valid
+    assert MeasureSettings(mine_epochs="ends").fingerprint()["mine_epochs"] == "ends"
 
 
 # --- Measurements.select / series on a hand-made table ---------------------------------------------------------

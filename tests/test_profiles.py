@@ -29,7 +29,7 @@ def _snapshot(name: str) -> dict:
     return json.loads(json.dumps({
         "config": prof.config.changed(), "runs": runs, "order": list(runs),
         "sample_level_settings": dataclasses.asdict(prof.sample_level),
-        "measure_settings": dataclasses.asdict(prof.measure),
+        "measure_settings": prof.measure.fingerprint(),   # a field added since, at its default, is left out
         "target_settings": {k: dataclasses.asdict(prof.target(k)) for k in GENERATOR_KINDS}}))
 
 

@@ -10,7 +10,8 @@ measured (:class:`SampleLevelSettings`, :class:`MeasureSettings`, the random-tar
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
 from sslre.config import PROFILES_NAMES, Config, ConfigError
@@ -73,10 +74,28 @@ class MeasureSettings:
     mine_images: int = 10000
     mine_run_seeds: tuple[int, ...] = (0, 1, 2)
     mine_kwargs: tuple[tuple[str, object], ...] = ()
+    mine_epochs: str = "all"
     umap_groups: int = 5
     umap_points_per_group: int = 100
     umap_neighbors: int = 15
     umap_run_seeds: tuple[int, ...] = (0, 1, 2)
+
+    def __post_init__(self) -> None:
+        if self.mine_epochs not in ("all", "ends"):
+            raise ConfigError(f"mine_epochs must be 'all' or 'ends', got {self.mine_epochs!r}")
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings as a measurement cache key; a field added later is left out at its default, so the tables
+        measured before it was added (the committed small and medium runs) stay valid."""
+        out = json.loads(json.dumps(asdict(self), default=str))
+        for name, default in _ADDED_AT_DEFAULT.items():
+            if out.get(name) == default:
+                del out[name]
+        return out
+
+
+#: :class:`MeasureSettings` fields added after tables were published, with their default (left out of the key).
+_ADDED_AT_DEFAULT = {"mine_epochs": "all"}
 
 
 @dataclass(frozen=True)
@@ -96,6 +115,13 @@ class Profile:
     measure: MeasureSettings
     targets: Mapping[str, "TargetSettings"]  # generator family -> how it is trained
     methods: tuple[str, ...] = ("vicreg",)  # the generality matrix `sslre reproduce` decides by default (--methods)
+    # Config fields a method's runs change at this profile (its recipe sized to the profile), on top of ``config``;
+    # `sslre train --profile P --method M` and the matrix's M column both use them.
+    method_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def method_overrides(self, method: str) -> dict[str, Any]:
+        """The Config fields ``method``'s runs change at this profile (``{}`` for most)."""
+        return dict(self.method_settings.get(method, {}))
 
     def target(self, kind: str) -> "TargetSettings":
         """The settings of generator family ``kind`` (``resnet18`` | ``vit``)."""
