@@ -306,7 +306,10 @@ def profile_config(profile: str, **overrides: Any) -> Config:
     from sslre.profiles import profile as get_profile
 
     _check_choice("profile", profile, PROFILES_NAMES)
-    base = get_profile(profile).config
+    prof = get_profile(profile)
+    base = prof.config
+    if isinstance(overrides.get("method"), str):   # the method's recipe at this profile; explicit overrides win
+        overrides = {**prof.method_overrides(overrides["method"]), **overrides}
     if ("epochs" in overrides or "warmup_epochs" in overrides) and "checkpoint_epochs" not in overrides:
         e, w = overrides.get("epochs", base.epochs), overrides.get("warmup_epochs", base.warmup_epochs)
         if isinstance(e, int) and isinstance(w, int) and e >= 1 and w >= 0:   # else Config names the bad value

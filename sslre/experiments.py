@@ -226,7 +226,7 @@ def runs_for(profile: str, method: str | None = None) -> dict[str, RunSpec]:
         data = {} if "dataset" in kw else user_data  # a run on another dataset keeps it
         if name in GENERIC_ROLES and method != "vicreg":
             kw = {k: v for k, v in kw.items() if not k.startswith("vicreg_")}
-            kw["method"] = method
+            kw = {**prof.method_overrides(method), **kw, "method": method}
             claims = tuple(c for c in claims if CLAIM_METHOD.get(c, method) == method)
             purpose = f"{purpose} -- as {method}"
         return RunSpec(name, tuple(prof.config.replace(seed=s, **data, **kw) for s in seeds), seeds, claims, purpose,
@@ -353,7 +353,7 @@ def train_command(spec: RunSpec, seed: int, runs_dir: Path | str) -> str:
         args = ["sslre", "train-run", "--profile", config.profile, "--run", spec.name, "--seed", str(seed),
                 "--runs-dir", str(runs_dir)]
         return " ".join(shlex.quote(a) for a in args)
-    base = profile_config(config.profile)
+    base = profile_config(config.profile, method=config.method)   # with the method's recipe at this profile
     args = ["sslre", "train", "--profile", config.profile]
     done = {"profile"}
     for fname, flag in _FLAG_FIELDS:

@@ -64,7 +64,8 @@ CPU_SECONDS_PER_IMAGE_EPOCH: dict[str, float] = {
 #: CPU cost of a method's training step relative to VICReg's on the same net (a two-view method without a measured
 #: entry of its own is scaled from VICReg's by this factor). Quick profile, main run, one seed, one thread, CPU
 #: seconds of the whole `sslre train` minus ~5 s of start-up: vicreg 14, simclr 17, barlowtwins 17, byol 28
-#: (BYOL runs the momentum encoder on both views and a 4096-wide predictor).
+#: (BYOL runs the momentum encoder on both views and a 4096-wide predictor; quick's BYOL, with a 256-wide one as
+#: its projector, takes about 0.65x that).
 CPU_METHOD_FACTOR: dict[str, float] = {"vicreg": 1.0, "simclr": 1.2, "barlowtwins": 1.2, "byol": 2.0}
 
 #: Training images per epoch of the datasets whose size is fixed (train split); others need ``train_subset``.

@@ -128,6 +128,43 @@ def test_train_commands_rebuild_registry_configs(profile, monkeypatch, tmp_path)
     assert n >= 9
 
 
+@pytest.mark.parametrize("method", ["simclr", "barlowtwins", "byol"])
+def test_matrix_columns_train_commands_rebuild_their_configs(method, monkeypatch, tmp_path):
+    """The commands a report lists for another method's column make exactly that column's runs (its method
+    settings at the profile included)."""
+    specs = ex.runs_for("quick", method)
+    for name in ex.GENERIC_ROLES:
+        spec = specs.get(name)
+        if spec is None or spec.kind != "train":
+            continue
+        cfg, run_dir = _config_from_train_command(ex.train_command(spec, spec.seeds[0], tmp_path), monkeypatch)
+        assert cfg == spec.config_for(spec.seeds[0]) and cfg.method == method, name
+        assert run_dir == spec.run_dir(tmp_path, spec.seeds[0])
+
+
+def test_a_profiles_method_settings_reach_the_registry_and_sslre_train(monkeypatch, tmp_path):
+    import dataclasses as dc
+
+    from sslre import profiles
+
+    quick = profiles.profile("quick")
+    patched = dc.replace(quick, method_settings={"byol": {"byol_pred_hidden": 96, "lr": 0.07}})
+    real = profiles.profile
+    pick = lambda name: patched if name == "quick" else real(name)  # noqa: E731
+    monkeypatch.setattr(profiles, "profile", pick)
+    monkeypatch.setattr(ex, "get_profile", pick)
+    assert profile_config("quick", method="byol").byol_pred_hidden == 96
+    assert profile_config("quick", method="byol", lr=0.01).lr == 0.01            # an explicit override wins
+    assert profile_config("quick", method="barlowtwins").lr == quick.config.lr    # other methods: the preset
+    main = ex.runs_for("quick", "byol")["vicreg"]
+    assert {c.byol_pred_hidden for c in main.configs} == {96} and {c.lr for c in main.configs} == {0.07}
+    assert ex.runs_for("quick", "vicreg")["vicreg"].config.lr == quick.config.lr
+    cmd = ex.train_command(main, 0, tmp_path)
+    assert "byol_pred_hidden" not in cmd                 # implied by --method byol at this profile
+    cfg, _ = _config_from_train_command(cmd, monkeypatch)
+    assert cfg == main.config_for(0)
+
+
 def test_train_command_with_custom_schedule(monkeypatch, tmp_path):
     spec = ex.runs_for("small")["vicreg"]
     custom = ex.RunSpec("x", (spec.config.replace(checkpoint_epochs=(0, 3, 12), batch_size=64),), (0,), (), "t")
@@ -242,14 +279,17 @@ def test_another_method_plays_the_generic_roles_in_its_own_folders(profile, meth
     ablations (mu, SimCLR) are left out; supervised runs and generators are the very same runs."""
     from sslre.claims.catalogue import CLAIM_METHOD
 
+    from sslre.profiles import profile as get_profile
+
     vic, other = ex.runs_for(profile, "vicreg"), ex.runs_for(profile, method)
     assert set(other) == set(vic) - {"vicreg-mu5", "vicreg-mu100", "simclr"}
+    sized = get_profile(profile).method_overrides(method)   # the method's recipe at this profile (quick BYOL)
     for name, spec in other.items():
         if name in ex.GENERIC_ROLES:
             ref = vic[name]
             assert spec.seeds == ref.seeds and spec.coverage == ref.coverage
             for a, b in zip(spec.configs, ref.configs):
-                assert a.method == method and a.replace(method="vicreg") == b
+                assert a.method == method and a == b.replace(method=method, **sized)
             stem = spec.run_dir("R", 0).name
             assert stem.startswith(f"{method}-") and stem != ref.run_dir("R", 0).name
             assert not set(spec.claims) & set(CLAIM_METHOD)

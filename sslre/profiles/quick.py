@@ -34,4 +34,8 @@ PROFILE = Profile(
     targets=generators(8, tuple(range(9)), 128, 0.001, width=8, vit_dim=64, vit_depth=2, vit_heads=4),
     # The generality matrix: every method-generic claim for each SSL method, in CI (sslre reproduce --methods).
     methods=("vicreg", "simclr", "barlowtwins", "byol"),
+    # BYOL's predictor as wide as quick's projector, as solo-learn's CIFAR config ties them (4,096 each there):
+    # 35% less CPU per run. Neither this nor the lr / momentum / Barlow variants piloted made BYOL or Barlow Twins
+    # learn in quick's 225 steps (docs/PERFORMANCE.md): their columns stay flagged "main run learns? no".
+    method_settings={"byol": {"byol_pred_hidden": 256}},
 )
