@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sslre.claims.plugin import absent_reason
 from sslre.claims.protocol.appendix_b import MU_MARGIN
 from sslre.claims.statistics import (absent_hierarchy, by_layer, cells, curve, decide_all, decide_diff, decide_equal,
                                      decide_series, early_epoch, early_share, fig_curves, gain, guarded, KAPPA_LABEL,
@@ -336,6 +337,9 @@ def test_width_and_depth(measurements, claim_record):
     no_hierarchy = absent_hierarchy(m, "vicreg")
     if no_hierarchy:                # a user's data without a hierarchy file: no superclass to test
         rec.not_applicable(no_hierarchy)
+    for run in ("vicreg-narrow", "vicreg-wide", "vicreg-deep"):
+        if run not in present and absent_reason(m, run):   # its parts end inconclusive: say why
+            rec.note(absent_reason(m, run))
     steps = (("vicreg", "vicreg-narrow"), ("vicreg-wide", "vicreg"))
 
     def width(levels, tag=""):
@@ -404,7 +408,8 @@ def test_other_datasets(measurements, claim_record):
     rec.use(m)                      # profile and dataset, even where the claim ends early
     run = "vicreg-other"
     if not m.has(run):
-        rec.inconclusive("vicreg-other is absent at this profile (quick: the CIFAR-10 JPEG archive is missing)")
+        rec.inconclusive(absent_reason(m, run)
+                         or "vicreg-other is absent at this profile (quick: the CIFAR-10 JPEG archive is missing)")
     rec.use(m, run)
     ws, wc = curve(m, run, "ncc_test_acc", "sample"), curve(m, run, "ncc_test_acc", "class")
     early, last = early_epoch(m, run, ws.index), int(ws.index.max())

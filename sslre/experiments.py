@@ -264,8 +264,9 @@ def runs_for(profile: str, method: str | None = None) -> dict[str, RunSpec]:
         generator = spec(name, aux, _GENERATOR_CLAIMS[kind], f"random-target generator {kind} (Sec. 5, App. B.5)",
                          method="supervised")
         specs.append(dataclasses.replace(generator, kind="targets", target=prof.target(kind)))
-    if method != "vicreg":  # one method's ablations stay with it (CLAIM_METHOD)
-        specs = [s for s in specs if s.name in GENERIC_ROLES or s.name in (Run.SUPERVISED, Run.SUPERVISED_AA)
+    if method != "vicreg":  # one method's ablations stay with it (CLAIM_METHOD); the profile may train fewer roles
+        roles = GENERIC_ROLES if prof.matrix_roles is None else prof.matrix_roles
+        specs = [s for s in specs if s.name in roles or s.name in (Run.SUPERVISED, Run.SUPERVISED_AA)
                  or s.kind == "targets"]
     return {s.name: s for s in specs}
 

@@ -190,7 +190,7 @@ class ClaimRecord:
         if run in absent:
             self.runs_missing(measurements, {run: absent[run]})
         if not measurements.has(run):
-            self.inconclusive(f"the {run} run was not measured at this profile")
+            self.inconclusive(absent_reason(measurements, run) or f"the {run} run was not measured at this profile")
         self.use(measurements, run)
 
     def inconclusive(self, reason: str) -> None:
@@ -224,6 +224,23 @@ class ClaimRecord:
         self.data["verdict"] = v.value
         self.data["reason"] = reason
         self.concluded = True
+
+
+def absent_reason(measurements: Any, run: str) -> str | None:
+    """Why role ``run`` is not in a matrix column's table when the profile leaves it out of that method's column
+    (``Profile.matrix_roles``); ``None`` otherwise (the profile has no such run, or it is simply missing)."""
+    from sslre.profiles import profile as get_profile
+
+    method, name = getattr(measurements, "method", None) or "vicreg", getattr(measurements, "profile", "")
+    try:
+        prof = get_profile(name)
+    except Exception:  # noqa: BLE001 - a hand-made table of no known profile
+        return None
+    if prof.trains_role(method, run):
+        return None
+    return (f"the {run} role is not trained for {method} at the {name} profile: its matrix trains "
+            f"{', '.join(prof.matrix_roles)} for methods other than VICReg (the CI budget); a profile that trains "
+            f"every role (small, medium) decides it")
 
 
 def _control_summary(decisions: Sequence[Decision]) -> dict | None:

@@ -118,6 +118,13 @@ class Profile:
     # Config fields a method's runs change at this profile (its recipe sized to the profile), on top of ``config``;
     # `sslre train --profile P --method M` and the matrix's M column both use them.
     method_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # The method-generic roles the matrix's other columns train (None: all of them). A role left out leaves the
+    # claims that read it inconclusive in those columns, saying why (sslre.claims.plugin: ClaimRecord.require).
+    matrix_roles: tuple[str, ...] | None = None
+
+    def trains_role(self, method: str, run: str) -> bool:
+        """Whether ``method``'s column of the matrix trains role ``run`` at this profile (VICReg: every role)."""
+        return method == "vicreg" or self.matrix_roles is None or run in self.matrix_roles
 
     def method_overrides(self, method: str) -> dict[str, Any]:
         """The Config fields ``method``'s runs change at this profile (``{}`` for most)."""

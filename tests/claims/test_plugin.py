@@ -314,3 +314,19 @@ def test_portable_command_writes_the_runs_folder_as_a_variable(monkeypatch, tmp_
     assert portable_command(cmd) == "sslre train --profile medium --seed 0 --run-dir $SSLRE_RUNS/vicreg-deep-s0"
     monkeypatch.delenv("SSLRE_RUNS")
     assert portable_command(cmd) == cmd
+
+
+def test_a_role_the_profile_leaves_out_of_a_column_says_why():
+    """quick's matrix trains main and deep for the other methods: a claim reading their narrow, wide or other run
+    says so (and which profiles decide it), where VICReg's column and the small profile have the run."""
+    from types import SimpleNamespace
+
+    from sslre.claims.plugin import absent_reason
+
+    byol_quick = SimpleNamespace(method="byol", profile="quick")
+    why = absent_reason(byol_quick, "vicreg-narrow")
+    assert why is not None and "not trained for byol at the quick profile" in why and "vicreg, vicreg-deep" in why
+    assert absent_reason(byol_quick, "vicreg-deep") is None                       # trained in every column
+    assert absent_reason(SimpleNamespace(method="vicreg", profile="quick"), "vicreg-narrow") is None
+    assert absent_reason(SimpleNamespace(method="byol", profile="small"), "vicreg-wide") is None
+    assert absent_reason(SimpleNamespace(method="byol", profile="no-such-profile"), "vicreg-wide") is None
