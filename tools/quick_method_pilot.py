@@ -6,7 +6,7 @@ linear probe and NCC test accuracy, the numbers the measurements table holds as 
 ``ncc_test_acc``. Runs go two at a time, one thread each.
 
     python tools/quick_method_pilot.py --method byol --variant base= --variant pred256=byol_pred_hidden=256 \
-        --out /tmp/pilot
+        --out DIR
 """
 from __future__ import annotations
 
