@@ -330,3 +330,16 @@ def test_a_role_the_profile_leaves_out_of_a_column_says_why():
     assert absent_reason(SimpleNamespace(method="vicreg", profile="quick"), "vicreg-narrow") is None
     assert absent_reason(SimpleNamespace(method="byol", profile="small"), "vicreg-wide") is None
     assert absent_reason(SimpleNamespace(method="byol", profile="no-such-profile"), "vicreg-wide") is None
+
+
+def test_a_published_run_without_checkpoints_lists_the_epochs_it_was_measured_at():
+    from types import SimpleNamespace
+
+    from sslre.claims.plugin import _run_entry
+    from sslre.config import profile_config
+
+    cfg = profile_config("medium")
+    published = SimpleNamespace(config=cfg, seed=0, run_dir="reports/cifar10-medium/runs/vicreg-s0", checkpoints={})
+    assert _run_entry("vicreg", published)["checkpoint_epochs"] == sorted(cfg.checkpoint_epochs)
+    trained = SimpleNamespace(config=cfg, seed=0, run_dir="r", checkpoints={0: "a", 64: "b"})
+    assert _run_entry("vicreg", trained)["checkpoint_epochs"] == [0, 64]
