@@ -338,8 +338,8 @@ def test_width_and_depth(measurements, claim_record):
     if no_hierarchy:                # a user's data without a hierarchy file: no superclass to test
         rec.not_applicable(no_hierarchy)
     for run in ("vicreg-narrow", "vicreg-wide", "vicreg-deep"):
-        if run not in present and absent_reason(m, run):   # its parts end inconclusive: say why
-            rec.note(absent_reason(m, run))
+        if run not in present and (why := absent_reason(m, run)):   # its parts end inconclusive: say why
+            rec.note(why)
     steps = (("vicreg", "vicreg-narrow"), ("vicreg-wide", "vicreg"))
 
     def width(levels, tag=""):

@@ -261,7 +261,7 @@ def _run_entry(name: str, info: Any) -> dict:
     cfg = getattr(info, "config", None)
     g = (lambda k, default=None: getattr(cfg, k, default)) if cfg is not None else (lambda k, default=None: default)
     # A published run folder keeps its table, not its checkpoints: the epochs it was measured at are its config's.
-    ckpts = getattr(info, "checkpoints", {}) or {} or g("checkpoint_epochs") or ()
+    ckpts = getattr(info, "checkpoints", None) or g("checkpoint_epochs") or ()
     return {"name": name, "method": g("method"), "arch": g("arch"), "dataset": g("dataset"),
             "seed": getattr(info, "seed", None), "epochs": g("epochs"), "train_images": g("train_subset"),
             "run_dir": portable_path(getattr(info, "run_dir", "")),
