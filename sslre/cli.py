@@ -64,6 +64,9 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
                    help="the generality matrix: SSL methods (built-in names or pkg.mod:Class plug-ins), each "
                         "deciding every method-generic claim; e.g. vicreg,simclr,barlowtwins,byol (default: the profile's; "
                         "quick: those four, the others: vicreg)")
+    p.add_argument("--device", choices=("cuda",),
+                   help="train every run on the GPU in bf16, several at once ($SSLRE_JOBS, default 4), and measure "
+                        "there; give it its own --out (default: the profile's device)")
     p.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (after --)")
 
 
@@ -265,7 +268,7 @@ def _run(args: argparse.Namespace) -> int:
 
         return reproduce(args.profile, args.out, runs_dir=args.runs_dir, pytest_args=args.pytest_args,
                          against=args.against, dataset=args.dataset, hierarchy=args.hierarchy,
-                         methods=args.methods.split(",") if args.methods else None)
+                         methods=args.methods.split(",") if args.methods else None, device=args.device)
     elif args.command == "report":
         from sslre.report.html import render_report
 

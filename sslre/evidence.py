@@ -75,6 +75,32 @@ def is_published(spec: "RunSpec", seed: int, evidence: Path | None) -> bool:
     return Config.from_dict(config).changed() == spec.config_for(seed).changed()
 
 
+def conflicts(specs: Mapping[str, "RunSpec"], evidence: Path | None) -> list[str]:
+    """Published folders of ``specs``' trained runs whose config is not the registry's (``"<folder>: <what
+    differs>"``), e.g. the profile's CPU runs seen from a ``--device cuda`` reproduction. Training would publish
+    over them, so :func:`sslre.reproduce.reproduce` refuses to start while there are any."""
+    from sslre.config import Config
+    from sslre.train import _config_diff
+
+    out = []
+    if evidence is None:
+        return out
+    for spec in specs.values():
+        if spec.kind != "train":
+            continue
+        for seed in spec.seeds:
+            path = spec.run_dir(evidence, seed) / "config.json"
+            try:
+                published = Config.from_dict(json.loads(path.read_text())) if path.is_file() else None
+            except (OSError, ValueError):
+                published = None   # unreadable: not a published run, training replaces it
+            want = spec.config_for(seed)
+            if published is not None and published.changed() != want.changed():
+                detail = _config_diff(published.to_dict(), want.to_dict(), ("published", "asked"))
+                out.append(f"{path.parent}: {detail}")
+    return out
+
+
 def resolve(spec: "RunSpec", seed: int, runs_dir: Path, evidence: Path | None) -> Path:
     """The folder run ``spec`` at ``seed`` is read from: the runs folder when the run is finished there, else its
     published folder when there is one, else the runs folder (where it will be trained)."""

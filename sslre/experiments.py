@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Iterable
 
 from sslre.claims.catalogue import CLAIM_IDS  # noqa: F401 - re-exported: the catalogue's IDs, one place
-from sslre.config import Config, profile_config
+from sslre.config import Config, ConfigError, profile_config
 from sslre.profiles import Run, profile as get_profile
 from sslre.targets import TargetSettings  # noqa: F401 - re-exported: RunSpec.target holds one
 
@@ -170,6 +170,28 @@ _GENERATOR_CLAIMS = {"resnet18": ("randomness-ordering", "semantic-vs-random-rat
 #: keeps its own). Read by :func:`runs_for` in ``sslre reproduce`` and in the claims' pytest process alike.
 DATASET_ENV, HIERARCHY_ENV = "SSLRE_DATASET", "SSLRE_HIERARCHY"
 
+#: Environment variable that puts every run of a profile on the GPU (``sslre reproduce --device cuda``): read by
+#: :func:`runs_for` in ``sslre reproduce`` and in the claims' pytest process alike, so both see the same configs.
+DEVICE_ENV = "SSLRE_DEVICE"
+
+#: What ``--device cuda`` changes in every run's Config: the GPU, in bf16 autocast (the uint8 split is held on the
+#: GPU and augmented there in batches, :mod:`sslre.train`). A different config, so such runs never mix with the
+#: profile's CPU runs in one folder (:func:`sslre.evidence.conflicts`).
+GPU_OVERRIDES = {"device": "cuda", "amp": True}
+
+#: Runs trained at once on one GPU by ``sslre reproduce --device cuda`` (``$SSLRE_JOBS`` overrides it): one
+#: process each; a profile's small nets leave a large GPU mostly idle one at a time.
+GPU_JOBS = 4
+
+
+def device_overrides() -> dict:
+    """The Config fields :data:`DEVICE_ENV` changes: :data:`GPU_OVERRIDES` when it is ``cuda``, else none."""
+    value = os.environ.get(DEVICE_ENV, "")
+    if value not in ("", "cuda"):
+        raise ConfigError(f"${DEVICE_ENV}={value!r} is not a device sslre reproduce trains on; allowed: cuda")
+    return dict(GPU_OVERRIDES) if value == "cuda" else {}
+
+
 #: Environment variable naming the SSL method whose runs play the registry's method-generic roles (the generality
 #: matrix, ``sslre reproduce --methods``); read by :func:`runs_for` in ``sslre reproduce`` and in the claims' pytest
 #: process alike. Unset: VICReg, the paper's method.
@@ -219,6 +241,7 @@ def runs_for(profile: str, method: str | None = None) -> dict[str, RunSpec]:
     prof = get_profile(profile)
     main, aux = prof.main_seeds, prof.seeds
     user_data = data_overrides()
+    device = device_overrides()
     method = matrix_method() if method is None else method
     from sslre.claims.catalogue import CLAIM_METHOD
 
@@ -229,8 +252,8 @@ def runs_for(profile: str, method: str | None = None) -> dict[str, RunSpec]:
             kw = {**prof.method_overrides(method), **kw, "method": method}
             claims = tuple(c for c in claims if CLAIM_METHOD.get(c, method) == method)
             purpose = f"{purpose} -- as {method}"
-        return RunSpec(name, tuple(prof.config.replace(seed=s, **data, **kw) for s in seeds), seeds, claims, purpose,
-                       coverage=coverage, dir_name=role_dir(name, method) if name in GENERIC_ROLES else None)
+        configs = tuple(prof.config.replace(seed=s, **data, **kw, **device) for s in seeds)
+        return RunSpec(name, configs, seeds, claims, purpose, coverage=coverage, dir_name=role_dir(name, method) if name in GENERIC_ROLES else None)
 
     vic = dict(method="vicreg", vicreg_lambda=25.0, vicreg_mu=25.0, vicreg_nu=1.0)
     sup_plain = {"supervised_augment": "none"} if prof.literal_no_augment else {}
@@ -341,7 +364,7 @@ def lacking(profile: str, specs: dict[str, RunSpec], missing: list[tuple[str, in
 
 # CLI flags of `sslre train` and the Config fields they set (sslre/cli.py).
 _FLAG_FIELDS = (("method", "--method"), ("arch", "--arch"), ("vicreg_mu", "--mu"), ("seed", "--seed"),
-                ("dataset", "--dataset"), ("hierarchy", "--hierarchy"))
+                ("dataset", "--dataset"), ("hierarchy", "--hierarchy"), ("device", "--device"))
 
 
 def train_command(spec: RunSpec, seed: int, runs_dir: Path | str) -> str:
@@ -353,7 +376,8 @@ def train_command(spec: RunSpec, seed: int, runs_dir: Path | str) -> str:
     if spec.kind == "targets":  # generators have no `sslre train` form: `sslre train-run` trains a registry run
         args = ["sslre", "train-run", "--profile", config.profile, "--run", spec.name, "--seed", str(seed),
                 "--runs-dir", str(runs_dir)]
-        return " ".join(shlex.quote(a) for a in args)
+        env = f"{DEVICE_ENV}=cuda " if config.device == "cuda" else ""  # train-run reads the registry's device
+        return env + " ".join(shlex.quote(a) for a in args)
     base = profile_config(config.profile, method=config.method)   # with the method's recipe at this profile
     args = ["sslre", "train", "--profile", config.profile]
     done = {"profile"}
@@ -427,7 +451,7 @@ def train_run(spec: RunSpec, seed: int, runs_dir: Path | str, *, progress: bool 
         # labels the SSL splits (sslre.targets: a generator trained on the images it labels memorises them).
         data, gen_train, source = generator_data(config, seed)
         train_target_generator(spec.target, gen_train, {"train": data.train, "test": data.test}, run_dir,
-                               seed=seed, progress=progress, train_source=source,
+                               seed=seed, progress=progress, train_source=source, device=config.device,
                                num_threads=config.num_threads or None)
     else:
         from sslre.train import train
@@ -456,8 +480,6 @@ def diverged_reason(spec: RunSpec, run_dir: Path) -> str | None:
 def train_named(profile: str, name: str, seed: int, runs_dir: Path | str | None = None, *,
                 progress: bool = True) -> Path:
     """``sslre train-run``: train run ``name`` of ``profile``'s registry at ``seed`` (default runs dir if None)."""
-    from sslre.config import ConfigError
-
     specs = runs_for(profile)
     if name not in specs:
         raise ConfigError(f"unknown run {name!r} of profile {profile!r}; known: {', '.join(sorted(specs))}")
@@ -572,15 +594,16 @@ def _train_all(specs: dict[str, RunSpec], missing: list[tuple[str, int]], runs_d
 
 def _train_items(items: list[tuple[RunSpec, int]], runs_dir: Path, *, progress: bool, jobs: int | None,
                  evidence: Path | None = None) -> dict[int, str]:
-    """Train each ``(spec, seed)``, ``jobs`` at a time (default: the CPU count when every run uses one thread);
-    returns ``{index in items: reason}`` of the runs that diverged."""
+    """Train each ``(spec, seed)``, ``jobs`` at a time (default: :data:`GPU_JOBS` when the runs train on the GPU,
+    the CPU count when every run uses one thread, else 1); returns ``{index in items: reason}`` of the runs that diverged."""
     from sslre import parallel
 
     if not items:
         return {}
     if jobs is None:
         single = all(c.num_threads == 1 for spec, _ in items for c in spec.configs)
-        jobs = parallel.jobs(None if single else 1)
+        gpu = any(c.device == "cuda" for spec, _ in items for c in spec.configs)
+        jobs = parallel.jobs(GPU_JOBS if gpu else None if single else 1)
     jobs = max(1, min(jobs, len(items)))
     # Generators first: the SSL runs that read their targets can then be measured as soon as they finish.
     order = sorted(range(len(items)), key=lambda i: items[i][0].kind != "targets")

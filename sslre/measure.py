@@ -320,7 +320,7 @@ def measure_run(spec: RunSpec, info: RunInfo, *, data=None, sample=None, targets
     if sample is None and spec.coverage.sample:
         sample = _sample_level(data, sample_settings, info.config)
     job = _Job(spec, info, settings, data, sample, _label_sets(spec, data, sample, targets))
-    job.measure_checkpoints(_feature_cache(info.run_dir, loader), progress, on_checkpoint)
+    job.measure_checkpoints(_feature_cache(info.run_dir, loader, info.config.device), progress, on_checkpoint)
     for r in _history_rows(info.run_dir):
         job.add(**r)
     if spec.coverage.umap and info.seed in settings.umap_run_seeds:
@@ -349,8 +349,9 @@ def _sample_level(data, s: SampleLevelSettings, config: Config):
                              seed=s.seed, image_size=config.image_size)
 
 
-def _feature_cache(run_dir: Path, loader):
-    """The run's feature cache; its model loader holds one checkpoint at a time (loaded only on a cache miss)."""
+def _feature_cache(run_dir: Path, loader, device: str = "cpu"):
+    """The run's feature cache; its model loader holds one checkpoint at a time (loaded only on a cache miss).
+    A run trained on the GPU (``device == "cuda"``) is read there too, in float32; any other is read on the CPU."""
     from sslre.features import FeatureCache
 
     loaded: dict[Path, Any] = {}
@@ -366,7 +367,8 @@ def _feature_cache(run_dir: Path, loader):
                 loaded[path] = load_checkpoint(path).model
         return loaded[path]
 
-    return FeatureCache(run_dir / "features", loader=load_model, progress=False)
+    return FeatureCache(run_dir / "features", loader=load_model, progress=False,
+                        device="cuda" if device == "cuda" else None)
 
 
 @dataclass

@@ -26,9 +26,11 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from sslre.evidence import ENV as EVIDENCE_ENV, EVIDENCE_DIRS
+from sslre.config import ConfigError
+from sslre.evidence import ENV as EVIDENCE_ENV, EVIDENCE_DIRS, conflicts
 from sslre.profiles import profile as get_profile
-from sslre.experiments import MissingRunsError, default_runs_dir, ensure_matrix, ensure_runs
+from sslre.experiments import (DEVICE_ENV, MissingRunsError, default_runs_dir, ensure_matrix, ensure_runs,
+                               runs_for)
 from sslre.runlog import EARLIER_ENV, run_log
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,22 @@ def user_data_env(dataset: str | None = None, hierarchy: str | None = None) -> d
     if env:
         Config(dataset=env.get(DATASET_ENV, Config().dataset), hierarchy=env.get(HIERARCHY_ENV, ""))
     return env
+
+
+def device_env(device: str | None) -> dict[str, str]:
+    """The environment that puts a reproduction on ``device`` (``cuda``, or None for the profile's own); checks
+    that the GPU is there before anything trains."""
+    if device is None:
+        return {}
+    if device != "cuda":
+        raise ConfigError(f"--device {device!r} is not a device sslre reproduce trains on; allowed: cuda (the "
+                          "profile's own device without --device)")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(f"--device cuda, but torch.cuda.is_available() is False on this machine (torch "
+                          f"{torch.__version__}); leave out --device to train on the CPU")
+    return {DEVICE_ENV: "cuda"}
 
 
 def check_user_data(profile: str) -> None:
@@ -89,7 +107,7 @@ def check_user_data(profile: str) -> None:
 def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None, pytest_args: Sequence[str] = (),
               *, train: bool = True, progress: bool = True, against: Path | str | None = None,
               dataset: str | None = None, hierarchy: str | None = None,
-              methods: Sequence[str] | None = None) -> int:
+              methods: Sequence[str] | None = None, device: str | None = None) -> int:
     """Train what ``profile`` needs (or reuse it), run its claim tests, write ``out/reproduction.{json,html}``.
 
     ``against``: a reference ``reproduction.json`` (default: the profile's committed reference, e.g.
@@ -108,6 +126,12 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
     its report), shown at the top of the HTML report. Each method's report is checked for flips against the
     reference's report of that method, where it has one.
 
+    ``device="cuda"``: every run trains on the GPU in bf16 (:data:`sslre.experiments.GPU_OVERRIDES`: the uint8
+    split held on the GPU, augmented there in batches), :data:`sslre.experiments.GPU_JOBS` runs at once on the one
+    GPU, and is measured there. Those are other configs than the profile's CPU runs: give such a reproduction its
+    own ``out`` (its runs are published under ``out/runs``); a folder already holding runs of another config is
+    refused (:func:`sslre.evidence.conflicts`), as is a machine without CUDA (:class:`ConfigError`).
+
     Returns 0 when every claim has a verdict and nothing flipped, 1 when some claim could not be decided (error /
     not run) or flipped, pytest's code when pytest itself failed to run (>= 2), 3 if runs are missing and
     ``train`` is False, or runs diverged in training -- the report is then written for the claims whose runs
@@ -123,6 +147,7 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
     if data_env:
         with _environ(data_env):
             check_user_data(profile)
+    data_env.update(device_env(device))
     ref_path = Path(against) if against is not None else (
         _REPO_ROOT / REFERENCES[profile] if profile in REFERENCES and not dataset else None)
     reference = None
@@ -141,6 +166,11 @@ def reproduce(profile: str, out: Path | str, runs_dir: Path | str | None = None,
     # Profiles that take hours publish each finished run's small files under OUT/runs (sslre.evidence): the claims
     # read them there, and a later call trains only what has no published folder yet.
     evidence = out / "runs" if profile in EVIDENCE_DIRS else None
+    with _environ(data_env):
+        clash = [c for m in methods for c in conflicts(runs_for(profile, m), evidence)]
+    if clash:
+        raise ConfigError(f"{evidence} holds {len(clash)} published run(s) of another config than this reproduction's "
+                          f"({clash[0]}); publishing would replace them: give this reproduction its own --out")
     t0 = time.perf_counter()
     partial = False
     # Warnings while training (e.g. a random-target level that is not usable) go to RUNS/sslre.log and are

@@ -77,3 +77,30 @@ def test_published_runs_lists_run_folders_of_a_profile(tmp_path):
         (base / name / "config.json").write_text("{}")
     (base / "stray").mkdir()
     assert published_runs("medium", tmp_path) == ["vicreg-s0", "vicreg-s1"]
+
+
+def test_conflicts_name_published_runs_of_another_config(tmp_path, monkeypatch):
+    from sslre.evidence import conflicts
+    from sslre.experiments import DEVICE_ENV, runs_for
+
+    monkeypatch.delenv(DEVICE_ENV, raising=False)
+    cpu = runs_for("medium")
+    folder = cpu["vicreg"].run_dir(tmp_path, 1)
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(cpu["vicreg"].config_for(1).to_dict()))
+    assert conflicts(cpu, tmp_path) == []                    # the same config: no conflict
+    assert conflicts(cpu, None) == []
+    monkeypatch.setenv(DEVICE_ENV, "cuda")
+    (clash,) = conflicts(runs_for("medium"), tmp_path)      # the CPU run, seen from a GPU reproduction
+    assert clash.startswith(str(folder)) and "device: 'auto' (published) vs 'cuda' (asked)" in clash
+
+
+@pytest.mark.parametrize("profile", ["small", "medium"])
+def test_the_committed_evidence_is_of_the_registrys_configs(profile, monkeypatch):
+    from sslre.evidence import conflicts
+    from sslre.experiments import DEVICE_ENV, runs_for
+
+    monkeypatch.delenv(DEVICE_ENV, raising=False)
+    monkeypatch.delenv("SSLRE_EVIDENCE", raising=False)
+    assert published_runs(profile)
+    assert conflicts(runs_for(profile), evidence_dir(profile)) == []

@@ -381,3 +381,58 @@ def test_a_diverged_registry_run_is_exit_code_7_naming_it(tmp_path, monkeypatch,
     err = capsys.readouterr().err.strip()
     assert rc == 7 and "\n" not in err
     assert err.startswith("sslre: training diverged: vicreg-mu100-s1 diverged: loss became nan at epoch 3"), err
+
+
+# --- sslre reproduce --device cuda: the registry on the GPU ---------------------------------------------------------
+
+
+def test_the_device_env_puts_every_run_on_the_gpu_in_bf16(monkeypatch):
+    monkeypatch.delenv(ex.DEVICE_ENV, raising=False)
+    cpu = ex.runs_for("medium")
+    monkeypatch.setenv(ex.DEVICE_ENV, "cuda")
+    gpu = ex.runs_for("medium")
+    assert set(gpu) == set(cpu)
+    for name, spec in gpu.items():
+        for seed in spec.seeds:
+            assert spec.config_for(seed) == cpu[name].config_for(seed).replace(**ex.GPU_OVERRIDES), name
+    assert {c.device for s in cpu.values() for c in s.configs} == {"auto"}
+
+
+def test_an_unknown_device_in_the_env_is_a_config_error(monkeypatch):
+    monkeypatch.setenv(ex.DEVICE_ENV, "tpu")
+    with pytest.raises(ex.ConfigError, match=r"SSLRE_DEVICE='tpu'.*allowed: cuda"):
+        ex.runs_for("quick")
+
+
+def test_gpu_runs_print_commands_that_rebuild_them(monkeypatch, tmp_path):
+    monkeypatch.setenv(ex.DEVICE_ENV, "cuda")
+    specs = ex.runs_for("medium")
+    cmd = ex.train_command(specs["vicreg-wide"], 1, tmp_path)
+    assert "--device cuda" in cmd and "amp=true" in cmd
+    cfg, _ = _config_from_train_command(cmd, monkeypatch)
+    assert cfg == specs["vicreg-wide"].config_for(1)
+    # A generator has no `sslre train` form: its `sslre train-run` reads the registry's device from the env.
+    assert ex.train_command(specs["targets-vit"], 0, tmp_path).startswith(f"{ex.DEVICE_ENV}=cuda sslre train-run ")
+
+
+@pytest.mark.parametrize("device, n_items, env, want", [("cuda", 9, None, ex.GPU_JOBS), ("cuda", 2, None, 2),
+                                                        ("cuda", 9, "6", 6), ("auto", 9, "3", 3)])
+def test_runs_on_the_gpu_train_several_at_once(monkeypatch, tmp_path, device, n_items, env, want):
+    from sslre import parallel
+
+    seen = {}
+
+    def fake(fn, work, n_jobs, **kw):
+        seen["jobs"] = n_jobs
+        return iter([])
+
+    if env is None:
+        monkeypatch.delenv("SSLRE_JOBS", raising=False)
+    else:
+        monkeypatch.setenv("SSLRE_JOBS", env)
+    monkeypatch.setattr(parallel, "run_parallel", fake)
+    spec = ex.runs_for("quick")["vicreg"]
+    spec = ex.RunSpec("vicreg", tuple(spec.config.replace(seed=s, device=device) for s in range(n_items)),
+                      tuple(range(n_items)), (), "t")
+    ex._train_items([(spec, s) for s in range(n_items)], tmp_path, progress=False, jobs=None)
+    assert seen["jobs"] == want

@@ -142,3 +142,30 @@ def test_two_quick_profile_steps_on_cuda(tmp_path, monkeypatch, amp):
         assert y["loss_total"] == pytest.approx(x["loss_total"], rel=rel), x["epoch"]
     ckpt = read_checkpoint(gpu / "checkpoints" / "last.pt")
     assert all(v.device.type == "cpu" for v in ckpt["model"].values())  # loadable anywhere
+
+
+@pytest.mark.gpu
+def test_reproduce_device_cuda_trains_runs_side_by_side_and_reads_them_on_the_gpu(tmp_path, monkeypatch):
+    """`sslre reproduce --device cuda`'s training and reading at tiny sizes: two runs train at once on the one GPU,
+    each in bf16 with its split on the GPU, and their features read there agree with a CPU read."""
+    from sslre import experiments as ex
+    from sslre.checkpoint import load_checkpoint
+    from sslre.measure import _feature_cache
+    from tests.test_reproduce import tiny_specs
+
+    monkeypatch.setenv(ex.DEVICE_ENV, "cuda")
+    specs = tiny_specs(names=("vicreg",), seeds=(0, 1))
+    assert all(c.device == "cuda" and c.amp for c in specs["vicreg"].configs)
+    ex.ensure_runs("quick", tmp_path, True, specs=specs, progress=False)   # GPU_JOBS at once: both seeds
+    for seed in (0, 1):
+        run = specs["vicreg"].run_dir(tmp_path, seed)
+        assert json.loads((run / "config.json").read_text())["device"] == "cuda"
+        assert all(torch.isfinite(torch.tensor(r["loss_total"])) for r in _rows(run))
+    run = specs["vicreg"].run_dir(tmp_path, 0)
+    images = _data(n=64).images
+    ckpt = run / "checkpoints" / "epoch_0002.pt"
+    gpu = _feature_cache(run / "gpu", None, "cuda").get(ckpt, "x", images)
+    cpu = _feature_cache(run / "cpu", None, "cpu").get(ckpt, "x", images)
+    for g, c in zip(gpu, cpu):
+        assert g.device.type == "cpu" and torch.allclose(g, c, rtol=1e-2, atol=1e-3)
+    assert load_checkpoint(ckpt).model is not None

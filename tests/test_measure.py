@@ -655,3 +655,11 @@ def test_a_run_that_diverges_leaves_its_claims_not_run(tmp_path, monkeypatch):
     assert set(m.table["run"]) == {"vicreg"} and m.partial.missing == [("vicreg-mu100", 0)]
     assert list(m.missing_for("mu-ablation")) == ["vicreg-mu100"] and m.missing_for("sample-clusters-first") == {}
     assert m.partial.reasons["vicreg-mu100"].startswith("vicreg-mu100-s0 diverged: loss became")
+
+
+@pytest.mark.parametrize("device, want", [("cuda", "cuda"), ("auto", None), ("cpu", None)])
+def test_a_run_trained_on_the_gpu_is_read_there(tmp_path, device, want):
+    from sslre.measure import _feature_cache
+
+    cache = _feature_cache(tmp_path, None, device)
+    assert cache.device == want and cache.amp is False   # features in float32 wherever they are read

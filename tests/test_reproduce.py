@@ -271,3 +271,48 @@ def test_reproduce_names_a_bad_hierarchy_before_training(tmp_path, capsys):
                str(tmp_path / "h.json"), "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
     _one_line(capsys, rc, f"hierarchy file {tmp_path / 'h.json'}: no superclass for class 'b' of the tree")
     assert not any((tmp_path / "runs").glob("*-s*"))
+
+
+# --- --device cuda ------------------------------------------------------------------------------------------------
+
+
+def test_device_cuda_without_a_gpu_is_one_config_error_before_anything(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(R, "ensure_runs", lambda *a, **k: pytest.fail("nothing may train"))
+    with pytest.raises(R.ConfigError, match=r"--device cuda, but torch.cuda.is_available\(\) is False"):
+        R.reproduce("medium", tmp_path / "out", tmp_path / "runs", device="cuda")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "runs").exists()
+    with pytest.raises(R.ConfigError, match="allowed: cuda"):
+        R.device_env("tpu")
+    assert R.device_env(None) == {}
+
+
+def test_a_gpu_reproduction_never_publishes_over_the_cpu_runs(tmp_path, monkeypatch):
+    """--device cuda into a report folder that holds the profile's CPU runs is refused before anything trains:
+    publishing would replace them."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(R, "ensure_runs", lambda *a, **k: pytest.fail("nothing may train"))
+    monkeypatch.delenv(ex.DEVICE_ENV, raising=False)
+    spec = ex.runs_for("medium")["supervised"]
+    folder = spec.run_dir(tmp_path / "out" / "runs", 2)
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(spec.config_for(2).to_dict()))
+    with pytest.raises(R.ConfigError, match=r"holds 1 published run\(s\) of another config.*supervised-s2.*own --out"):
+        R.reproduce("medium", tmp_path / "out", tmp_path / "runs", device="cuda")
+    assert ex.DEVICE_ENV not in os.environ   # the environment is restored
+    assert json.loads((folder / "config.json").read_text())["device"] == "auto"
+
+
+def test_the_cli_says_in_one_line_that_there_is_no_gpu(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from sslre import cli
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli.main(["reproduce", "--profile", "medium", "--out", str(tmp_path / "o"), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "torch.cuda.is_available() is False" in err
