@@ -11,6 +11,9 @@ Each run (one name x one seed) gets
 - ``run_dir``, whether it is already ``done``, and ``gpu_hours``: an estimate from
   :data:`GPU_SECONDS_PER_IMAGE_EPOCH`, a table filled from a real GPU measurement (``tools/gpu_check.sh``).
   Where the table has nothing to go on the plan says ``unmeasured``: it never estimates from CPU timings.
+- ``cpu_hours_left``: one core's hours still to train, from :data:`CPU_SECONDS_PER_IMAGE_EPOCH` (a reference CPU)
+  scaled to this machine: a run with epochs trained here at its own pace, the others by the median ratio of those
+  paces to the reference (:func:`speed_factor`; the header says which speed it used).
 
 Every command is idempotent: a finished run (``RUN/DONE``) returns at once, an unfinished one resumes from
 ``RUN/checkpoints/last.pt``. That is what makes the SLURM array (``--format slurm``) safe to requeue.
@@ -24,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import shlex
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -92,6 +95,8 @@ class PlannedRun:
     claims: tuple[str, ...]
     epochs_done: int = 0             # epochs in the run's history (an unfinished run resumes there)
     cpu_hours_left: Optional[float] = None   # one-core hours still to train (None = unmeasured; 0 when done)
+    cpu_s_per_epoch_ref: Optional[float] = None   # one core's seconds per epoch by CPU_SECONDS_PER_IMAGE_EPOCH
+    cpu_s_per_epoch_here: Optional[float] = None  # the same, measured on this machine's epochs of this run
 
     @property
     def label(self) -> str:
@@ -189,10 +194,34 @@ def _planned(spec: RunSpec, seed: int, runs_dir: Path, table: dict[str, float],
     epochs_done = epochs if done else _epochs_done(run_dir)
     cpu_per = (CPU_SECONDS_PER_IMAGE_EPOCH.get(f"targets/{spec.target.kind}") if spec.kind == "targets" else
                _cpu_seconds_per_image_epoch(config))
-    cpu_left = 0.0 if done else (cpu_per * n * (epochs - epochs_done) / 3600.0
-                                 if cpu_per is not None and n is not None else None)
+    ref = cpu_per * n if cpu_per is not None and n is not None else None
+    here = _seconds_per_epoch_here(run_dir) if spec.kind == "train" else None
+    per_epoch = here if here is not None else ref
+    cpu_left = 0.0 if done else (per_epoch * (epochs - epochs_done) / 3600.0 if per_epoch is not None else None)
     return PlannedRun(spec.dir_name or spec.name, seed, spec.kind, str(run_dir), command, torchrun, n, epochs, hours, how,
-                      done, tuple(spec.claims), epochs_done, cpu_left)
+                      done, tuple(spec.claims), epochs_done, cpu_left, ref, here)
+
+
+def _seconds_per_epoch_here(run_dir: Path) -> Optional[float]:
+    """Mean wall seconds of the trained epochs (>= 1) in ``run_dir``'s history on this machine (one thread per run,
+    so one core's seconds); None with fewer than 2 trained epochs."""
+    try:
+        rows = [json.loads(x) for x in (Path(run_dir) / "history.jsonl").read_text().splitlines() if x.strip()]
+    except (OSError, ValueError):
+        return None
+    secs = [float(r["seconds"]) for r in rows if int(r.get("epoch", 0)) >= 1 and r.get("seconds") is not None]
+    return sum(secs) / len(secs) if len(secs) >= 2 else None
+
+
+def speed_factor(runs: Sequence[PlannedRun]) -> tuple[Optional[float], int]:
+    """This machine's CPU seconds per epoch over the reference's (:data:`CPU_SECONDS_PER_IMAGE_EPOCH`): the median
+    over the runs with epochs trained here, and how many those are; ``(None, 0)`` when none has."""
+    ratios = sorted(r.cpu_s_per_epoch_here / r.cpu_s_per_epoch_ref for r in runs
+                    if r.cpu_s_per_epoch_here is not None and r.cpu_s_per_epoch_ref)
+    if not ratios:
+        return None, 0
+    mid = len(ratios) // 2
+    return (ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2), len(ratios)
 
 
 def _cpu_seconds_per_image_epoch(config: Config) -> Optional[float]:
@@ -236,6 +265,10 @@ def plan_runs(profile: str, runs_dir: str | Path | None = None,
                 if spec.run_dir(runs_dir, seed) not in seen:
                     seen.add(spec.run_dir(runs_dir, seed))
                     out.append(_planned(spec, seed, runs_dir, table, evidence))
+    factor, _ = speed_factor(out)
+    if factor is not None:   # runs not started here take this machine's measured speed, not the reference's
+        out = [replace(r, cpu_hours_left=r.cpu_hours_left * factor)
+               if not r.done and r.cpu_s_per_epoch_here is None and r.cpu_hours_left is not None else r for r in out]
     return out
 
 
@@ -261,6 +294,13 @@ def _cpu_total(runs: list[PlannedRun]) -> str:
                    if unknown else "")
 
 
+def _speed_note(runs: Sequence[PlannedRun]) -> str:
+    factor, n = speed_factor(runs)
+    if factor is None:
+        return "at the reference CPU's speed, sslre.plan.CPU_SECONDS_PER_IMAGE_EPOCH; no epoch trained here yet"
+    return f"at this machine's speed: {factor:.2f}x the reference CPU's seconds, from {n} run(s) trained here"
+
+
 def _state(r: PlannedRun) -> str:
     return "done" if r.done else (f"partial {r.epochs_done}/{r.epochs}" if r.epochs_done else "todo")
 
@@ -279,7 +319,7 @@ def format_lines(profile: str, runs: list[PlannedRun], runs_dir: Path) -> str:
         f"# sslre plan --profile {profile}: {len(runs)} runs ({todo} to do) under {runs_dir}",
         f"# estimated GPU-hours still to do: {_hours(total)}"
         + (f" (+ {unmeasured} unmeasured run(s))" if unmeasured and total is not None else ""),
-        f"# estimated CPU training still to do (this CPU's measured speed, one thread per run): {_cpu_total(runs)}",
+        f"# estimated CPU training still to do (one thread per run, {_speed_note(runs)}): {_cpu_total(runs)}",
         f"# {_measurement_note()}",
         "# every command is idempotent and resumes from RUN/checkpoints/last.pt; on N GPUs set GPUS=N and use the "
         "torchrun command",

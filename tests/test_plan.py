@@ -203,3 +203,26 @@ def test_cpu_estimate_scales_other_methods_by_their_measured_factor():
         got = _cpu_seconds_per_image_epoch(profile_config("medium", method=method))
         assert got == pytest.approx(vic * CPU_METHOD_FACTOR[method])
     assert _cpu_seconds_per_image_epoch(profile_config("medium", method="tests.methods.toy_method:ToyMethod")) is None
+
+
+def test_cpu_estimate_takes_this_machines_speed_from_epochs_trained_here(tmp_path, monkeypatch):
+    """A run with epochs trained here finishes at its own measured pace; the runs not started here are scaled by
+    the median ratio of those paces to the reference CPU's; the header says which speed the estimate is at."""
+    from sslre.plan import CPU_SECONDS_PER_IMAGE_EPOCH, plan, plan_runs, speed_factor
+
+    monkeypatch.setenv("SSLRE_EVIDENCE", str(tmp_path / "published"))
+    runs = tmp_path / "runs"
+    ref = CPU_SECONDS_PER_IMAGE_EPOCH["vicreg/RES-3-64/fp32"] * 10000          # reference seconds per epoch
+    rows = [{"epoch": 0, "seconds": 999.0}] + [{"epoch": e, "seconds": 1.5 * ref} for e in range(1, 5)]
+    (runs / "vicreg-s0").mkdir(parents=True)
+    (runs / "vicreg-s0" / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    base = {r.label: r for r in plan_runs("medium", tmp_path / "empty")}
+    by = {r.label: r for r in plan_runs("medium", runs)}
+    assert by["vicreg-s0"].cpu_s_per_epoch_here == pytest.approx(1.5 * ref)   # epoch 0 (no updates) left out
+    assert speed_factor(list(by.values())) == (pytest.approx(1.5), 1)
+    assert by["vicreg-s0"].cpu_hours_left == pytest.approx(1.5 * ref * 60 / 3600)
+    for label in ("vicreg-s1", "vicreg-wide-s2", "supervised-aa-s1"):
+        assert by[label].cpu_hours_left == pytest.approx(1.5 * base[label].cpu_hours_left), label
+    assert speed_factor(list(base.values())) == (None, 0)
+    assert "1.50x the reference CPU's seconds, from 1 run(s) trained here" in plan("medium", runs)
+    assert "no epoch trained here yet" in plan("medium", tmp_path / "empty")
