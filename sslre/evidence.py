@@ -154,6 +154,32 @@ def published_table(folder: Path | str, fingerprint: Mapping) -> Path | None:
     return csv if portable_fingerprint(stored) == want else None
 
 
+def recorded_cost(evidence: Path | str | None) -> dict[str, float]:
+    """Seconds that the published runs under ``evidence`` record: ``training`` (the histories' epochs: CPU seconds
+    where recorded, else wall seconds, an upper bound for one-thread runs that shared or paused a machine),
+    ``generators`` and ``measurement`` (wall seconds), and ``wall_only`` (the training seconds that are wall time),
+    ``runs`` (folders read)."""
+    out = dict(training=0.0, generators=0.0, measurement=0.0, wall_only=0.0, runs=0.0)
+    if evidence is None or not Path(evidence).is_dir():
+        return out
+    for folder in sorted(p for p in Path(evidence).iterdir() if p.is_dir()):
+        out["runs"] += 1
+        try:
+            rows = [json.loads(x) for x in (folder / "history.jsonl").read_text().splitlines() if x.strip()]
+        except (OSError, ValueError):
+            rows = []
+        for r in rows:
+            cpu = r.get("cpu_seconds")
+            out["training"] += float(cpu if cpu is not None else r.get("seconds") or 0.0)
+            out["wall_only"] += 0.0 if cpu is not None else float(r.get("seconds") or 0.0)
+        for name, key in (("measurements.meta.json", "measurement"), ("targets.json", "generators")):
+            try:
+                out[key] += float(json.loads((folder / name).read_text()).get("seconds") or 0.0)
+            except (OSError, ValueError, AttributeError):
+                pass
+    return out
+
+
 def published_runs(profile: str, root: Path | str | None = None) -> list[str]:
     """Folder names (``<run>-s<seed>``) published for ``profile``, sorted; ``[]`` if none."""
     base = evidence_dir(profile, root)

@@ -203,13 +203,14 @@ def _planned(spec: RunSpec, seed: int, runs_dir: Path, table: dict[str, float],
 
 
 def _seconds_per_epoch_here(run_dir: Path) -> Optional[float]:
-    """Mean wall seconds of the trained epochs (>= 1) in ``run_dir``'s history on this machine (one thread per run,
-    so one core's seconds); None with fewer than 2 trained epochs."""
+    """Mean seconds of the trained epochs (>= 1) in ``run_dir``'s history on this machine: CPU seconds where the
+    history records them, else wall seconds (one thread per run); None with fewer than 2 trained epochs."""
     try:
         rows = [json.loads(x) for x in (Path(run_dir) / "history.jsonl").read_text().splitlines() if x.strip()]
     except (OSError, ValueError):
         return None
-    secs = [float(r["seconds"]) for r in rows if int(r.get("epoch", 0)) >= 1 and r.get("seconds") is not None]
+    secs = [float(r.get("cpu_seconds", r.get("seconds"))) for r in rows
+            if int(r.get("epoch", 0)) >= 1 and r.get("cpu_seconds", r.get("seconds")) is not None]
     return sum(secs) / len(secs) if len(secs) >= 2 else None
 
 
@@ -294,6 +295,21 @@ def _cpu_total(runs: list[PlannedRun]) -> str:
                    if unknown else "")
 
 
+def _spent_line(profile: str) -> list[str]:
+    """``["# spent on the N published runs: ..."]`` for a profile that publishes its runs, else ``[]``."""
+    from sslre.evidence import evidence_dir, recorded_cost
+
+    cost = recorded_cost(evidence_dir(profile))
+    if not cost["runs"]:
+        return []
+    h = {k: v / 3600.0 for k, v in cost.items()}
+    total = h["training"] + h["generators"] + h["measurement"]
+    wall = (f"; {h['wall_only']:.2f} of the training hours are wall time of runs published before CPU time was "
+            "recorded, an upper bound") if cost["wall_only"] else ""
+    return [f"# spent on the {int(cost['runs'])} published runs: {total:.2f} core-hours (training {h['training']:.2f}, "
+            f"generators {h['generators']:.2f}, measurement {h['measurement']:.2f}){wall}"]
+
+
 def _speed_note(runs: Sequence[PlannedRun]) -> str:
     factor, n = speed_factor(runs)
     if factor is None:
@@ -320,6 +336,7 @@ def format_lines(profile: str, runs: list[PlannedRun], runs_dir: Path) -> str:
         f"# estimated GPU-hours still to do: {_hours(total)}"
         + (f" (+ {unmeasured} unmeasured run(s))" if unmeasured and total is not None else ""),
         f"# estimated CPU training still to do (one thread per run, {_speed_note(runs)}): {_cpu_total(runs)}",
+        *_spent_line(profile),
         f"# {_measurement_note()}",
         "# every command is idempotent and resumes from RUN/checkpoints/last.pt; on N GPUs set GPUS=N and use the "
         "torchrun command",

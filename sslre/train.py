@@ -28,7 +28,8 @@ continues the exact same trajectory as an uninterrupted run, whatever happened b
 ``history.jsonl`` rows: ``epoch``, ``loss_total``, ``loss_invariance``, ``loss_regularization``,
 ``loss_variance``, ``loss_covariance``, ``accuracy`` (mean over the epoch's steps; ``null`` where the method has
 no such term), ``lr`` (learning rate at the epoch's first step), ``steps``, ``images``, ``seconds`` (wall time of
-the epoch), ``images_per_s``.
+the epoch), ``images_per_s``, ``cpu_seconds`` (CPU time of this process in the epoch, all its threads: what a run
+costs on a shared or paused machine, where wall time overstates it).
 
 Devices (one code path): every epoch runs :func:`train_step` on :class:`StepModule` whatever the device.
 ``config.device`` picks where the uint8 split and the model live (the batched augmentation runs on the images'
@@ -387,7 +388,7 @@ def run_epoch(  # ten parameters: the epoch's data and config, plus optional tra
     eager = device.type != "cuda" or progress
     per_step: list[torch.Tensor] = []
     n_images = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", disable=not progress, leave=False,
                dynamic_ncols=True, unit="batch")
     grad = contextlib.nullcontext() if train else torch.no_grad()
@@ -413,7 +414,7 @@ def run_epoch(  # ten parameters: the epoch's data and config, plus optional tra
         steps /= info.world_size
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     steps = steps.cpu().double()
     if not eager or info.enabled:
         for i, v in enumerate(steps[:, 0].tolist()):
@@ -422,7 +423,7 @@ def run_epoch(  # ten parameters: the epoch's data and config, plus optional tra
     row = {"epoch": int(epoch)}
     row.update(dict(zip(STEP_KEYS, means)))
     row.update({"lr": lr, "steps": len(batches), "images": n_images, "seconds": seconds,
-                "images_per_s": n_images / seconds if seconds > 0 else float("nan")})
+                "images_per_s": n_images / seconds if seconds > 0 else float("nan"), "cpu_seconds": cpu_seconds})
     return row
 
 

@@ -104,3 +104,23 @@ def test_the_committed_evidence_is_of_the_registrys_configs(profile, monkeypatch
     monkeypatch.delenv("SSLRE_EVIDENCE", raising=False)
     assert published_runs(profile)
     assert conflicts(runs_for(profile), evidence_dir(profile)) == []
+
+
+def test_recorded_cost_sums_what_the_published_runs_record(tmp_path):
+    from sslre.evidence import recorded_cost
+
+    run, _ = _run_folder(tmp_path)   # a measured run: history without timings, meta without seconds
+    old = tmp_path / "pub" / "vicreg-s0"
+    new = tmp_path / "pub" / "vicreg-s1"
+    gen = tmp_path / "pub" / "targets-vit-s0"
+    for f in (old, new, gen):
+        f.mkdir(parents=True)
+    (old / "history.jsonl").write_text('{"epoch": 0, "seconds": 5.0}\n{"epoch": 1, "seconds": 20.0}\n')
+    (new / "history.jsonl").write_text('{"epoch": 0, "seconds": 9.0, "cpu_seconds": 4.0}\n'
+                                       '{"epoch": 1, "seconds": 90.0, "cpu_seconds": 16.0}\n')
+    (new / "measurements.meta.json").write_text('{"seconds": 30.5}')
+    (gen / "targets.json").write_text('{"seconds": 100.0}')
+    cost = recorded_cost(tmp_path / "pub")
+    assert cost == {"training": pytest.approx(25.0 + 20.0), "wall_only": pytest.approx(25.0),
+                    "measurement": pytest.approx(30.5), "generators": pytest.approx(100.0), "runs": 3}
+    assert recorded_cost(tmp_path / "absent")["runs"] == 0 and recorded_cost(None)["training"] == 0

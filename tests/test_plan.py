@@ -226,3 +226,16 @@ def test_cpu_estimate_takes_this_machines_speed_from_epochs_trained_here(tmp_pat
     assert speed_factor(list(base.values())) == (None, 0)
     assert "1.50x the reference CPU's seconds, from 1 run(s) trained here" in plan("medium", runs)
     assert "no epoch trained here yet" in plan("medium", tmp_path / "empty")
+
+
+def test_plan_states_what_the_published_runs_cost(tmp_path, monkeypatch):
+    pub = tmp_path / "published" / "vicreg-s0"
+    pub.mkdir(parents=True)
+    (pub / "config.json").write_text("{}")
+    (pub / "history.jsonl").write_text('{"epoch": 1, "seconds": 7200.0, "cpu_seconds": 3600.0}\n')
+    (pub / "measurements.meta.json").write_text('{"seconds": 1800}')
+    monkeypatch.setenv("SSLRE_EVIDENCE", str(tmp_path / "published"))
+    text = plan("medium", tmp_path / "runs")
+    assert "# spent on the 1 published runs: 1.50 core-hours (training 1.00, generators 0.00, measurement 0.50)\n" in text
+    monkeypatch.setenv("SSLRE_EVIDENCE", str(tmp_path / "none"))
+    assert "# spent on" not in plan("medium", tmp_path / "runs")

@@ -44,8 +44,9 @@ def test_run_layout_history_and_checkpoints(tmp_path):
     assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
     for r in rows:
         for k in ("loss_invariance", "loss_regularization", "loss_total", "loss_variance", "loss_covariance",
-                  "lr", "seconds", "images_per_s"):
+                  "lr", "seconds", "images_per_s", "cpu_seconds"):
             assert r[k] is not None and math.isfinite(r[k]), (r["epoch"], k)
+        assert 0 < r["cpu_seconds"]
         assert r["loss_total"] == pytest.approx(r["loss_invariance"] + r["loss_regularization"], rel=1e-6)
         assert r["steps"] == 4 and r["images"] == 64  # 64 images / batch 16, drop_last
     assert rows[0]["lr"] == 0.0  # epoch 0 measures without updates
