@@ -169,3 +169,21 @@ def test_reproduce_device_cuda_trains_runs_side_by_side_and_reads_them_on_the_gp
     for g, c in zip(gpu, cpu):
         assert g.device.type == "cpu" and torch.allclose(g, c, rtol=1e-2, atol=1e-3)
     assert load_checkpoint(ckpt).model is not None
+
+
+def test_the_gpu_slice_tool_runs_its_cpu_smoke(tmp_path):
+    """tools/gpu_medium_slice.py (what sizes `sslre reproduce --device cuda` to a device's time) in its CPU smoke
+    mode: one and two runs at once, a summary with an estimate, written to $OUT."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OUT": str(tmp_path), "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(root / "tools" / "gpu_medium_slice.py"), "--smoke", "--epochs", "2",
+                           "--jobs", "1,2"], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads((tmp_path / "gpu_medium_slice.json").read_text())
+    assert out["smoke"] and [r["jobs"] for r in out["results"]] == [1, 2]
+    assert all(r["aggregate_images_per_s"] > 0 for r in out["results"]) and out["training_hours_estimate"] > 0
