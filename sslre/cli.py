@@ -229,6 +229,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _run(args)
+    except BrokenPipeError:
+        # The reader left early (`sslre plan | head`): not an error. Point stdout at devnull so that Python's own
+        # flush at exit does not complain a second time.
+        import contextlib
+        import os
+
+        with contextlib.suppress(OSError, ValueError):   # a stdout without a file descriptor: nothing to point
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except BaseException as e:  # noqa: BLE001 - sorted into user errors (one line) and bugs (traceback)
         known = _user_error(e)
         if known is None or args.debug or isinstance(e, SystemExit):

@@ -239,3 +239,18 @@ def test_plan_states_what_the_published_runs_cost(tmp_path, monkeypatch):
     assert "# spent on the 1 published runs: 1.50 core-hours (training 1.00, generators 0.00, measurement 0.50)\n" in text
     monkeypatch.setenv("SSLRE_EVIDENCE", str(tmp_path / "none"))
     assert "# spent on" not in plan("medium", tmp_path / "runs")
+
+
+def test_a_reader_that_leaves_early_is_not_an_error(monkeypatch, capfd):
+    """`sslre plan | head -1`: the closed pipe ends the command quietly, exit 0, nothing on stderr, and stdout
+    pointed at devnull so that the interpreter's flush at exit stays quiet too."""
+    from sslre import cli
+
+    def closed(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    moved = []
+    monkeypatch.setattr(cli, "_run", closed)
+    monkeypatch.setattr(os, "dup2", lambda fd, fd2: moved.append(fd2))
+    assert cli_main(["plan", "--profile", "quick"]) == 0
+    assert capfd.readouterr().err == "" and len(moved) == 1
