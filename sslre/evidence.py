@@ -159,16 +159,14 @@ def recorded_cost(evidence: Path | str | None) -> dict[str, float]:
     where recorded, else wall seconds, an upper bound for one-thread runs that shared or paused a machine),
     ``generators`` and ``measurement`` (wall seconds), and ``wall_only`` (the training seconds that are wall time),
     ``runs`` (folders read)."""
+    from sslre.train import read_history
+
     out = dict(training=0.0, generators=0.0, measurement=0.0, wall_only=0.0, runs=0.0)
     if evidence is None or not Path(evidence).is_dir():
         return out
     for folder in sorted(p for p in Path(evidence).iterdir() if p.is_dir()):
         out["runs"] += 1
-        try:
-            rows = [json.loads(x) for x in (folder / "history.jsonl").read_text().splitlines() if x.strip()]
-        except (OSError, ValueError):
-            rows = []
-        for r in rows:
+        for r in read_history(folder):
             cpu = r.get("cpu_seconds")
             out["training"] += float(cpu if cpu is not None else r.get("seconds") or 0.0)
             out["wall_only"] += 0.0 if cpu is not None else float(r.get("seconds") or 0.0)

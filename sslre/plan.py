@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import shlex
+import statistics
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional, Sequence
@@ -34,6 +35,7 @@ from typing import Optional, Sequence
 from sslre.config import Config, ConfigError, parse_arch
 from sslre.evidence import is_published
 from sslre.experiments import RunSpec, default_runs_dir, run_is_complete, runs_for, train_command
+from sslre.train import read_history
 
 #: One GPU's wall-clock seconds per training image per epoch, keyed ``"method/arch/precision"`` with precision
 #: ``bf16`` (``amp=True``) or ``fp32`` (e.g. ``"vicreg/RES-5-250/fp32"``), or ``"targets/resnet18"`` /
@@ -191,24 +193,21 @@ def _planned(spec: RunSpec, seed: int, runs_dir: Path, table: dict[str, float],
     if hours is None:
         how = "unmeasured"
     done = run_is_complete(spec, run_dir) or is_published(spec, seed, evidence)
-    epochs_done = epochs if done else _epochs_done(run_dir)
+    rows = read_history(run_dir)
+    epochs_done = epochs if done else _epochs_done(rows)
     cpu_per = (CPU_SECONDS_PER_IMAGE_EPOCH.get(f"targets/{spec.target.kind}") if spec.kind == "targets" else
                _cpu_seconds_per_image_epoch(config))
     ref = cpu_per * n if cpu_per is not None and n is not None else None
-    here = _seconds_per_epoch_here(run_dir) if spec.kind == "train" else None
+    here = _seconds_per_epoch_here(rows) if spec.kind == "train" else None
     per_epoch = here if here is not None else ref
     cpu_left = 0.0 if done else (per_epoch * (epochs - epochs_done) / 3600.0 if per_epoch is not None else None)
     return PlannedRun(spec.dir_name or spec.name, seed, spec.kind, str(run_dir), command, torchrun, n, epochs, hours, how,
                       done, tuple(spec.claims), epochs_done, cpu_left, ref, here)
 
 
-def _seconds_per_epoch_here(run_dir: Path) -> Optional[float]:
-    """Mean seconds of the trained epochs (>= 1) in ``run_dir``'s history on this machine: CPU seconds where the
-    history records them, else wall seconds (one thread per run); None with fewer than 2 trained epochs."""
-    try:
-        rows = [json.loads(x) for x in (Path(run_dir) / "history.jsonl").read_text().splitlines() if x.strip()]
-    except (OSError, ValueError):
-        return None
+def _seconds_per_epoch_here(rows: list[dict]) -> Optional[float]:
+    """Mean seconds of the trained epochs (>= 1) of a history on this machine: CPU seconds where the rows record
+    them, else wall seconds (one thread per run); None with fewer than 2 trained epochs."""
     secs = [float(r.get("cpu_seconds", r.get("seconds"))) for r in rows
             if int(r.get("epoch", 0)) >= 1 and r.get("cpu_seconds", r.get("seconds")) is not None]
     return sum(secs) / len(secs) if len(secs) >= 2 else None
@@ -217,12 +216,9 @@ def _seconds_per_epoch_here(run_dir: Path) -> Optional[float]:
 def speed_factor(runs: Sequence[PlannedRun]) -> tuple[Optional[float], int]:
     """This machine's CPU seconds per epoch over the reference's (:data:`CPU_SECONDS_PER_IMAGE_EPOCH`): the median
     over the runs with epochs trained here, and how many those are; ``(None, 0)`` when none has."""
-    ratios = sorted(r.cpu_s_per_epoch_here / r.cpu_s_per_epoch_ref for r in runs
-                    if r.cpu_s_per_epoch_here is not None and r.cpu_s_per_epoch_ref)
-    if not ratios:
-        return None, 0
-    mid = len(ratios) // 2
-    return (ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2), len(ratios)
+    ratios = [r.cpu_s_per_epoch_here / r.cpu_s_per_epoch_ref for r in runs
+              if r.cpu_s_per_epoch_here is not None and r.cpu_s_per_epoch_ref]
+    return (statistics.median(ratios), len(ratios)) if ratios else (None, 0)
 
 
 def _cpu_seconds_per_image_epoch(config: Config) -> Optional[float]:
@@ -238,13 +234,8 @@ def _cpu_seconds_per_image_epoch(config: Config) -> Optional[float]:
     return None if vic is None else vic * CPU_METHOD_FACTOR[config.method]
 
 
-def _epochs_done(run_dir: Path) -> int:
-    """The last epoch in ``run_dir``'s history (0 if none): where the run resumes."""
-    path = Path(run_dir) / "history.jsonl"
-    try:
-        rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-    except (OSError, ValueError):
-        return 0
+def _epochs_done(rows: list[dict]) -> int:
+    """The last epoch of a run's history rows (0 if none): where the run resumes."""
     return max((int(r.get("epoch", 0)) for r in rows), default=0)
 
 

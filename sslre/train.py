@@ -250,6 +250,15 @@ def _write_history(run_dir: Path, history: list[dict]) -> None:
     io.write_text(text, run_dir / "history.jsonl")
 
 
+def read_history(run_dir: str | os.PathLike) -> list[dict]:
+    """The rows of ``RUN/history.jsonl`` (module docstring); ``[]`` when it is missing or unreadable, as for a
+    folder that is no run or a history caught mid-replace on a file system without atomic renames."""
+    try:
+        return [json.loads(x) for x in (Path(run_dir) / "history.jsonl").read_text().splitlines() if x.strip()]
+    except (OSError, ValueError):
+        return []
+
+
 def _config_diff(old: dict, new: dict, names: tuple[str, str] = ("run", "asked")) -> str:
     """``"key: old (run) vs new (asked), ..."`` for the fields that change a run's numbers; ``""`` if none."""
     # A run written before a Config field existed ran with that field's default (e.g. cpu_amp=False).
