@@ -254,3 +254,13 @@ def test_a_reader_that_leaves_early_is_not_an_error(monkeypatch, capfd):
     monkeypatch.setattr(os, "dup2", lambda fd, fd2: moved.append(fd2))
     assert cli_main(["plan", "--profile", "quick"]) == 0
     assert capfd.readouterr().err == "" and len(moved) == 1
+
+
+def test_a_finished_profile_says_nothing_is_left_not_unmeasured(tmp_path):
+    from dataclasses import replace
+
+    runs = [replace(r, done=True) for r in plan_runs("quick", tmp_path)]
+    head = [ln for ln in plan_mod.format_lines("quick", runs, tmp_path).splitlines() if ln.startswith("#")]
+    assert "(0 to do)" in head[0]
+    still = [ln for ln in head if "still to do" in ln]
+    assert len(still) == 2 and all(ln.endswith("none (every run is done)") for ln in still)
