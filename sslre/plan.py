@@ -264,6 +264,10 @@ def plan_runs(profile: str, runs_dir: str | Path | None = None,
     return out
 
 
+#: What both estimate lines say when every run is done (not "unmeasured": there is nothing to estimate).
+NOTHING_LEFT = "none (every run is done)"
+
+
 def _hours(h: Optional[float]) -> str:
     # 3 significant digits: quick-profile runs take seconds of GPU time, full ones hours.
     return "unmeasured" if h is None else (f"{h:.1f}" if h >= 100 else f"{h:.3g}")
@@ -279,8 +283,6 @@ def _total(runs: list[PlannedRun]) -> tuple[Optional[float], int]:
 def _cpu_total(runs: list[PlannedRun]) -> str:
     """``"X CPU-hours (Y hours on 2 cores)"`` still to train, naming runs without an estimate."""
     todo = [r for r in runs if not r.done]
-    if not todo:
-        return "none (every run is done)"
     known = [r.cpu_hours_left for r in todo if r.cpu_hours_left is not None]
     text = f"{sum(known):.2f} core-hours ({sum(known) / 2:.2f} hours on 2 cores)" if known else "unmeasured"
     unknown = [r.label for r in todo if r.cpu_hours_left is None]
@@ -326,9 +328,10 @@ def format_lines(profile: str, runs: list[PlannedRun], runs_dir: Path) -> str:
     todo = sum(not r.done for r in runs)
     head = [
         f"# sslre plan --profile {profile}: {len(runs)} runs ({todo} to do) under {runs_dir}",
-        f"# estimated GPU-hours still to do: {_hours(total) if todo else 'none (every run is done)'}"
+        f"# estimated GPU-hours still to do: {_hours(total) if todo else NOTHING_LEFT}"
         + (f" (+ {unmeasured} unmeasured run(s))" if unmeasured and total is not None else ""),
-        f"# estimated CPU training still to do (one thread per run, {_speed_note(runs)}): {_cpu_total(runs)}",
+        f"# estimated CPU training still to do (one thread per run, {_speed_note(runs)}): "
+        + (_cpu_total(runs) if todo else NOTHING_LEFT),
         *_spent_line(profile),
         f"# {_measurement_note()}",
         "# every command is idempotent and resumes from RUN/checkpoints/last.pt; on N GPUs set GPUS=N and use the "
